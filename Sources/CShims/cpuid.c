@@ -1,0 +1,16 @@
+// CPUID and XGETBV wrappers: Swift has no intrinsics for them.
+#include "CShims.h"
+#include <cpuid.h>
+
+int bp_cpuid(unsigned leaf, unsigned subleaf, unsigned *eax, unsigned *ebx, unsigned *ecx, unsigned *edx) {
+    unsigned maxLeaf = __get_cpuid_max(leaf & 0x80000000u, 0);
+    if (maxLeaf < leaf) { *eax = *ebx = *ecx = *edx = 0; return 0; }
+    __cpuid_count(leaf, subleaf, *eax, *ebx, *ecx, *edx);
+    return 1;
+}
+
+uint64_t bp_xgetbv0(void) {
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
