@@ -1,0 +1,120 @@
+// Batch normalization over the channel rows of [C, B, H, W]: batch statistics in training (with
+// running averages kept for evaluation, PyTorch convention: momentum 0.1, unbiased running variance).
+import BayesPruneKernels
+
+public final class BatchNorm2d: Layer {
+    public let name: String
+    public var kind: LayerKind { .batchnorm }
+    public let inShape: ActShape
+    public var outShape: ActShape { inShape }
+    public let scaleOffset: Int, shiftOffset: Int           // gamma, beta: (C)
+    public let runningMeanOffset: Int, runningVarOffset: Int // state: (C)
+    public var momentum: Float = 0.1
+    public var epsilon: Float = 1e-5
+    public var needsInputGradient = true
+    unowned let store: ParameterStore
+    private var out = Scratch(), dx = Scratch()
+    private var mean: [Float], invStd: [Float]
+    private var input: UnsafePointer<Float>?
+
+    public init(_ name: String, store: ParameterStore, shape: ActShape) {
+        self.name = name; self.store = store; inShape = shape
+        let li = store.beginWeightLayer()
+        scaleOffset = store.register(name: "\(name).weight", layer: name, shape: [shape.c], role: .bnScale,
+                                     group: .none, layerIndex: li)
+        shiftOffset = store.register(name: "\(name).bias", layer: name, shape: [shape.c], role: .bnShift,
+                                     group: .none, layerIndex: li)
+        runningMeanOffset = store.registerState(name: "\(name).running_mean", count: shape.c)
+        runningVarOffset = store.registerState(name: "\(name).running_var", count: shape.c)
+        mean = [Float](repeating: 0, count: shape.c)
+        invStd = [Float](repeating: 1, count: shape.c)
+    }
+
+    public var macsPerExample: Int { 0 }
+
+    public func initialize(rng: inout Xoshiro256) {
+        store.value(scaleOffset).update(repeating: 1, count: inShape.c)
+        store.value(shiftOffset).update(repeating: 0, count: inShape.c)
+        store.stateValue(runningMeanOffset).update(repeating: 0, count: inShape.c)
+        store.stateValue(runningVarOffset).update(repeating: 1, count: inShape.c)
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
+        input = x
+        let C = inShape.c, M = batch * inShape.plane
+        let y = out.pointer(count: C * M)
+        let gamma = store.value(scaleOffset), beta = store.value(shiftOffset)
+        let rm = store.stateValue(runningMeanOffset), rv = store.stateValue(runningVarOffset)
+        for c in 0..<C {
+            let row = x + c * M
+            var m: Float, inv: Float
+            if training {
+                // Two passes with Float partial sums in blocks: accurate and vectorisable.
+                var s: Double = 0
+                var i = 0
+                while i < M {
+                    let end = min(M, i + 1024)
+                    var p: Float = 0
+                    while i < end { p += row[i]; i += 1 }
+                    s += Double(p)
+                }
+                m = Float(s / Double(M))
+                var v: Double = 0
+                i = 0
+                while i < M {
+                    let end = min(M, i + 1024)
+                    var p: Float = 0
+                    while i < end { let d = row[i] - m; p += d * d; i += 1 }
+                    v += Double(p)
+                }
+                let variance = Float(v / Double(M))
+                inv = 1 / (variance + epsilon).squareRoot()
+                rm[c] = (1 - momentum) * rm[c] + momentum * m
+                let unbiased = M > 1 ? variance * Float(M) / Float(M - 1) : variance
+                rv[c] = (1 - momentum) * rv[c] + momentum * unbiased
+            } else {
+                m = rm[c]
+                inv = 1 / (rv[c] + epsilon).squareRoot()
+            }
+            mean[c] = m; invStd[c] = inv
+            let scale = gamma[c] * inv, shift = beta[c] - m * scale
+            let yr = y + c * M
+            for i in 0..<M { yr[i] = row[i] * scale + shift }
+        }
+        return UnsafePointer(y)
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
+        guard let x = input else { fatalError("\(name): backward before forward") }
+        let C = inShape.c, M = batch * inShape.plane
+        let gamma = store.value(scaleOffset)
+        let dgamma = store.grad(scaleOffset), dbeta = store.grad(shiftOffset)
+        let d = needsInputGradient ? dx.pointer(count: C * M) : nil
+        for c in 0..<C {
+            let xr = x + c * M, dyr = dy + c * M
+            let m = mean[c], inv = invStd[c]
+            var sumDy: Double = 0, sumDyXhat: Double = 0
+            var i = 0
+            while i < M {
+                let end = min(M, i + 1024)
+                var a: Float = 0, b: Float = 0
+                while i < end { let g = dyr[i]; a += g; b += g * (xr[i] - m); i += 1 }
+                sumDy += Double(a); sumDyXhat += Double(b)
+            }
+            sumDyXhat *= Double(inv)
+            dgamma[c] += Float(sumDyXhat)
+            dbeta[c] += Float(sumDy)
+            if let d {
+                // dx = gamma·inv/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
+                let k = gamma[c] * inv
+                let meanDy = Float(sumDy / Double(M)), meanDyXhat = Float(sumDyXhat / Double(M))
+                let dr = d + c * M
+                for j in 0..<M {
+                    let xhat = (xr[j] - m) * inv
+                    dr[j] = k * (dyr[j] - meanDy - xhat * meanDyXhat)
+                }
+            }
+        }
+        return d.map { UnsafePointer($0) }
+    }
+}

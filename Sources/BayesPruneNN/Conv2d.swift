@@ -1,0 +1,107 @@
+// 2-D convolution by im2col + one GEMM per batch chunk, on the [C, B, H, W] layout:
+// Y[O, b·P] = W[O, C·kh·kw] · col[C·kh·kw, b·P]. The chunk keeps the column matrix near cache size;
+// the backward pass rebuilds it rather than holding every chunk's columns.
+import BayesPruneKernels
+
+public final class Conv2d: Layer {
+    public let name: String
+    public var kind: LayerKind { .conv }
+    public let geometry: ConvGeometry
+    public let inShape: ActShape, outShape: ActShape
+    public let weightOffset: Int            // W: (out, in, kh, kw)
+    public let biasOffset: Int?             // b: (out)
+    public var needsInputGradient = true
+    /// Upper bound on the column-matrix size per chunk, in floats.
+    public var chunkFloats = 1 << 21
+    unowned let store: ParameterStore
+    private var out = Scratch(), dx = Scratch(), col = Scratch()
+    private var input: UnsafePointer<Float>?
+
+    public init(_ name: String, store: ParameterStore, input: ActShape, outChannels: Int, kernel: Int,
+                stride: Int = 1, padding: Int = 0, bias: Bool = true) {
+        self.name = name; self.store = store
+        geometry = ConvGeometry(inChannels: input.c, outChannels: outChannels, kernelH: kernel, kernelW: kernel,
+                                stride: stride, padding: padding, inH: input.h, inW: input.w)
+        precondition(geometry.outH > 0 && geometry.outW > 0, "\(name): kernel larger than padded input \(input)")
+        inShape = input
+        outShape = ActShape(outChannels, geometry.outH, geometry.outW)
+        let li = store.beginWeightLayer()
+        weightOffset = store.register(name: "\(name).weight", layer: name,
+                                      shape: [outChannels, input.c, kernel, kernel],
+                                      role: .weight, group: .convKernel, layerIndex: li)
+        biasOffset = bias ? store.register(name: "\(name).bias", layer: name, shape: [outChannels],
+                                           role: .bias, group: .none, layerIndex: li) : nil
+    }
+
+    public var macsPerExample: Int { geometry.outChannels * geometry.colRows * geometry.outPlane }
+
+    public func initialize(rng: inout Xoshiro256) {
+        heNormal(store.value(weightOffset), count: geometry.outChannels * geometry.colRows,
+                 fanIn: geometry.colRows, rng: &rng)
+        if let b = biasOffset { store.value(b).update(repeating: 0, count: geometry.outChannels) }
+    }
+
+    private func chunkImages(batch: Int) -> Int {
+        max(1, min(batch, chunkFloats / max(1, geometry.colRows * geometry.outPlane)))
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
+        input = x
+        let g = geometry, P = g.outPlane, K = g.colRows, O = g.outChannels
+        let y = out.pointer(count: O * batch * P)
+        let nbMax = chunkImages(batch: batch)
+        let c = col.pointer(count: K * nbMax * P)
+        let w = store.value(weightOffset)
+        var b0 = 0
+        while b0 < batch {
+            let nb = min(nbMax, batch - b0)
+            im2col(g, x: x, batch: batch, b0: b0, nb: nb, col: c)
+            gemm(.no, .no, m: O, n: nb * P, k: K, a: w, lda: K, b: c, ldb: nb * P, c: y + b0 * P, ldc: batch * P)
+            b0 += nb
+        }
+        if let bo = biasOffset {
+            let bias = store.value(bo)
+            for o in 0..<O {
+                let row = y + o * batch * P, bv = bias[o]
+                for i in 0..<(batch * P) { row[i] += bv }
+            }
+        }
+        return UnsafePointer(y)
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
+        guard let x = input else { fatalError("\(name): backward before forward") }
+        let g = geometry, P = g.outPlane, K = g.colRows, O = g.outChannels
+        let nbMax = chunkImages(batch: batch)
+        let c = col.pointer(count: K * nbMax * P)
+        let w = store.value(weightOffset), dw = store.grad(weightOffset)
+        var d: UnsafeMutablePointer<Float>? = nil
+        if needsInputGradient {
+            d = dx.pointer(count: g.inChannels * batch * g.inPlane)
+            d!.update(repeating: 0, count: g.inChannels * batch * g.inPlane)
+        }
+        var b0 = 0
+        while b0 < batch {
+            let nb = min(nbMax, batch - b0)
+            im2col(g, x: x, batch: batch, b0: b0, nb: nb, col: c)
+            gemm(.no, .yes, m: O, n: K, k: nb * P, a: dy + b0 * P, lda: batch * P, b: c, ldb: nb * P,
+                 beta: 1, c: dw, ldc: K)
+            if let d {
+                gemm(.yes, .no, m: K, n: nb * P, k: O, a: w, lda: K, b: dy + b0 * P, ldb: batch * P,
+                     c: c, ldc: nb * P)
+                col2imAccumulate(g, col: c, batch: batch, b0: b0, nb: nb, dx: d)
+            }
+            b0 += nb
+        }
+        if let bo = biasOffset {
+            let db = store.grad(bo)
+            for o in 0..<O {
+                let row = dy + o * batch * P
+                var s: Float = 0
+                for i in 0..<(batch * P) { s += row[i] }
+                db[o] += s
+            }
+        }
+        return d.map { UnsafePointer($0) }
+    }
+}

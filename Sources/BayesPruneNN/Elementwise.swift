@@ -1,0 +1,198 @@
+// Parameter-free layers: ReLU, max pooling, average pooling, global average pooling, flatten.
+import BayesPruneKernels
+
+public final class ReLU: Layer {
+    public let name: String
+    public var kind: LayerKind { .relu }
+    public let inShape: ActShape
+    public var outShape: ActShape { inShape }
+    public var macsPerExample: Int { 0 }
+    public var needsInputGradient = true
+    private var out = Scratch(), dx = Scratch()
+    private var output: UnsafePointer<Float>?
+
+    public init(_ name: String, shape: ActShape) { self.name = name; inShape = shape }
+    public func initialize(rng: inout Xoshiro256) {}
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
+        let n = inShape.size * batch
+        let y = out.pointer(count: n)
+        for i in 0..<n { y[i] = max(x[i], 0) }
+        output = UnsafePointer(y)
+        return UnsafePointer(y)
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
+        guard needsInputGradient, let y = output else { return nil }
+        let n = inShape.size * batch
+        let d = dx.pointer(count: n)
+        for i in 0..<n { d[i] = y[i] > 0 ? dy[i] : 0 }
+        return UnsafePointer(d)
+    }
+}
+
+/// Max pooling with a k×k window and stride s, no padding (the argmax is kept for backward).
+public final class MaxPool2d: Layer {
+    public let name: String
+    public var kind: LayerKind { .pool }
+    public let inShape: ActShape, outShape: ActShape
+    public let window: Int, stride: Int
+    public var macsPerExample: Int { 0 }
+    public var needsInputGradient = true
+    private var out = Scratch(), dx = Scratch()
+    private var argmax: [Int32] = []
+
+    public init(_ name: String, shape: ActShape, window: Int, stride: Int? = nil) {
+        self.name = name; inShape = shape; self.window = window; self.stride = stride ?? window
+        outShape = ActShape(shape.c, (shape.h - window) / self.stride + 1, (shape.w - window) / self.stride + 1)
+        precondition(outShape.h > 0 && outShape.w > 0, "\(name): pooling window larger than input \(shape)")
+    }
+    public func initialize(rng: inout Xoshiro256) {}
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
+        let planes = inShape.c * batch
+        let y = out.pointer(count: planes * outShape.plane)
+        if argmax.count < planes * outShape.plane { argmax = [Int32](repeating: 0, count: planes * outShape.plane) }
+        argmax.withUnsafeMutableBufferPointer { am in
+            for p in 0..<planes {
+                let src = x + p * inShape.plane
+                let dst = y + p * outShape.plane
+                for oh in 0..<outShape.h {
+                    for ow in 0..<outShape.w {
+                        var best = -Float.infinity, bestIdx = 0
+                        for i in 0..<window {
+                            let rowBase = (oh * stride + i) * inShape.w + ow * stride
+                            for j in 0..<window where src[rowBase + j] > best {
+                                best = src[rowBase + j]; bestIdx = rowBase + j
+                            }
+                        }
+                        dst[oh * outShape.w + ow] = best
+                        am[p * outShape.plane + oh * outShape.w + ow] = Int32(bestIdx)
+                    }
+                }
+            }
+        }
+        return UnsafePointer(y)
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
+        guard needsInputGradient else { return nil }
+        let planes = inShape.c * batch
+        let d = dx.pointer(count: planes * inShape.plane)
+        d.update(repeating: 0, count: planes * inShape.plane)
+        argmax.withUnsafeBufferPointer { am in
+            for p in 0..<planes {
+                let dst = d + p * inShape.plane
+                for k in 0..<outShape.plane {
+                    dst[Int(am[p * outShape.plane + k])] += dy[p * outShape.plane + k]
+                }
+            }
+        }
+        return UnsafePointer(d)
+    }
+}
+
+/// Average pooling with a k×k window and stride s, no padding. `global: true` averages the whole plane.
+public final class AvgPool2d: Layer {
+    public let name: String
+    public var kind: LayerKind { .pool }
+    public let inShape: ActShape, outShape: ActShape
+    public let windowH: Int, windowW: Int, stride: Int
+    public var macsPerExample: Int { 0 }
+    public var needsInputGradient = true
+    private var out = Scratch(), dx = Scratch()
+
+    public init(_ name: String, shape: ActShape, window: Int, stride: Int? = nil) {
+        self.name = name; inShape = shape; windowH = window; windowW = window; self.stride = stride ?? window
+        outShape = ActShape(shape.c, (shape.h - window) / self.stride + 1, (shape.w - window) / self.stride + 1)
+        precondition(outShape.h > 0 && outShape.w > 0, "\(name): pooling window larger than input \(shape)")
+    }
+
+    /// Global average pooling: [C, B, H, W] → [C, B] (which is also the fully connected layout).
+    public init(global name: String, shape: ActShape) {
+        self.name = name; inShape = shape; windowH = shape.h; windowW = shape.w; stride = 1
+        outShape = ActShape(shape.c, 1, 1)
+    }
+    public func initialize(rng: inout Xoshiro256) {}
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
+        let planes = inShape.c * batch
+        let y = out.pointer(count: planes * outShape.plane)
+        let scale = 1 / Float(windowH * windowW)
+        for p in 0..<planes {
+            let src = x + p * inShape.plane, dst = y + p * outShape.plane
+            for oh in 0..<outShape.h {
+                for ow in 0..<outShape.w {
+                    var s: Float = 0
+                    for i in 0..<windowH {
+                        let r = src + (oh * stride + i) * inShape.w + ow * stride
+                        for j in 0..<windowW { s += r[j] }
+                    }
+                    dst[oh * outShape.w + ow] = s * scale
+                }
+            }
+        }
+        return UnsafePointer(y)
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
+        guard needsInputGradient else { return nil }
+        let planes = inShape.c * batch
+        let d = dx.pointer(count: planes * inShape.plane)
+        d.update(repeating: 0, count: planes * inShape.plane)
+        let scale = 1 / Float(windowH * windowW)
+        for p in 0..<planes {
+            let dst = d + p * inShape.plane, src = dy + p * outShape.plane
+            for oh in 0..<outShape.h {
+                for ow in 0..<outShape.w {
+                    let g = src[oh * outShape.w + ow] * scale
+                    for i in 0..<windowH {
+                        let r = dst + (oh * stride + i) * inShape.w + ow * stride
+                        for j in 0..<windowW { r[j] += g }
+                    }
+                }
+            }
+        }
+        return UnsafePointer(d)
+    }
+}
+
+/// [C, B, H, W] → [C·H·W, B]: feature index c·H·W + h·W + w (PyTorch's flatten order).
+public final class Flatten: Layer {
+    public let name: String
+    public var kind: LayerKind { .reshape }
+    public let inShape: ActShape, outShape: ActShape
+    public var macsPerExample: Int { 0 }
+    public var needsInputGradient = true
+    private var out = Scratch(), dx = Scratch()
+
+    public init(_ name: String, shape: ActShape) {
+        self.name = name; inShape = shape; outShape = ActShape(shape.size, 1, 1)
+    }
+    public func initialize(rng: inout Xoshiro256) {}
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
+        let P = inShape.plane
+        let y = out.pointer(count: inShape.size * batch)
+        for c in 0..<inShape.c {
+            for b in 0..<batch {
+                let src = x + (c * batch + b) * P
+                for p in 0..<P { y[(c * P + p) * batch + b] = src[p] }
+            }
+        }
+        return UnsafePointer(y)
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
+        guard needsInputGradient else { return nil }
+        let P = inShape.plane
+        let d = dx.pointer(count: inShape.size * batch)
+        for c in 0..<inShape.c {
+            for b in 0..<batch {
+                let dst = d + (c * batch + b) * P
+                for p in 0..<P { dst[p] = dy[(c * P + p) * batch + b] }
+            }
+        }
+        return UnsafePointer(d)
+    }
+}

@@ -1,0 +1,92 @@
+// A network: a sequence of layers over one ParameterStore, with the input transposed from the data's
+// example-major NCHW to the layers' [C, B, H, W] layout, and the likelihood that closes it.
+import BayesPruneKernels
+
+public final class Network {
+    public let modelName: String
+    public let store: ParameterStore
+    public let layers: [Layer]
+    public let inputShape: ActShape
+    /// Output units: classes for softmax, 1 for squared error and logistic.
+    public let outputs: Int
+    public let loss: LossKind
+    public let profiler = LayerProfiler()
+    private var input = Scratch(), dOut = Scratch()
+
+    public init(modelName: String, store: ParameterStore, layers: [Layer], inputShape: ActShape, loss: LossKind) {
+        precondition(store.finalized, "finalize the store before building a network")
+        self.modelName = modelName; self.store = store; self.layers = layers
+        self.inputShape = inputShape; self.loss = loss
+        outputs = layers.last!.outShape.size
+        layers.first?.needsInputGradient = false
+        for l in layers { (l as? ResidualBlock)?.profiler = profiler }
+    }
+
+    /// Every layer, composite layers expanded, in forward order.
+    public var flatLayers: [Layer] {
+        var out: [Layer] = []
+        func walk(_ l: Layer) { if l.children.isEmpty { out.append(l) } else { l.children.forEach(walk) } }
+        layers.forEach(walk)
+        return out
+    }
+
+    public var macsPerExample: Int { layers.reduce(0) { $0 + $1.macsPerExample } }
+
+    public func initialize(seed: UInt64) {
+        var rng = Xoshiro256(seed: seed, stream: 0x1417)
+        for l in layers { l.initialize(rng: &rng) }
+    }
+
+    /// x: [batch, C, H, W] example-major. Returns outputs [outputs, batch] (layer-owned).
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
+        let P = inputShape.plane, C = inputShape.c
+        let t = input.pointer(count: inputShape.size * batch)
+        if C == 1 {
+            t.update(from: x, count: inputShape.size * batch)
+        } else if P == 1 {
+            // Feature vectors: [B, F] → [F, B].
+            for b in 0..<batch { for f in 0..<C { t[f * batch + b] = x[b * C + f] } }
+        } else {
+            for b in 0..<batch {
+                for c in 0..<C { (t + (c * batch + b) * P).update(from: x + (b * C + c) * P, count: P) }
+            }
+        }
+        var h = UnsafePointer(t)
+        for l in layers { h = profiler.forward(l, h, batch: batch, training: training) }
+        return h
+    }
+
+    /// Back-propagates d(loss)/d(outputs) [outputs, batch]; accumulates into `store.grads`.
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int) {
+        var g = dy
+        for l in layers.reversed() {
+            guard let next = profiler.backward(l, g, batch: batch) else { break }
+            g = next
+        }
+    }
+
+    /// The likelihood term on outputs [outputs, batch]: mean loss, and its gradient into `grad` if given.
+    public func lossValue(outputs y: UnsafePointer<Float>, batch: Int, labels: UnsafePointer<Int32>?,
+                          targets: UnsafePointer<Float>?, grad: UnsafeMutablePointer<Float>?) -> Double {
+        switch loss {
+        case .softmaxCrossEntropy:
+            return Loss.softmaxCrossEntropy(logits: y, classes: outputs, batch: batch, labels: labels!, grad: grad)
+        case .squaredError:
+            return Loss.squaredError(outputs: y, batch: batch, targets: targets!, grad: grad)
+        case .logistic:
+            return Loss.logistic(logits: y, batch: batch, labels: labels!, grad: grad)
+        }
+    }
+
+    /// Zeroes the gradients, runs forward, loss and backward; returns the mean minibatch loss.
+    /// Afterwards `store.grads` holds g = ∇ mean loss (no prior term: the optimizer adds it).
+    public func lossAndGradient(_ x: UnsafePointer<Float>, batch: Int, labels: UnsafePointer<Int32>?,
+                                targets: UnsafePointer<Float>?) -> Double {
+        store.grads.zero()
+        let y = forward(x, batch: batch, training: true)
+        let d = dOut.pointer(count: outputs * batch)
+        let l = lossValue(outputs: y, batch: batch, labels: labels, targets: targets, grad: d)
+        backward(d, batch: batch)
+        return l
+    }
+}

@@ -1,0 +1,97 @@
+// CIFAR ResNet basic block (He et al. 2016): relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)),
+// with the parameter-free "option A" shortcut: stride-s subsampling and zero-padded extra channels
+// (split evenly before and after the input's channels), the shortcut of the original CIFAR ResNets.
+import BayesPruneKernels
+
+public final class ResidualBlock: Layer {
+    public let name: String
+    public var kind: LayerKind { .residual }
+    public let inShape: ActShape, outShape: ActShape
+    public let conv1: Conv2d, bn1: BatchNorm2d, relu1: ReLU, conv2: Conv2d, bn2: BatchNorm2d
+    public let stride: Int
+    /// Output channels [padBefore, padBefore + inShape.c) carry the shortcut; the others get zeros.
+    public let padBefore: Int
+    public var needsInputGradient = true { didSet { conv1.needsInputGradient = needsInputGradient } }
+    private var out = Scratch(), dx = Scratch(), dsum = Scratch()
+    private var input: UnsafePointer<Float>?
+    /// Set by the owning network so sub-layers are timed under their own kinds.
+    public var profiler = LayerProfiler()
+
+    public init(_ name: String, store: ParameterStore, input: ActShape, planes: Int, stride: Int) {
+        self.name = name; inShape = input; self.stride = stride
+        precondition(planes >= input.c, "\(name): option-A shortcut cannot reduce channels")
+        conv1 = Conv2d("\(name).conv1", store: store, input: input, outChannels: planes, kernel: 3, stride: stride,
+                       padding: 1, bias: false)
+        bn1 = BatchNorm2d("\(name).bn1", store: store, shape: conv1.outShape)
+        relu1 = ReLU("\(name).relu1", shape: conv1.outShape)
+        conv2 = Conv2d("\(name).conv2", store: store, input: conv1.outShape, outChannels: planes, kernel: 3,
+                       stride: 1, padding: 1, bias: false)
+        bn2 = BatchNorm2d("\(name).bn2", store: store, shape: conv2.outShape)
+        outShape = conv2.outShape
+        padBefore = (planes - input.c) / 2
+    }
+
+    public var children: [Layer] { [conv1, bn1, relu1, conv2, bn2] }
+    public var macsPerExample: Int { conv1.macsPerExample + conv2.macsPerExample }
+    public func initialize(rng: inout Xoshiro256) { for l in children { l.initialize(rng: &rng) } }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
+        input = x
+        var h = x
+        for l in children { h = profiler.forward(l, h, batch: batch, training: training) }
+        let P = outShape.plane, n = outShape.c * batch * P
+        let y = out.pointer(count: n)
+        let inP = inShape.plane
+        for c in 0..<outShape.c {
+            let sc = c - padBefore
+            let hasShortcut = sc >= 0 && sc < inShape.c
+            for b in 0..<batch {
+                let dst = y + (c * batch + b) * P, main = h + (c * batch + b) * P
+                if !hasShortcut {
+                    for p in 0..<P { dst[p] = max(main[p], 0) }
+                } else if stride == 1 {
+                    let src = x + (sc * batch + b) * inP
+                    for p in 0..<P { dst[p] = max(main[p] + src[p], 0) }
+                } else {
+                    let src = x + (sc * batch + b) * inP
+                    for oh in 0..<outShape.h {
+                        let srow = src + oh * stride * inShape.w
+                        for ow in 0..<outShape.w {
+                            dst[oh * outShape.w + ow] = max(main[oh * outShape.w + ow] + srow[ow * stride], 0)
+                        }
+                    }
+                }
+            }
+        }
+        return UnsafePointer(y)
+    }
+
+    public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
+        let P = outShape.plane, n = outShape.c * batch * P
+        let y = out.pointer(count: n)
+        let ds = dsum.pointer(count: n)
+        for i in 0..<n { ds[i] = y[i] > 0 ? dy[i] : 0 }
+        var g = UnsafePointer(ds)
+        for l in [bn2, conv2, relu1, bn1] as [Layer] { g = profiler.backward(l, g, batch: batch)! }
+        let mainDxOrNil = profiler.backward(conv1, g, batch: batch)
+        guard needsInputGradient, let mainDx = mainDxOrNil else { return nil }
+        let inP = inShape.plane, m = inShape.c * batch * inP
+        let d = dx.pointer(count: m)
+        d.update(from: mainDx, count: m)
+        for sc in 0..<inShape.c {
+            let c = sc + padBefore
+            for b in 0..<batch {
+                let dst = d + (sc * batch + b) * inP, src = ds + (c * batch + b) * P
+                if stride == 1 {
+                    for p in 0..<P { dst[p] += src[p] }
+                } else {
+                    for oh in 0..<outShape.h {
+                        let drow = dst + oh * stride * inShape.w
+                        for ow in 0..<outShape.w { drow[ow * stride] += src[oh * outShape.w + ow] }
+                    }
+                }
+            }
+        }
+        return UnsafePointer(d)
+    }
+}
