@@ -1,0 +1,192 @@
+// The training loop: per epoch, shuffle and batch the training set, take one sampler step per batch
+// (gradient of the mean minibatch loss, weight decay added by the sampler), evaluate on the test set,
+// append one JSON line to metrics.jsonl, and finally write the weights. Only this file knows the order
+// of those steps; the numerics live in the NN and sampler modules.
+import Foundation
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneData
+
+public struct TrainingError: Error, CustomStringConvertible { public let description: String }
+
+public struct EpochRecord {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var seconds: Double
+    public var imagesPerSecond: Double
+    public var lr: Double
+    public var test: [String: Double]
+}
+
+public final class Trainer {
+    public let config: TrainConfig
+    public let data: PreparedData
+    public let network: Network
+    public let schedule: Schedule
+    public let state: SamplerState
+    public let hyper: SamplerHyperparameters
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    public var showProgress = isatty(STDERR_FILENO) != 0
+    public private(set) var history: [EpochRecord] = []
+
+    public init(config: TrainConfig, data: PreparedData) throws {
+        guard let kind = ModelKind(rawValue: config.model) else {
+            throw TrainingError(description: "--model: unknown model \"\(config.model)\"; expected one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard SamplerKind(rawValue: config.sampler) != nil else {
+            throw TrainingError(description: "--sampler: unknown sampler \"\(config.sampler)\"; expected one of \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let scheduleKind = ScheduleKind(rawValue: config.schedule) else {
+            throw TrainingError(description: "--schedule: expected constant or cyclical, got \"\(config.schedule)\"")
+        }
+        self.config = config
+        self.data = data
+        let input = ActShape(data.train.channels, data.train.height, data.train.width)
+        network = try ModelBuilder.build(ModelSpec(kind: kind, input: input, outputs: data.outputs,
+                                                   loss: data.modelSpecLoss, hidden: config.hidden), seed: config.seed)
+        let steps = config.epochs * (data.train.count / config.batchSize)
+        schedule = Schedule(kind: scheduleKind, baseLR: config.lr, totalSteps: steps, cycles: config.cycles)
+        state = SamplerState(parameterCount: network.store.parameterCount)
+        hyper = SamplerHyperparameters(momentum: Float(config.momentum), weightDecay: Float(config.weightDecay))
+    }
+
+    public func manifest(blasCore: String) -> RunManifest {
+        RunManifest(config: config, inputShape: [data.train.channels, data.train.height, data.train.width],
+                    outputs: network.outputs, task: data.train.task.rawValue, classes: data.train.classes,
+                    featureNames: data.train.featureNames, normalizationMean: data.normalization.mean,
+                    normalizationStd: data.normalization.std, targetMean: data.targetScaling?.mean,
+                    targetStd: data.targetScaling?.std, parameterCount: network.store.parameterCount,
+                    blasCore: blasCore)
+    }
+
+    /// Trains for `config.epochs` epochs, writing the run directory as it goes.
+    public func run(blasCore: String) throws {
+        let dir = config.out
+        try makeRunDirectory(dir)
+        try manifest(blasCore: blasCore).write(directory: dir)
+        let metricsPath = dir + "/metrics.jsonl"
+        try AtomicFile.write("", to: metricsPath)
+        guard let metrics = FileHandle(forWritingAtPath: metricsPath) else {
+            throw OutputError(description: "\(metricsPath): cannot open for appending")
+        }
+        defer { try? metrics.close() }
+
+        let augmentation: Augmentation? = config.augment.map { $0 ? .cropAndFlip() : .none }
+        var loader = try TrainBatchLoader(dataset: data.train, globalBatchSize: config.batchSize, seed: config.seed,
+                                          augmentation: augmentation)
+        let B = loader.localBatchSize
+        let x = FloatBuffer(count: B * data.train.exampleSize)
+        var labels = [Int32](repeating: 0, count: B)
+        var targets = [Float](repeating: 0, count: B)
+        let store = network.store
+        let steps = loader.batchesPerEpoch
+        let runStart = monotonicSeconds()
+
+        for epoch in 1...max(config.epochs, 1) where config.epochs > 0 {
+            loader.startEpoch(epoch - 1)
+            let t0 = monotonicSeconds()
+            var lossSum = 0.0
+            var lastProgress = t0
+            var lr = schedule.learningRate(step: state.step)
+            for b in 0..<steps {
+                let n = labels.withUnsafeMutableBufferPointer { l in
+                    targets.withUnsafeMutableBufferPointer { t in
+                        loader.fill(batchIndex: b, into: x.pointer, labels: l.baseAddress!, targets: t.baseAddress!)
+                    }
+                }
+                let loss = network.lossAndGradient(x.pointer, batch: n, labels: labels, targets: targets)
+                guard loss.isFinite else {
+                    throw TrainingError(description: "training diverged: non-finite loss at epoch \(epoch), step \(b + 1) (lr \(lr)); try a smaller --lr")
+                }
+                lossSum += loss
+                lr = schedule.learningRate(step: state.step)
+                SGD.step(state: state, weights: store.values.pointer, grads: store.grads.pointer,
+                         count: store.parameterCount, lr: Float(lr), hyper: hyper)
+                if showProgress {
+                    let now = monotonicSeconds()
+                    if now - lastProgress > 0.25 || b == steps - 1 {
+                        lastProgress = now
+                        let rate = Double((b + 1) * config.batchSize) / (now - t0)
+                        let remaining = Double((steps - b - 1) + (config.epochs - epoch) * steps) * Double(config.batchSize) / rate
+                        let line = String(format: "\repoch %d/%d  step %d/%d  loss %.4f  %.0f img/s  ETA %@   ",
+                                          epoch, config.epochs, b + 1, steps, lossSum / Double(b + 1), rate, formatDuration(remaining))
+                        FileHandle.standardError.write(Data(line.utf8))
+                    }
+                }
+            }
+            let seconds = monotonicSeconds() - t0
+            if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+            let test = try evaluateTest()
+            let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(steps, 1)), seconds: seconds,
+                                     imagesPerSecond: Double(steps * config.batchSize) / seconds, lr: lr, test: test)
+            history.append(record)
+            var line: [String: Any] = ["epoch": epoch, "train_loss": record.trainLoss, "seconds": seconds,
+                                       "images_per_second": record.imagesPerSecond, "lr": lr,
+                                       "elapsed_seconds": monotonicSeconds() - runStart]
+            for (k, v) in test { line[k] = v }
+            let json = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
+            metrics.write(json + Data("\n".utf8))
+            try metrics.synchronize()
+            log(summaryLine(record))
+        }
+        try saveWeights(to: dir + "/weights.safetensors")
+    }
+
+    public func evaluateTest() throws -> [String: Double] {
+        let p = try Evaluator.predict(network, data: data.test, batchSize: config.evalBatchSize)
+        if data.test.task == .regression {
+            let m = Evaluator.regression(p, targets: data.test.targets, scaling: data.targetScaling!)
+            return ["test_rmse": m.rmse, "test_nll": m.nll]
+        }
+        let m = Evaluator.classification(p, labels: data.test.labels)
+        return ["test_accuracy": m.accuracy, "test_nll": m.nll]
+    }
+
+    private func summaryLine(_ r: EpochRecord) -> String {
+        var s = String(format: "epoch %d/%d  train_loss %.4f", r.epoch, config.epochs, r.trainLoss)
+        for k in r.test.keys.sorted() { s += String(format: "  %@ %.4f", k, r.test[k]!) }
+        s += String(format: "  %.0f img/s  %.1f s", r.imagesPerSecond, r.seconds)
+        return s
+    }
+
+    public func saveWeights(to path: String) throws {
+        try WeightsFile.write(network, to: path, metadata: ["model": config.model, "format": "bayesprune-weights-1"])
+    }
+}
+
+/// Weights as safetensors: every trainable tensor under its layer name plus batch-norm running statistics.
+public enum WeightsFile {
+    public static func write(_ net: Network, to path: String, metadata: [String: String]) throws {
+        let s = net.store
+        var tensors: [NamedTensor] = s.entries.map { e in
+            NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: s.value(e.offset), count: e.count)))
+        }
+        tensors += s.stateEntries.map { e in
+            NamedTensor(name: e.name, shape: [e.count], values: Array(UnsafeBufferPointer(start: s.stateValue(e.offset), count: e.count)))
+        }
+        try Safetensors.write(tensors, metadata: metadata, to: path)
+    }
+
+    public static func load(_ net: Network, from path: String) throws {
+        let (tensors, _) = try Safetensors.read(path: path)
+        let s = net.store
+        for e in s.entries {
+            guard let t = tensors[e.name], t.shape == e.shape else {
+                throw OutputError(description: "\(path): tensor \(e.name) missing or of the wrong shape for \(net.modelName)")
+            }
+            s.value(e.offset).update(from: t.values, count: e.count)
+        }
+        for e in s.stateEntries {
+            guard let t = tensors[e.name], t.values.count == e.count else {
+                throw OutputError(description: "\(path): state \(e.name) missing or of the wrong size")
+            }
+            s.stateValue(e.offset).update(from: t.values, count: e.count)
+        }
+    }
+}
+
+func formatDuration(_ s: Double) -> String {
+    guard s.isFinite, s >= 0 else { return "--:--" }
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, (t / 60) % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+}
