@@ -1,0 +1,106 @@
+// Per-channel feature normalization fitted on the training set (per column for CSV tables) and a
+// target standardisation for regression, so training runs in standardized units while RMSE is
+// reported in the target's original units.
+
+public struct Normalization: Equatable, Sendable {
+    public var mean: [Float]
+    public var std: [Float]
+
+    public init(mean: [Float], std: [Float]) {
+        precondition(mean.count == std.count)
+        self.mean = mean
+        self.std = std
+    }
+
+    /// Channels whose standard deviation is below this are constant on the training set; their
+    /// std is replaced by 1 so they are only centred (dividing by ~0 would blow up test values).
+    public static let minimumStd: Float = 1e-6
+
+    /// Mean and population standard deviation per channel over every example and pixel of `data`,
+    /// accumulated in Double (tens of millions of Float pixels would lose precision otherwise).
+    public static func fit(_ data: Dataset, minimumStd: Float = Normalization.minimumStd) -> Normalization {
+        let plane = data.height * data.width
+        let size = data.exampleSize
+        var sum = [Double](repeating: 0, count: data.channels)
+        var sumSquares = [Double](repeating: 0, count: data.channels)
+        data.features.withUnsafeBufferPointer { x in
+            for n in 0..<data.count {
+                for c in 0..<data.channels {
+                    let base = x.baseAddress! + n * size + c * plane
+                    var s = 0.0, q = 0.0
+                    for i in 0..<plane {
+                        let v = Double(base[i])
+                        s += v
+                        q += v * v
+                    }
+                    sum[c] += s
+                    sumSquares[c] += q
+                }
+            }
+        }
+        let samples = Double(max(data.count * plane, 1))
+        var mean = [Float](repeating: 0, count: data.channels)
+        var std = [Float](repeating: 1, count: data.channels)
+        for c in 0..<data.channels {
+            let m = sum[c] / samples
+            let variance = max(sumSquares[c] / samples - m * m, 0)
+            mean[c] = Float(m)
+            let s = Float(variance.squareRoot())
+            std[c] = s < minimumStd ? 1 : s
+        }
+        return Normalization(mean: mean, std: std)
+    }
+
+    /// x ← (x − mean[c]) / std[c] for every value of channel c, in place.
+    public func apply(to data: inout Dataset) {
+        precondition(data.channels == mean.count, "normalization has \(mean.count) channels, data has \(data.channels)")
+        let plane = data.height * data.width
+        let size = data.exampleSize
+        let inverseStd = std.map { 1 / $0 }
+        let count = data.count, channels = data.channels
+        data.features.withUnsafeMutableBufferPointer { x in
+            for n in 0..<count {
+                for c in 0..<channels {
+                    let base = x.baseAddress! + n * size + c * plane
+                    let m = mean[c], s = inverseStd[c]
+                    for i in 0..<plane { base[i] = (base[i] - m) * s }
+                }
+            }
+        }
+    }
+}
+
+/// Regression target standardisation: y' = (y − mean) / std, fitted on the training targets.
+public struct TargetScaling: Equatable, Sendable {
+    public var mean: Float
+    public var std: Float
+
+    public init(mean: Float, std: Float) {
+        self.mean = mean
+        self.std = std
+    }
+
+    public static func fit(_ data: Dataset, minimumStd: Float = Normalization.minimumStd) -> TargetScaling {
+        precondition(data.task == .regression, "target scaling applies to regression data")
+        var s = 0.0, q = 0.0
+        for y in data.targets {
+            s += Double(y)
+            q += Double(y) * Double(y)
+        }
+        let n = Double(max(data.targets.count, 1))
+        let m = s / n
+        let sd = Float(max(q / n - m * m, 0).squareRoot())
+        return TargetScaling(mean: Float(m), std: sd < minimumStd ? 1 : sd)
+    }
+
+    public func apply(to data: inout Dataset) {
+        let m = mean, inverse = 1 / std
+        for i in data.targets.indices { data.targets[i] = (data.targets[i] - m) * inverse }
+    }
+
+    /// A prediction in standardized units back in the target's original units.
+    public func toOriginal(_ standardized: Float) -> Float { standardized * std + mean }
+
+    /// An RMSE (or any error scale) measured in standardized units, in original units.
+    public func rmseInOriginalUnits(_ standardizedRMSE: Double) -> Double { standardizedRMSE * Double(std) }
+}
