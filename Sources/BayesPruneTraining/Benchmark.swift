@@ -1,0 +1,99 @@
+// `bayesprune bench`: training throughput on random data of a given shape (Fashion-MNIST's by default)
+// at a fixed batch, the achieved GFLOPS per layer kind, the optimizer step's cost per weight, and the
+// machine's sgemm GFLOPS measured in the same run. Figures are medians over repeats.
+import Foundation
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneRuntime
+
+public struct BenchOptions {
+    public var models: [String] = ["mlp", "lenet", "resnet20"]
+    public var threads: [Int] = [1, 2]
+    public var batch = 128
+    public var steps = 30
+    public var warmup = 5
+    public var repeats = 3
+    public var input = ActShape(1, 28, 28)
+    public var classes = 10
+    public init() {}
+}
+
+public enum Benchmark {
+    static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2]))
+    }
+
+    public static func run(_ o: BenchOptions, log: (String) -> Void) throws -> [String: Any] {
+        var results: [[String: Any]] = []
+        var sgemm: [String: Double] = [:]
+        for t in o.threads {
+            setBLASThreads(t)
+            sgemm["threads_\(t)"] = measureSGEMMGFLOPS(size: 512, repeats: max(o.repeats, 3))
+            for name in o.models {
+                guard let kind = ModelKind(rawValue: name) else {
+                    throw TrainingError(description: "--models: unknown model \"\(name)\"")
+                }
+                let r = try benchModel(kind, threads: t, o)
+                results.append(r)
+                log(String(format: "%@ threads=%d: %.0f images/s", name, t, r["images_per_second"] as! Double))
+            }
+        }
+        setBLASThreads(o.threads.first ?? 1)
+        return ["batch": o.batch, "steps": o.steps, "repeats": o.repeats,
+                "input": [o.input.c, o.input.h, o.input.w], "sgemm_gflops_512": sgemm,
+                "blas_core": blasCoreName(), "results": results]
+    }
+
+    static func benchModel(_ kind: ModelKind, threads: Int, _ o: BenchOptions) throws -> [String: Any] {
+        let net = try ModelBuilder.build(ModelSpec(kind: kind, input: o.input, outputs: o.classes), seed: 1)
+        let B = o.batch
+        var rng = Xoshiro256(seed: 99)
+        let x = FloatBuffer(count: B * o.input.size)
+        for i in 0..<x.count { x[i] = rng.nextGaussian() }
+        let labels = (0..<B).map { _ in Int32(rng.nextInt(below: o.classes)) }
+        let store = net.store
+        let state = SamplerState(parameterCount: store.parameterCount)
+        let hyper = SamplerHyperparameters(momentum: 0.9, weightDecay: 5e-4)
+        func step() {
+            _ = net.lossAndGradient(x.pointer, batch: B, labels: labels, targets: nil)
+            SGD.step(state: state, weights: store.values.pointer, grads: store.grads.pointer,
+                     count: store.parameterCount, lr: 0.01, hyper: hyper)
+        }
+        for _ in 0..<o.warmup { step() }
+        var rates: [Double] = []
+        for _ in 0..<o.repeats {
+            let t0 = monotonicSeconds()
+            for _ in 0..<o.steps { step() }
+            rates.append(Double(o.steps * B) / (monotonicSeconds() - t0))
+        }
+        // Per-layer-kind GFLOPS from a separate, profiled pass (timing calls perturb the throughput run).
+        net.profiler.reset()
+        net.profiler.enabled = true
+        for _ in 0..<max(3, o.steps / 3) { step() }
+        net.profiler.enabled = false
+        var perKind: [String: Any] = [:]
+        for (k, secs) in net.profiler.seconds {
+            let f = net.profiler.flops[k] ?? 0
+            var e: [String: Any] = ["seconds_per_step": secs / Double(max(3, o.steps / 3))]
+            if f > 0 { e["gflops"] = f / secs / 1e9 }
+            perKind[k.rawValue] = e
+        }
+        // Optimizer step cost per weight (median of repeats over many steps).
+        var nsPerWeight: [Double] = []
+        for _ in 0..<o.repeats {
+            let reps = max(5, 2_000_000 / max(store.parameterCount, 1))
+            let t0 = monotonicNanos()
+            for _ in 0..<reps {
+                SGD.step(state: state, weights: store.values.pointer, grads: store.grads.pointer,
+                         count: store.parameterCount, lr: 0.0, hyper: hyper)
+            }
+            nsPerWeight.append(Double(monotonicNanos() - t0) / Double(reps * store.parameterCount))
+        }
+        let ips = median(rates)
+        return ["model": kind.rawValue, "threads": threads, "parameters": store.parameterCount,
+                "images_per_second": ips, "step_seconds": Double(B) / ips,
+                "train_gflops": 3 * 2 * Double(net.macsPerExample) * ips / 1e9,
+                "per_layer_kind": perKind, "sgd_step_ns_per_weight": median(nsPerWeight)]
+    }
+}

@@ -1,0 +1,24 @@
+// The command-line surface: thin commands that validate options and call into the library.
+// Errors from the library are printed as one line ("bayesprune: <what>") with exit status 2.
+import ArgumentParser
+import Foundation
+import BayesPruneTraining
+import BayesPruneRuntime
+
+struct BayesPruneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bayesprune",
+        abstract: "Train Bayesian neural networks and prune them in the same run.",
+        subcommands: [Train.self, Evaluate.self, Bench.self]
+    )
+}
+
+/// Runs `body`, turning library errors into a one-line message and a non-zero exit.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do { try body() }
+    catch let e as ExitCode { throw e }
+    catch {
+        FileHandle.standardError.write(Data("bayesprune: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}

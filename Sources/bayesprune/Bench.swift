@@ -1,0 +1,38 @@
+// `bayesprune bench`: training throughput, GFLOPS per layer kind and sgemm GFLOPS as JSON.
+import ArgumentParser
+import Foundation
+import BayesPruneTraining
+import BayesPruneRuntime
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Measure training throughput on random data (JSON on stdout).")
+
+    @Option(help: "Models, comma-separated.") var models: String = "mlp,lenet,resnet20"
+    @Option(help: "BLAS thread counts to measure, comma-separated.") var threads: String = "1,2"
+    @Option(help: "Batch size.") var batchSize: Int = 128
+    @Option(help: "Timed steps per repeat.") var steps: Int = 30
+    @Option(help: "Untimed warm-up steps.") var warmup: Int = 5
+    @Option(help: "Repeats (the median is reported).") var repeats: Int = 3
+    @Option(help: "Write the JSON here as well (atomically).") var output: String?
+
+    func run() throws {
+        try reportingErrors {
+            var o = BenchOptions()
+            o.models = models.split(separator: ",").map(String.init)
+            o.threads = try threads.split(separator: ",").map {
+                guard let t = Int($0), t >= 1 else { throw ValidationError("--threads: expected positive integers, got \(threads)") }
+                return t
+            }
+            guard batchSize >= 1, steps >= 1, repeats >= 1, warmup >= 0 else {
+                throw ValidationError("--batch-size, --steps, --repeats must be positive and --warmup non-negative")
+            }
+            o.batch = batchSize; o.steps = steps; o.warmup = warmup; o.repeats = repeats
+            FileHandle.standardError.write(Data("\(kernelReport.summary)\n".utf8))
+            var result = try Benchmark.run(o) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            result["machine"] = try JSONSerialization.jsonObject(with: Data(MachineInfo.current().json().utf8))
+            let json = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
+            if let output { try AtomicFile.write(json, to: output) }
+            print(String(decoding: json, as: UTF8.self))
+        }
+    }
+}

@@ -1,0 +1,90 @@
+// `bayesprune train`: options → TrainConfig → Trainer.
+import ArgumentParser
+import Foundation
+import BayesPruneTraining
+import BayesPruneRuntime
+import BayesPruneKernels
+
+struct DataOptions: ParsableArguments {
+    @Option(help: "Data set: fashion-mnist, mnist, cifar10, cifar100 or csv.")
+    var data: String = "fashion-mnist"
+    @Option(help: "Directory with the data files (fashion-mnist defaults to Debian's dataset-fashion-mnist).")
+    var dataDir: String?
+    @Option(help: "CSV training file (with --data csv).")
+    var train: String?
+    @Option(help: "CSV test file (default: a seeded 20% of --train is held out).")
+    var test: String?
+    @Option(help: "CSV target column name (default: the last column).")
+    var target: String?
+    @Option(help: "CSV task: regression, binary or multiclass (default: inferred from the target column).")
+    var task: String?
+    @Option(help: "CIFAR-100 labels: fine (100 classes) or coarse (20).")
+    var cifar100Labels: String = "fine"
+    @Option(help: "Training augmentation (random crop with 4-pixel padding + horizontal flip): on or off (default: on for 3x32x32 images, off otherwise).")
+    var augment: String?
+
+    func validate() throws {
+        if let a = augment, a != "on", a != "off" { throw ValidationError("--augment: expected on or off, got \(a)") }
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train a model and write a run directory.")
+
+    @OptionGroup var dataOptions: DataOptions
+    @Option(help: "Model: mlp, lenet, resnet20, resnet32 or resnet56.") var model: String = "lenet"
+    @Option(help: "Hidden widths of mlp, comma-separated.") var hidden: String = "300,100"
+    @Option(help: "Sampler/optimizer: sgd.") var sampler: String = "sgd"
+    @Option(help: "Epochs.") var epochs: Int = 5
+    @Option(help: "Global minibatch size.") var batchSize: Int = 128
+    @Option(help: "Evaluation batch size.") var evalBatchSize: Int = 1000
+    @Option(help: "Base learning rate (default per model: see README).") var lr: Double?
+    @Option(help: "Momentum (default 0.9).") var momentum: Double?
+    @Option(help: "Weight decay λ (default 5e-4).") var weightDecay: Double?
+    @Option(help: "Step-size schedule: constant or cyclical (cosine; --cycles 1 is cosine annealing).") var schedule: String = "cyclical"
+    @Option(help: "Cycles of the cyclical schedule.") var cycles: Int = 1
+    @Option(help: "Random seed (initialisation, data order, augmentation).") var seed: UInt64 = 1
+    @Option(help: "BLAS threads (default: the cores available to this process).") var threads: Int?
+    @Option(help: "Run directory to write.") var out: String = "runs/latest"
+
+    func validate() throws {
+        guard epochs >= 1 else { throw ValidationError("--epochs: must be at least 1, got \(epochs)") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size: must be at least 1, got \(batchSize)") }
+        guard evalBatchSize >= 1 else { throw ValidationError("--eval-batch-size: must be at least 1") }
+        guard cycles >= 1 else { throw ValidationError("--cycles: must be at least 1, got \(cycles)") }
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr: must be a positive number, got \(lr)") }
+        if let m = momentum, !(m >= 0 && m < 1) { throw ValidationError("--momentum: must be in [0, 1), got \(m)") }
+        if let w = weightDecay, !(w >= 0 && w.isFinite) { throw ValidationError("--weight-decay: must be >= 0, got \(w)") }
+        if let t = threads, t < 1 { throw ValidationError("--threads: must be at least 1, got \(t)") }
+        _ = try parseHidden()
+    }
+
+    func parseHidden() throws -> [Int] {
+        let parts = hidden.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw ValidationError("--hidden: expected positive comma-separated widths like 300,100, got \(hidden)")
+        }
+        return parts.map { $0! }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            var c = TrainConfig()
+            c.data = dataOptions.data; c.dataDir = dataOptions.dataDir; c.trainFile = dataOptions.train
+            c.testFile = dataOptions.test; c.target = dataOptions.target; c.task = dataOptions.task
+            c.cifar100Labels = dataOptions.cifar100Labels
+            c.augment = dataOptions.augment.map { $0 == "on" }
+            c.model = model; c.hidden = try parseHidden(); c.sampler = sampler
+            c.epochs = epochs; c.batchSize = batchSize; c.evalBatchSize = evalBatchSize
+            let d = TrainConfig.defaults(model: model)
+            c.lr = lr ?? d.lr; c.momentum = momentum ?? d.momentum; c.weightDecay = weightDecay ?? d.weightDecay
+            c.schedule = schedule; c.cycles = cycles; c.seed = seed; c.out = out
+            c.threads = configureThreads(requested: threads)
+            let data = try PreparedData.load(c)
+            let trainer = try Trainer(config: c, data: data)
+            trainer.log("\(kernelReport.summary); \(c.threads!) BLAS thread(s)")
+            trainer.log("training \(c.model) (\(trainer.network.store.parameterCount) parameters) on \(data.train.name): \(data.train.count) train / \(data.test.count) test examples, \(c.epochs) epochs, batch \(c.batchSize), lr \(c.lr) → \(c.out)")
+            try trainer.run(blasCore: kernelReport.coreName)
+        }
+    }
+}
