@@ -129,7 +129,8 @@ public enum CSVReader {
                 throw DataError(path, "line \(row.line): ragged row: expected \(header.count) columns, got \(row.fields.count)")
             }
             for (c, cell) in row.fields.enumerated() {
-                guard let value = Double(cell) else {
+                // Spaces inside quotes matter for names, never for numbers.
+                guard let value = Double(cell.trimmingCharacters(in: .whitespaces)) else {
                     throw DataError(path, "line \(row.line), column \"\(header[c])\": non-numeric cell \"\(cell)\"")
                 }
                 guard value.isFinite else {
