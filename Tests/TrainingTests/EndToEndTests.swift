@@ -1,0 +1,106 @@
+// Training end to end on small data sets the tests generate (IDX images, CSV tables): the run learns,
+// the run directory has what the README promises, and `evaluate` reproduces the last epoch's metrics.
+import Testing
+import Foundation
+import BayesPruneKernels
+@testable import BayesPruneTraining
+
+func temporaryDirectory(_ tag: String) throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bp-\(tag)-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// Writes an MNIST-layout IDX pair: 4 classes, each a bright 6x6 square in its own quadrant plus noise.
+func writeQuadrantIDX(dir: String, prefix: String, count: Int, seed: UInt64) throws {
+    var rng = Xoshiro256(seed: seed)
+    var images = Data([0, 0, 8, 3]), labels = Data([0, 0, 8, 1])
+    func be32(_ v: Int) -> Data { Data([UInt8(v >> 24 & 255), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)]) }
+    images += be32(count) + be32(16) + be32(16)
+    labels += be32(count)
+    for _ in 0..<count {
+        let y = rng.nextInt(below: 4)
+        labels.append(UInt8(y))
+        let (r0, c0) = ((y / 2) * 8 + 1, (y % 2) * 8 + 1)
+        for r in 0..<16 {
+            for c in 0..<16 {
+                let inside = r >= r0 && r < r0 + 6 && c >= c0 && c < c0 + 6
+                let v = (inside ? 170 : 40) + rng.nextInt(below: 60)
+                images.append(UInt8(v))
+            }
+        }
+    }
+    try images.write(to: URL(fileURLWithPath: "\(dir)/\(prefix)-images-idx3-ubyte"))
+    try labels.write(to: URL(fileURLWithPath: "\(dir)/\(prefix)-labels-idx1-ubyte"))
+}
+
+@Suite(.serialized) struct EndToEnd {
+    @Test(arguments: ["mlp", "lenet", "resnet20"])
+    func imagesFromIDXLearnAndEvaluateReproduces(model: String) throws {
+        let dir = try temporaryDirectory("idx")
+        try writeQuadrantIDX(dir: dir, prefix: "train", count: 256, seed: 1)
+        try writeQuadrantIDX(dir: dir, prefix: "t10k", count: 128, seed: 2)
+        var c = TrainConfig()
+        c.data = "mnist"; c.dataDir = dir; c.model = model; c.hidden = [32]
+        c.epochs = model == "resnet20" ? 6 : 4; c.batchSize = 32; c.lr = 0.05; c.evalBatchSize = 50
+        c.out = dir + "/run"
+        let trainer = try Trainer(config: c, data: try PreparedData.load(c))
+        trainer.showProgress = false
+        trainer.log = { _ in }
+        try trainer.run(blasCore: blasCoreName())
+        let h = trainer.history
+        #expect(h.count == c.epochs)
+        #expect(h.last!.trainLoss < h.first!.trainLoss)
+        // Four well-separated classes: every model should be nearly perfect.
+        #expect(h.last!.test["test_accuracy"]! >= 0.9, "\(model): \(h.last!.test)")
+
+        let lines = try String(contentsOfFile: c.out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == c.epochs)
+        let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as! [String: Any]
+        for key in ["epoch", "train_loss", "test_accuracy", "test_nll", "images_per_second", "seconds"] {
+            #expect(last[key] != nil, "metrics.jsonl lacks \(key)")
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: c.out).sorted()
+        #expect(files == ["config.json", "metrics.jsonl", "weights.safetensors"])
+
+        let evaluated = try JSONSerialization.jsonObject(with: Data(try RunEvaluation.evaluate(directory: c.out).utf8)) as! [String: Any]
+        #expect(evaluated["test_accuracy"] as? Double == last["test_accuracy"] as? Double)
+        #expect(abs((evaluated["test_nll"] as! Double) - (last["test_nll"] as! Double)) < 1e-9)
+    }
+
+    @Test func csvRegressionReachesTheNoiseLevel() throws {
+        let dir = try temporaryDirectory("csv")
+        var rng = Xoshiro256(seed: 3)
+        var text = "x1,x2,x3,y\n"
+        for _ in 0..<1200 {
+            let x = (0..<3).map { _ in Double(rng.nextGaussian()) }
+            let y = 3 + 2 * x[0] - x[1] + 0.1 * Double(rng.nextGaussian())
+            text += "\(x[0]),\(x[1]),\(x[2]),\(y)\n"
+        }
+        try text.write(toFile: dir + "/data.csv", atomically: true, encoding: .utf8)
+        var c = TrainConfig()
+        c.data = "csv"; c.trainFile = dir + "/data.csv"; c.model = "mlp"; c.hidden = [16]
+        c.epochs = 30; c.batchSize = 32; c.lr = 0.02; c.out = dir + "/run"
+        let trainer = try Trainer(config: c, data: try PreparedData.load(c))
+        trainer.showProgress = false
+        trainer.log = { _ in }
+        try trainer.run(blasCore: blasCoreName())
+        let rmse = trainer.history.last!.test["test_rmse"]!
+        // Noise sd 0.1 on a target of sd ≈ 2.24: a fitted model lands near 0.1 in original units.
+        #expect(rmse < 0.2, "test RMSE \(rmse)")
+        #expect(trainer.data.test.count == 240)
+    }
+
+    @Test func nonFiniteLossStopsWithAnErrorNamingTheStep() throws {
+        let dir = try temporaryDirectory("div")
+        try writeQuadrantIDX(dir: dir, prefix: "train", count: 128, seed: 1)
+        try writeQuadrantIDX(dir: dir, prefix: "t10k", count: 32, seed: 2)
+        var c = TrainConfig()
+        c.data = "mnist"; c.dataDir = dir; c.model = "mlp"; c.epochs = 3; c.batchSize = 32
+        c.lr = 1e6; c.schedule = "constant"; c.out = dir + "/run"
+        let trainer = try Trainer(config: c, data: try PreparedData.load(c))
+        trainer.showProgress = false
+        trainer.log = { _ in }
+        #expect { try trainer.run(blasCore: "") } throws: { "\($0)".contains("diverged") && "\($0)".contains("epoch 1") && "\($0)".contains("--lr") }
+    }
+}

@@ -1,0 +1,84 @@
+// The SGD step against its naive twin, the schedules against their closed forms, and the safetensors
+// writer against an independent reading of the byte layout.
+import Testing
+import Foundation
+import BayesPruneKernels
+@testable import BayesPruneTraining
+
+@Suite struct SGDStep {
+    @Test func matchesTheNaiveTwinOverSeveralSteps() {
+        let n = 1000
+        var rng = Xoshiro256(seed: 5)
+        let w0 = (0..<n).map { _ in rng.nextGaussian() }
+        let state = SamplerState(parameterCount: n)
+        let w = FloatBuffer(w0)
+        var wRef = w0.map(Double.init), vRef = [Double](repeating: 0, count: n)
+        let hyper = SamplerHyperparameters(momentum: 0.9, weightDecay: 5e-4)
+        for s in 0..<5 {
+            let g = (0..<n).map { _ in rng.nextGaussian() }
+            let lr = 0.1 / Double(s + 1)
+            SGD.step(state: state, weights: w.pointer, grads: g, count: n, lr: Float(lr), hyper: hyper)
+            SGD.referenceStep(weights: &wRef, velocity: &vRef, grads: g.map(Double.init), lr: lr, momentum: 0.9, weightDecay: 5e-4)
+        }
+        for i in 0..<n { #expect(abs(Double(w[i]) - wRef[i]) <= 1e-5 * max(1, abs(wRef[i]))) }
+        #expect(state.step == 5)
+    }
+
+    /// With zero gradient and no momentum, weight decay alone shrinks w geometrically: w·(1 − lr·λ)^k.
+    @Test func weightDecayShrinksGeometrically() {
+        let state = SamplerState(parameterCount: 1)
+        let w = FloatBuffer([2.0])
+        let g: [Float] = [0]
+        for _ in 0..<10 {
+            SGD.step(state: state, weights: w.pointer, grads: g, count: 1, lr: 0.5,
+                     hyper: SamplerHyperparameters(momentum: 0, weightDecay: 0.1))
+        }
+        #expect(abs(Double(w[0]) - 2 * pow(0.95, 10)) < 1e-6)
+    }
+}
+
+@Suite struct Schedules {
+    @Test func cyclicalCosineClosedForm() {
+        let s = Schedule(kind: .cyclical, baseLR: 0.2, totalSteps: 100, cycles: 4)
+        #expect(s.stepsPerCycle == 25)
+        #expect(abs(s.learningRate(step: 0) - 0.2) < 1e-12)
+        #expect(abs(s.learningRate(step: 25) - 0.2) < 1e-12)          // restart of cycle 2
+        for t in [3, 11, 37, 99] {
+            let phase = Double(t % 25) / 25
+            #expect(abs(s.learningRate(step: t) - 0.1 * (1 + cos(Double.pi * phase))) < 1e-12)
+        }
+        #expect(s.learningRate(step: 24) < s.learningRate(step: 23))
+        #expect(Schedule(kind: .constant, baseLR: 0.3, totalSteps: 10, cycles: 1).learningRate(step: 7) == 0.3)
+    }
+}
+
+@Suite struct SafetensorsFormat {
+    @Test func layoutIsTheDocumentedOneAndRoundTrips() throws {
+        let a = NamedTensor(name: "a.weight", shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        let b = NamedTensor(name: "b", shape: [1], values: [-0.5])
+        let data = Safetensors.encode([a, b], metadata: ["model": "x"])
+        // Independent reading: u64 LE header length, JSON header, then raw f32 LE data.
+        let n = Int(data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        #expect(n % 8 == 0)
+        let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + n))) as! [String: Any]
+        let entry = header["b"] as! [String: Any]
+        #expect(entry["dtype"] as? String == "F32")
+        #expect(entry["data_offsets"] as? [Int] == [24, 28])
+        let bits = data.subdata(in: (8 + n + 24)..<(8 + n + 28)).enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+        #expect(Float(bitPattern: bits) == -0.5)
+        #expect((header["__metadata__"] as? [String: String])?["model"] == "x")
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("st-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Safetensors.write([a, b], metadata: [:], to: dir + "/t.safetensors")
+        let back = try Safetensors.read(path: dir + "/t.safetensors")
+        #expect(back.tensors["a.weight"]?.values == a.values && back.tensors["a.weight"]?.shape == [2, 3])
+        // A truncated file is rejected with a message naming it.
+        try data.prefix(data.count - 3).write(to: URL(fileURLWithPath: dir + "/cut.safetensors"))
+        #expect { try Safetensors.read(path: dir + "/cut.safetensors") } throws: { e in
+            "\(e)".contains("cut.safetensors") && "\(e)".contains("truncated")
+        }
+        // No temporary file is left behind by the atomic writer.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["cut.safetensors", "t.safetensors"])
+    }
+}
