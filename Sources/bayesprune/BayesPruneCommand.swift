@@ -18,7 +18,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
     do { try body() }
     catch let e as ExitCode { throw e }
     catch {
-        FileHandle.standardError.write(Data("bayesprune: \(error)\n".utf8))
+        let message = (error as? ValidationError)?.message ?? "\(error)"
+        FileHandle.standardError.write(Data("bayesprune: \(message)\n".utf8))
         throw ExitCode(2)
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import BayesPruneTraining
 import BayesPruneRuntime
 import BayesPruneKernels
+import BayesPruneNN
 
 struct DataOptions: ParsableArguments {
     @Option(help: "Data set: fashion-mnist, mnist, cifar10, cifar100 or csv.")
@@ -23,7 +24,7 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Training augmentation (random crop with 4-pixel padding + horizontal flip): on or off (default: on for 3x32x32 images, off otherwise).")
     var augment: String?
 
-    func validate() throws {
+    func check() throws {
         if let a = augment, a != "on", a != "off" { throw ValidationError("--augment: expected on or off, got \(a)") }
     }
 }
@@ -47,7 +48,18 @@ struct Train: ParsableCommand {
     @Option(help: "BLAS threads (default: the cores available to this process).") var threads: Int?
     @Option(help: "Run directory to write.") var out: String = "runs/latest"
 
-    func validate() throws {
+    /// Checked inside run() so a bad value gives one line ("bayesprune: --epochs: ..."), not usage text.
+    func check() throws {
+        try dataOptions.check()
+        guard ModelKind(rawValue: model) != nil else {
+            throw ValidationError("--model: unknown model \"\(model)\"; expected one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard SamplerKind(rawValue: sampler) != nil else {
+            throw ValidationError("--sampler: unknown sampler \"\(sampler)\"; expected one of \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard ScheduleKind(rawValue: schedule) != nil else {
+            throw ValidationError("--schedule: expected constant or cyclical, got \"\(schedule)\"")
+        }
         guard epochs >= 1 else { throw ValidationError("--epochs: must be at least 1, got \(epochs)") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size: must be at least 1, got \(batchSize)") }
         guard evalBatchSize >= 1 else { throw ValidationError("--eval-batch-size: must be at least 1") }
@@ -69,6 +81,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try check()
             var c = TrainConfig()
             c.data = dataOptions.data; c.dataDir = dataOptions.dataDir; c.trainFile = dataOptions.train
             c.testFile = dataOptions.test; c.target = dataOptions.target; c.task = dataOptions.task

@@ -1,0 +1,65 @@
+// The built `bayesprune` binary on bad input: one line naming the option or file, a non-zero exit,
+// and no run directory left behind.
+import Testing
+import Foundation
+
+/// The debug binary next to the test bundle's build folder (built by `swift build --build-tests`).
+func bayesprunePath() -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return root.appendingPathComponent(".build/debug/bayesprune").path
+}
+
+func runCLI(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: bayesprunePath())
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out; p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+@Suite(.serialized) struct CommandLine {
+    @Test func binaryWasBuilt() {
+        #expect(FileManager.default.isExecutableFile(atPath: bayesprunePath()), "build it with `swift build --build-tests`")
+    }
+
+    @Test(arguments: [
+        (["train", "--epochs", "0"], "--epochs"),
+        (["train", "--model", "vgg16", "--data", "mnist", "--data-dir", "/"], "--model"),
+        (["train", "--lr=-1"], "--lr"),
+        (["train", "--sampler", "adam"], "--sampler"),
+        (["train", "--hidden", "300,x"], "--hidden"),
+        (["train", "--augment", "maybe"], "--augment"),
+        (["train", "--data", "imagenet"], "imagenet"),
+        (["train", "--data", "mnist", "--data-dir", "/nonexistent-bp"], "/nonexistent-bp"),
+        (["train", "--data", "csv"], "--train"),
+        (["train", "--data", "csv", "--train", "/nonexistent-bp.csv"], "/nonexistent-bp.csv"),
+        (["evaluate", "/nonexistent-bp-run"], "config.json"),
+    ])
+    func badInputGivesOneLineAndNonZeroExit(args: [String], mentions: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: bayesprunePath()) else { return }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("bp-cli-\(UUID())").path
+        let r = try runCLI(args + (args[0] == "train" ? ["--out", out] : []))
+        #expect(r.status != 0)
+        let lines = r.stderr.split(separator: "\n").filter { !$0.hasPrefix("OpenBLAS") }
+        #expect(lines.count == 1, "expected one line, got: \(r.stderr)")
+        #expect(lines.first?.contains(mentions) == true, "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out), "a failed run must not leave a run directory")
+    }
+
+    @Test func outputPathThatIsAFileIsRejected() throws {
+        guard FileManager.default.isExecutableFile(atPath: bayesprunePath()) else { return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bp-cli-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try writeQuadrantIDX(dir: dir, prefix: "train", count: 64, seed: 1)
+        try writeQuadrantIDX(dir: dir, prefix: "t10k", count: 16, seed: 2)
+        try "x".write(toFile: dir + "/file", atomically: true, encoding: .utf8)
+        let r = try runCLI(["train", "--data", "mnist", "--data-dir", dir, "--model", "mlp", "--epochs", "1",
+                            "--batch-size", "16", "--out", dir + "/file"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--out") && r.stderr.contains("not a directory"), "\(r.stderr)")
+    }
+}
