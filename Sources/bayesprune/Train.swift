@@ -37,7 +37,7 @@ struct Train: ParsableCommand {
     @Option(help: "Hidden widths of mlp, comma-separated.") var hidden: String = "300,100"
     @Option(help: "Sampler/optimizer: sgd.") var sampler: String = "sgd"
     @Option(help: "Epochs.") var epochs: Int = 5
-    @Option(help: "Global minibatch size.") var batchSize: Int = 128
+    @Option(help: "Global minibatch size (default per model: see README).") var batchSize: Int?
     @Option(help: "Evaluation batch size.") var evalBatchSize: Int = 1000
     @Option(help: "Base learning rate (default per model: see README).") var lr: Double?
     @Option(help: "Momentum (default 0.9).") var momentum: Double?
@@ -61,7 +61,7 @@ struct Train: ParsableCommand {
             throw ValidationError("--schedule: expected constant or cyclical, got \"\(schedule)\"")
         }
         guard epochs >= 1 else { throw ValidationError("--epochs: must be at least 1, got \(epochs)") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size: must be at least 1, got \(batchSize)") }
+        if let b = batchSize, b < 1 { throw ValidationError("--batch-size: must be at least 1, got \(b)") }
         guard evalBatchSize >= 1 else { throw ValidationError("--eval-batch-size: must be at least 1") }
         guard cycles >= 1 else { throw ValidationError("--cycles: must be at least 1, got \(cycles)") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr: must be a positive number, got \(lr)") }
@@ -88,8 +88,8 @@ struct Train: ParsableCommand {
             c.cifar100Labels = dataOptions.cifar100Labels
             c.augment = dataOptions.augment.map { $0 == "on" }
             c.model = model; c.hidden = try parseHidden(); c.sampler = sampler
-            c.epochs = epochs; c.batchSize = batchSize; c.evalBatchSize = evalBatchSize
             let d = TrainConfig.defaults(model: model)
+            c.epochs = epochs; c.batchSize = batchSize ?? d.batchSize; c.evalBatchSize = evalBatchSize
             c.lr = lr ?? d.lr; c.momentum = momentum ?? d.momentum; c.weightDecay = weightDecay ?? d.weightDecay
             c.schedule = schedule; c.cycles = cycles; c.seed = seed; c.out = out
             c.threads = configureThreads(requested: threads)
