@@ -53,12 +53,13 @@ public enum Benchmark {
         for i in 0..<x.count { x[i] = rng.nextGaussian() }
         let labels = (0..<B).map { _ in Int32(rng.nextInt(below: o.classes)) }
         let store = net.store
-        let state = SamplerState(parameterCount: store.parameterCount)
-        let hyper = SamplerHyperparameters(momentum: 0.9, weightDecay: 5e-4)
+        // Training steps use the paper's sampler (adavb), as the PyTorch peer uses preconditioned SGHMC.
+        let adavb = SamplerConfig(kind: .adavb, weightDecay: 5e-4, momentum: 0.9, dataSize: 60_000, noiseSeed: 1)
+        let state = SamplerState(config: adavb, parameterCount: store.parameterCount)
         func step() {
             _ = net.lossAndGradient(x.pointer, batch: B, labels: labels, targets: nil)
-            SGD.step(state: state, weights: store.values.pointer, grads: store.grads.pointer,
-                     count: store.parameterCount, lr: 0.01, hyper: hyper)
+            Sampler.step(adavb, state: state, weights: store.values.pointer, grads: store.grads.pointer,
+                         count: store.parameterCount, lr: 0.01)
         }
         for _ in 0..<o.warmup { step() }
         var rates: [Double] = []
@@ -79,21 +80,28 @@ public enum Benchmark {
             if f > 0 { e["gflops"] = f / secs / 1e9 }
             perKind[k.rawValue] = e
         }
-        // Optimizer step cost per weight (median of repeats over many steps).
-        var nsPerWeight: [Double] = []
-        for _ in 0..<o.repeats {
-            let reps = max(5, 2_000_000 / max(store.parameterCount, 1))
-            let t0 = monotonicNanos()
-            for _ in 0..<reps {
-                SGD.step(state: state, weights: store.values.pointer, grads: store.grads.pointer,
-                         count: store.parameterCount, lr: 0.0, hyper: hyper)
+        // Sampler update cost per weight per step (median of repeats), on this model's buffers.
+        var perWeight: [String: Double] = [:]
+        for kind in SamplerKind.allCases {
+            let c = SamplerConfig(kind: kind, weightDecay: 5e-4, momentum: 0.9, dataSize: 60_000, noiseSeed: 2)
+            let st = SamplerState(config: c, parameterCount: store.parameterCount)
+            var ns: [Double] = []
+            for _ in 0..<max(o.repeats, 3) {
+                let reps = max(5, 4_000_000 / max(store.parameterCount, 1))
+                let t0 = monotonicNanos()
+                for _ in 0..<reps {
+                    Sampler.step(c, state: st, weights: store.values.pointer, grads: store.grads.pointer,
+                                 count: store.parameterCount, lr: 1e-12)
+                }
+                ns.append(Double(monotonicNanos() - t0) / Double(reps * store.parameterCount))
             }
-            nsPerWeight.append(Double(monotonicNanos() - t0) / Double(reps * store.parameterCount))
+            perWeight[kind.rawValue] = median(ns)
         }
         let ips = median(rates)
         return ["model": kind.rawValue, "threads": threads, "parameters": store.parameterCount,
                 "images_per_second": ips, "step_seconds": Double(B) / ips,
                 "train_gflops": 3 * 2 * Double(net.macsPerExample) * ips / 1e9,
-                "per_layer_kind": perKind, "sgd_step_ns_per_weight": median(nsPerWeight)]
+                "per_layer_kind": perKind, "sampler_ns_per_weight": perWeight,
+                "adavb_share_of_step": perWeight["adavb"]! * 1e-9 * Double(store.parameterCount) / (Double(B) / ips)]
     }
 }

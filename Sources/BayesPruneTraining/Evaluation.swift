@@ -12,9 +12,23 @@ public struct Predictions {
     public var width: Int
 }
 
+public struct ReliabilityBin: Codable, Equatable {
+    public var lower: Double, upper: Double
+    /// Mean confidence (max probability) and accuracy of the examples in the bin; 0 when empty.
+    public var confidence: Double, accuracy: Double
+    public var count: Int
+}
+
 public struct ClassificationMetrics: Codable, Equatable {
     public var accuracy: Double
     public var nll: Double
+    /// Mean over examples of Σ_k (p_k − 1[y = k])².
+    public var brier: Double
+    /// Expected and maximum calibration error over `bins` equal-width confidence bins.
+    public var ece: Double
+    public var mce: Double
+    public var bins: Int
+    public var reliability: [ReliabilityBin]
     public var examples: Int
 }
 
@@ -22,7 +36,7 @@ public struct RegressionMetrics: Codable, Equatable {
     /// Root mean squared error in the target's original units.
     public var rmse: Double
     /// Gaussian NLL per example in original units, with the model's likelihood variance (unit variance in
-    /// standardized units, i.e. the training targets' variance).
+    /// standardized units, i.e. the training targets' variance); for several samples, of their mixture.
     public var nll: Double
     public var examples: Int
 }
@@ -61,28 +75,59 @@ public enum Evaluator {
         return Predictions(count: data.count, values: out, width: width)
     }
 
-    public static func classification(_ p: Predictions, labels: [Int32]) -> ClassificationMetrics {
-        var correct = 0, nll = 0.0
-        for i in 0..<p.count {
-            let row = i * p.width
+    public static func classification(_ p: Predictions, labels: [Int32], bins: Int = 15) -> ClassificationMetrics {
+        let K = p.width, n = p.count
+        var correct = 0, nll = 0.0, brier = 0.0
+        var binCount = [Int](repeating: 0, count: bins), binConf = [Double](repeating: 0, count: bins)
+        var binCorrect = [Int](repeating: 0, count: bins)
+        for i in 0..<n {
+            let row = i * K
             var best = 0
-            for k in 1..<p.width where p.values[row + k] > p.values[row + best] { best = k }
+            for k in 1..<K where p.values[row + k] > p.values[row + best] { best = k }
             let y = Int(labels[i])
-            if best == y { correct += 1 }
+            let hit = best == y
+            if hit { correct += 1 }
             nll -= _log(max(Double(p.values[row + y]), 1e-12))
+            for k in 0..<K { let d = Double(p.values[row + k]) - (k == y ? 1 : 0); brier += d * d }
+            // Bin (lo, hi]: confidence c falls in bin ⌈c·bins⌉ − 1 (c = 0 in the first).
+            let conf = Double(p.values[row + best])
+            let b = min(bins - 1, max(0, Int((conf * Double(bins)).rounded(.up)) - 1))
+            binCount[b] += 1; binConf[b] += conf; binCorrect[b] += hit ? 1 : 0
         }
-        return ClassificationMetrics(accuracy: Double(correct) / Double(max(p.count, 1)),
-                                     nll: nll / Double(max(p.count, 1)), examples: p.count)
+        var ece = 0.0, mce = 0.0
+        var reliability: [ReliabilityBin] = []
+        for b in 0..<bins {
+            let c = binCount[b]
+            let conf = c > 0 ? binConf[b] / Double(c) : 0, acc = c > 0 ? Double(binCorrect[b]) / Double(c) : 0
+            if c > 0 {
+                ece += Double(c) / Double(max(n, 1)) * abs(acc - conf)
+                mce = max(mce, abs(acc - conf))
+            }
+            reliability.append(ReliabilityBin(lower: Double(b) / Double(bins), upper: Double(b + 1) / Double(bins),
+                                              confidence: conf, accuracy: acc, count: c))
+        }
+        let nn = Double(max(n, 1))
+        return ClassificationMetrics(accuracy: Double(correct) / nn, nll: nll / nn, brier: brier / nn, ece: ece, mce: mce,
+                                     bins: bins, reliability: reliability, examples: n)
     }
 
-    /// `targets` and predictions in standardized units; `scaling` converts back.
-    public static func regression(_ p: Predictions, targets: [Float], scaling: TargetScaling) -> RegressionMetrics {
-        var sse = 0.0
-        for i in 0..<p.count { let r = Double(p.values[i] - targets[i]); sse += r * r }
-        let n = Double(max(p.count, 1))
-        let mseStd = sse / n
+    /// `targets` and predicted means in standardized units; `samples` holds one prediction per posterior
+    /// sample (the mixture's NLL), `mean` their average (the RMSE); `scaling` converts back.
+    public static func regression(mean p: Predictions, samples: [Predictions], targets: [Float],
+                                  scaling: TargetScaling) -> RegressionMetrics {
+        let n = p.count
+        var sse = 0.0, nll = 0.0
         let sigma = Double(scaling.std)
-        let nll = 0.5 * _log(2 * Double.pi) + _log(sigma) + 0.5 * mseStd
-        return RegressionMetrics(rmse: mseStd.squareRoot() * sigma, nll: nll, examples: p.count)
+        let members = samples.isEmpty ? [p] : samples
+        for i in 0..<n {
+            let r = Double(p.values[i] - targets[i]); sse += r * r
+            // log of the mixture (1/S)·Σ_s N(t; μ_s, 1) in standardized units, by log-sum-exp.
+            let logs = members.map { s -> Double in let d = Double(s.values[i] - targets[i]); return -0.5 * d * d }
+            let mx = logs.max()!
+            let lse = mx + _log(logs.reduce(0) { $0 + _exp($1 - mx) } / Double(members.count))
+            nll -= lse - 0.5 * _log(2 * Double.pi) - _log(sigma)
+        }
+        let nn = Double(max(n, 1))
+        return RegressionMetrics(rmse: (sse / nn).squareRoot() * sigma, nll: nll / nn, examples: n)
     }
 }

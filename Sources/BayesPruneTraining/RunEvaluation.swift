@@ -1,8 +1,21 @@
-// Re-creates a finished run's model from its directory (config.json + weights.safetensors) and scores
-// its test set with the normalization recorded at training time.
+// Re-creates a finished run's model from its directory (config.json, weights.safetensors and the
+// posterior samples) and scores its test set with the normalization recorded at training time: the
+// last weights, the Bayesian model average over the samples, and optionally out-of-distribution
+// detection against a second data set.
 import Foundation
 import BayesPruneNN
 import BayesPruneData
+
+public struct OODRequest {
+    public var data: String
+    public var dataDir: String?
+    public var trainFile: String?
+    public var testFile: String?
+    public var transform: OODTransform
+    public init(data: String, dataDir: String?, trainFile: String?, testFile: String?, transform: OODTransform) {
+        self.data = data; self.dataDir = dataDir; self.trainFile = trainFile; self.testFile = testFile; self.transform = transform
+    }
+}
 
 public enum RunEvaluation {
     public static func loadNetwork(_ m: RunManifest) throws -> Network {
@@ -15,8 +28,13 @@ public enum RunEvaluation {
         return try ModelBuilder.build(spec, seed: m.config.seed)
     }
 
-    /// One JSON object with the test metrics.
-    public static func evaluate(directory: String, dataDir: String? = nil) throws -> String {
+    static func encode<T: Encodable>(_ v: T) throws -> Any {
+        try JSONSerialization.jsonObject(with: JSONEncoder().encode(v))
+    }
+
+    /// One JSON object: {"last": {...}, "bma": {..., "samples", "reliability"}, "ood": {...}}.
+    public static func evaluate(directory: String, dataDir: String? = nil, ood: OODRequest? = nil,
+                                bins: Int? = nil) throws -> String {
         let m = try RunManifest.load(directory: directory)
         var c = m.config
         if let dataDir { c.dataDir = dataDir }
@@ -24,17 +42,78 @@ public enum RunEvaluation {
         let scaling = m.targetMean.map { TargetScaling(mean: $0, std: m.targetStd ?? 1) }
         let data = try PreparedData.load(c, normalization: norm, targetScaling: scaling)
         let net = try loadNetwork(m)
+        let nbins = bins ?? c.calibrationBins
+
+        // Every model to score: the final weights, then each posterior sample.
+        let sampleManifest = try SampleManifest.load(directory: directory)
         try WeightsFile.load(net, from: directory + "/weights.safetensors")
-        let p = try Evaluator.predict(net, data: data.test, batchSize: c.evalBatchSize)
-        var out: [String: Any] = ["model": c.model, "data": c.data, "examples": data.test.count]
+        let last = try Evaluator.predict(net, data: data.test, batchSize: c.evalBatchSize)
+        let average = ModelAverage(keepMembers: data.test.task == .regression)
+        var oodSet: Dataset? = nil
+        if let ood {
+            oodSet = try loadOOD(ood, like: data, normalization: norm, config: c)
+        }
+        let oodAverage = ModelAverage(keepMembers: false)
+        for s in sampleManifest.samples {
+            try WeightsFile.load(net, from: directory + "/samples/" + s.file)
+            average.add(try Evaluator.predict(net, data: data.test, batchSize: c.evalBatchSize))
+            if let oodSet { oodAverage.add(try Evaluator.predict(net, data: oodSet, batchSize: c.evalBatchSize)) }
+        }
+
+        var out: [String: Any] = ["model": c.model, "data": c.data, "sampler": c.sampler, "examples": data.test.count]
         if data.test.task == .regression {
-            let r = Evaluator.regression(p, targets: data.test.targets, scaling: data.targetScaling!)
-            out["test_rmse"] = r.rmse; out["test_nll"] = r.nll
+            let r = Evaluator.regression(mean: last, samples: [], targets: data.test.targets, scaling: data.targetScaling!)
+            out["last"] = ["rmse": r.rmse, "nll": r.nll]
+            if let mean = average.mean {
+                let b = Evaluator.regression(mean: mean, samples: average.members, targets: data.test.targets, scaling: data.targetScaling!)
+                out["bma"] = ["rmse": b.rmse, "nll": b.nll, "samples": average.count] as [String: Any]
+            } else { out["bma"] = ["samples": 0] }
         } else {
-            let r = Evaluator.classification(p, labels: data.test.labels)
-            out["test_accuracy"] = r.accuracy; out["test_nll"] = r.nll
+            func metrics(_ p: Predictions, samples: Int?) throws -> [String: Any] {
+                let r = Evaluator.classification(p, labels: data.test.labels, bins: nbins)
+                var d: [String: Any] = ["accuracy": r.accuracy, "nll": r.nll, "brier": r.brier, "ece": r.ece, "mce": r.mce,
+                                        "bins": r.bins, "reliability": try encode(r.reliability)]
+                if let samples { d["samples"] = samples }
+                return d
+            }
+            out["last"] = try metrics(last, samples: nil)
+            out["bma"] = try average.mean.map { try metrics($0, samples: average.count) } ?? ["samples": 0]
+        }
+
+        if let ood, let oodSet {
+            net.store.values.zero()
+            try WeightsFile.load(net, from: directory + "/weights.safetensors")
+            let oodLast = try Evaluator.predict(net, data: oodSet, batchSize: c.evalBatchSize)
+            var report: [String: Any] = ["data": ood.data, "transform": ood.transform.rawValue, "examples": oodSet.count]
+            for (name, inP, outP) in [("last", last, oodLast), ("bma", average.mean, oodAverage.mean)] {
+                guard let inP, let outP else { continue }
+                var byScore: [String: Any] = [:]
+                for score in OODScore.allCases {
+                    byScore[score.rawValue] = try encode(OutOfDistribution.detection(
+                        inScores: OutOfDistribution.scores(inP, by: score), outScores: OutOfDistribution.scores(outP, by: score)))
+                }
+                report[name] = byScore
+            }
+            out["ood"] = report
         }
         let json = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
         return String(decoding: json, as: UTF8.self)
+    }
+
+    /// The OOD set's test split, transformed on raw values, normalized with the in-distribution statistics.
+    static func loadOOD(_ r: OODRequest, like inDist: PreparedData, normalization: Normalization,
+                        config: TrainConfig) throws -> Dataset {
+        guard inDist.test.task != .regression else {
+            throw OutputError(description: "--ood-data: out-of-distribution scoring needs a classification run")
+        }
+        var (_, test) = try DataSource.load(kind: r.data, dataDir: r.dataDir, trainFile: r.trainFile, testFile: r.testFile,
+                                            target: nil, task: nil, seed: config.seed)
+        let want = (inDist.test.channels, inDist.test.height, inDist.test.width)
+        guard (test.channels, test.height, test.width) == want else {
+            throw OutputError(description: "--ood-data: \(r.data) has shape \(test.channels)x\(test.height)x\(test.width), the model expects \(want.0)x\(want.1)x\(want.2)")
+        }
+        r.transform.apply(to: &test, seed: config.seed)
+        normalization.apply(to: &test)
+        return test
     }
 }

@@ -1,47 +1,142 @@
-// Samplers/optimizers as small pure steps over explicit state (blackjax style): the state carries the
-// step count, the per-weight buffers and the RNG state, so a checkpoint reproduces a run exactly.
-// Every sampler works on the flat parameter buffer: pointers and a count, nothing model-specific.
+// Samplers as small pure steps over explicit state (blackjax style). The state carries the step count
+// and every per-weight buffer; the noise is counter-based (a pure function of the noise key, the step
+// and the weight index), so the RNG state is (key, step) and a checkpoint reproduces it exactly, and
+// every MPI rank draws the same noise. All samplers work on the flat parameter buffer: pointers and a
+// count, nothing model-specific.
+//
+//   sgd    heavy-ball momentum:  v ← μv − lr·(g + λw), w ← w + v
+//   adavb  adaptive variational Bayes (Ke & Fan; ALGORITHM.md §2), lr plays C²
+//   sghmc  v ← (1−α)v − lr·(g + λw) + N(0, 2·α·lr·Temp/N), w ← w + v     (α = 1 − momentum)
+//   sgld   w ← w − lr·(g + λw) + N(0, 2·lr·Temp/N)
+// g is the gradient of the mean minibatch loss (≈ (1/N)·∇(−log p(D|w))); λ is the prior's weight decay.
+import CShims
+import Foundation
 import BayesPruneKernels
 
-public enum SamplerKind: String, CaseIterable, Codable, Sendable {
-    /// Heavy-ball momentum SGD with coupled weight decay: v ← μv − lr·(g + λw), w ← w + v.
-    case sgd
-}
+public enum SamplerKind: String, CaseIterable, Codable, Sendable { case sgd, adavb, sghmc, sgld }
 
-public struct SamplerHyperparameters: Codable, Equatable, Sendable {
-    public var momentum: Float
+public struct SamplerConfig: Codable, Equatable, Sendable {
+    public var kind: SamplerKind
+    /// λ1: weight decay of the slab (the whole dense model).
     public var weightDecay: Float
-    public init(momentum: Float, weightDecay: Float) { self.momentum = momentum; self.weightDecay = weightDecay }
+    /// sgd: μ; sghmc: friction α = 1 − momentum.
+    public var momentum: Float
+    public var beta1: Float = 0.1
+    public var beta2: Float = 1
+    public var eta: Float = 0.1
+    /// adavb: T (default 1/N). sghmc/sgld: the sampling temperature Temp (1 = the posterior).
+    public var temperature: Float
+    /// N, the training-set size.
+    public var dataSize: Int
+    /// Seeds the noise; the same on every rank.
+    public var noiseSeed: UInt64
+
+    public init(kind: SamplerKind, weightDecay: Float, momentum: Float, beta1: Float = 0.1, beta2: Float = 1,
+                eta: Float = 0.1, temperature: Float? = nil, dataSize: Int, noiseSeed: UInt64) {
+        self.kind = kind; self.weightDecay = weightDecay; self.momentum = momentum
+        self.beta1 = beta1; self.beta2 = beta2; self.eta = eta; self.dataSize = dataSize; self.noiseSeed = noiseSeed
+        self.temperature = temperature ?? (kind == .adavb ? 1 / Float(dataSize) : 1)
+    }
+
+    public var noiseKey: UInt64 { noiseSeed &* 0x9E37_79B9_7F4A_7C15 ^ 0x5EED_ADA5_B0A7_1234 }
 }
 
-/// Explicit sampler state: one buffer per per-weight quantity, all sharing the parameter layout.
+/// Explicit sampler state. Buffers a sampler does not use stay empty.
 public final class SamplerState {
     public var step: Int = 0
-    /// Momentum / velocity v.
-    public let velocity: FloatBuffer
-    public init(parameterCount: Int) { velocity = FloatBuffer(count: parameterCount) }
+    /// sgd/sghmc: velocity v; adavb: momentum m.
+    public let momentum: FloatBuffer
+    /// adavb: ρ (τ = sigmoid(ρ)) and ε (the previous step's noise).
+    public let rho: FloatBuffer
+    public let previousNoise: FloatBuffer
+
+    public init(config: SamplerConfig, parameterCount n: Int) {
+        momentum = FloatBuffer(count: config.kind == .sgld ? 0 : n)
+        let adaptive = config.kind == .adavb
+        rho = FloatBuffer(count: adaptive ? n : 0)
+        previousNoise = FloatBuffer(count: adaptive ? n : 0)
+        if adaptive {
+            // m ~ 0.001·N(0,1), ρ = 0 (τ = ½), ε ~ N(0,1): drawn from reserved counters of the noise stream.
+            bp_gaussian_fill(config.noiseKey, UInt64.max, 0, n, momentum.pointer)
+            for i in 0..<n { momentum[i] *= 0.001 }
+            bp_gaussian_fill(config.noiseKey, UInt64.max - 1, 0, n, previousNoise.pointer)
+        }
+    }
+
+    public convenience init(parameterCount: Int) {
+        self.init(config: SamplerConfig(kind: .sgd, weightDecay: 0, momentum: 0, dataSize: 1, noiseSeed: 0),
+                  parameterCount: parameterCount)
+    }
 }
 
-public enum SGD {
-    /// One step over `count` weights. lr is this step's learning rate from the schedule.
-    @inline(__always)
-    public static func step(state: SamplerState, weights w: UnsafeMutablePointer<Float>, grads g: UnsafePointer<Float>,
-                            count: Int, lr: Float, hyper: SamplerHyperparameters) {
-        let v = state.velocity.pointer, mu = hyper.momentum, wd = hyper.weightDecay
-        for i in 0..<count {
-            let vi = mu * v[i] - lr * (g[i] + wd * w[i])
-            v[i] = vi
-            w[i] += vi
+public enum Sampler {
+    /// One step over `count` weights with this step's step size `lr` (C² for adavb). `lambda`: per-weight
+    /// weight decay (spike-and-slab) or nil for `config.weightDecay`; `mask`: permanent pruning mask or nil.
+    public static func step(_ c: SamplerConfig, state: SamplerState, weights w: UnsafeMutablePointer<Float>,
+                            grads g: UnsafePointer<Float>, count n: Int, lr: Float,
+                            lambda: UnsafePointer<Float>? = nil, mask: UnsafePointer<Float>? = nil) {
+        let counter = UInt64(state.step)
+        switch c.kind {
+        case .sgd:
+            let v = state.momentum.pointer, mu = c.momentum
+            for i in 0..<n {
+                let lam = lambda?[i] ?? c.weightDecay
+                let vi = mu * v[i] - lr * (g[i] + lam * w[i])
+                v[i] = vi
+                let wi = w[i] + vi
+                w[i] = mask.map { wi * $0[i] } ?? wi
+            }
+        case .adavb:
+            let p = bp_adavb_params(beta1: c.beta1, beta2: c.beta2, eta: c.eta, temperature: c.temperature,
+                                    c2: lr, n_data: Float(c.dataSize))
+            bp_adavb_step(n, w, state.momentum.pointer, state.rho.pointer, state.previousNoise.pointer, g,
+                          lambda, c.weightDecay, mask, p, c.noiseKey, counter)
+        case .sghmc:
+            let alpha = 1 - c.momentum
+            let sd = (2 * alpha * lr * c.temperature / Float(c.dataSize)).squareRoot()
+            bp_sghmc_step(n, w, state.momentum.pointer, g, lambda, c.weightDecay, mask, lr, alpha, sd, c.noiseKey, counter)
+        case .sgld:
+            let sd = (2 * lr * c.temperature / Float(c.dataSize)).squareRoot()
+            bp_sgld_step(n, w, g, lambda, c.weightDecay, mask, lr, sd, c.noiseKey, counter)
         }
         state.step += 1
     }
 
-    /// The naive twin (Double arithmetic, array based) the tests compare `step` against.
-    public static func referenceStep(weights: inout [Double], velocity: inout [Double], grads: [Double],
-                                     lr: Double, momentum: Double, weightDecay: Double) {
-        for i in weights.indices {
-            velocity[i] = momentum * velocity[i] - lr * (grads[i] + weightDecay * weights[i])
-            weights[i] += velocity[i]
+    /// τ statistics (mean, min, max) and the implied sampling temperature
+    /// Temp = N·τ·(1+β1²)·C·T²/((1−β1)·β2) at the mean τ, for adavb.
+    public static func preconditionerSummary(_ c: SamplerConfig, state: SamplerState, lr: Float) -> [String: Double]? {
+        guard c.kind == .adavb, state.rho.count > 0 else { return nil }
+        let n = state.rho.count
+        let tau = FloatBuffer(count: n)
+        bp_sigmoid(n, state.rho.pointer, tau.pointer)
+        var s = 0.0, lo = Float.infinity, hi = -Float.infinity
+        for i in 0..<n { let t = tau[i]; s += Double(t); lo = min(lo, t); hi = max(hi, t) }
+        let mean = s / Double(n)
+        let C = Double(lr).squareRoot(), T = Double(c.temperature), b1 = Double(c.beta1)
+        let temp = Double(c.dataSize) * mean * (1 + b1 * b1) * C * T * T / ((1 - b1) * Double(c.beta2))
+        return ["tau_mean": mean, "tau_min": Double(lo), "tau_max": Double(hi), "sampling_temperature": temp]
+    }
+}
+
+/// The naive twins of the fused kernels (Double arithmetic, arrays), fed the same noise values.
+public enum SamplerReference {
+    public static func noise(_ c: SamplerConfig, step: Int, count: Int) -> [Float] {
+        var z = [Float](repeating: 0, count: count)
+        bp_gaussian_fill(c.noiseKey, UInt64(step), 0, count, &z)
+        return z
+    }
+
+    public static func adavbStep(_ c: SamplerConfig, w: inout [Double], m: inout [Double], rho: inout [Double],
+                                 eps: inout [Double], g: [Double], c2: Double, noise z: [Float]) {
+        let T = Double(c.temperature), N = Double(c.dataSize), b1 = Double(c.beta1), b2 = Double(c.beta2)
+        let C15 = pow(c2, 0.75), C3 = pow(c2, 1.5), lam = Double(c.weightDecay), eta = Double(c.eta)
+        for i in w.indices {
+            var tau = 1 / (1 + _exp(-rho[i]))
+            rho[i] -= eta * (T * T * C3 * lam * tau + T * C15 * eps[i] * g[i] - 1 / (N * tau))
+            tau = 1 / (1 + _exp(-rho[i]))
+            eps[i] = Double(z[i])
+            m[i] = b1 * m[i] - b2 * c2 * (g[i] + lam * w[i]) + (2 * (1 + b1 * b1)).squareRoot() * C15 * T * eps[i]
+            w[i] += tau * m[i]
         }
     }
 }

@@ -24,6 +24,15 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var weightDecay: Double = 5e-4
     public var schedule: String = "cyclical"
     public var cycles: Int = 1
+    /// adavb: β1, β2, η; temperature: T for adavb (nil = 1/N), Temp for sghmc/sgld (nil = 1).
+    public var beta1: Double = 0.1
+    public var beta2: Double = 1
+    public var eta: Double = 0.1
+    public var temperature: Double?
+    /// Posterior samples: taken at the end of each of the last `samplesPerCycle` epochs of every cycle.
+    public var samplesPerCycle: Int = 3
+    /// Equal-width confidence bins for ECE/MCE and the reliability diagram.
+    public var calibrationBins: Int = 15
     public var seed: UInt64 = 1
     public var threads: Int?
     public var out: String = "runs/latest"
@@ -33,10 +42,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Per-model defaults for the options the user did not give (documented in the README with the
     /// runs that chose them: 5 Fashion-MNIST epochs of lenet gave 89.7% at batch 128 for lr 0.02-0.1
     /// and 90.4% at batch 32, lr 0.02).
-    public static func defaults(model: String) -> (lr: Double, momentum: Double, weightDecay: Double, batchSize: Int) {
-        switch model {
-        case "mlp", "lenet": return (0.02, 0.9, 5e-4, 32)
-        default: return (0.1, 0.9, 5e-4, 128)   // CIFAR ResNets
+    public static func defaults(model: String, sampler: String = "sgd") -> (lr: Double, momentum: Double, weightDecay: Double, batchSize: Int) {
+        let small = model == "mlp" || model == "lenet"
+        switch sampler {
+        case "adavb": return (small ? 0.1 : 0.2, 0.9, 5e-4, small ? 32 : 128)   // lr is C²₀
+        default: return (small ? 0.02 : 0.1, 0.9, 5e-4, small ? 32 : 128)
         }
     }
 }

@@ -23,8 +23,10 @@ public final class Trainer {
     public let data: PreparedData
     public let network: Network
     public let schedule: Schedule
+    public let sampler: SamplerConfig
     public let state: SamplerState
-    public let hyper: SamplerHyperparameters
+    public let average: ModelAverage
+    public private(set) var samples = SampleManifest()
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     public var showProgress = isatty(STDERR_FILENO) != 0
     public private(set) var history: [EpochRecord] = []
@@ -33,7 +35,7 @@ public final class Trainer {
         guard let kind = ModelKind(rawValue: config.model) else {
             throw TrainingError(description: "--model: unknown model \"\(config.model)\"; expected one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard SamplerKind(rawValue: config.sampler) != nil else {
+        guard let samplerKind = SamplerKind(rawValue: config.sampler) else {
             throw TrainingError(description: "--sampler: unknown sampler \"\(config.sampler)\"; expected one of \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard let scheduleKind = ScheduleKind(rawValue: config.schedule) else {
@@ -46,8 +48,12 @@ public final class Trainer {
                                                    loss: data.modelSpecLoss, hidden: config.hidden), seed: config.seed)
         let steps = config.epochs * (data.train.count / config.batchSize)
         schedule = Schedule(kind: scheduleKind, baseLR: config.lr, totalSteps: steps, cycles: config.cycles)
-        state = SamplerState(parameterCount: network.store.parameterCount)
-        hyper = SamplerHyperparameters(momentum: Float(config.momentum), weightDecay: Float(config.weightDecay))
+        sampler = SamplerConfig(kind: samplerKind, weightDecay: Float(config.weightDecay), momentum: Float(config.momentum),
+                                beta1: Float(config.beta1), beta2: Float(config.beta2), eta: Float(config.eta),
+                                temperature: config.temperature.map(Float.init), dataSize: data.train.count,
+                                noiseSeed: config.seed)
+        state = SamplerState(config: sampler, parameterCount: network.store.parameterCount)
+        average = ModelAverage(keepMembers: data.train.task == .regression)
     }
 
     public func manifest(blasCore: String) -> RunManifest {
@@ -81,6 +87,8 @@ public final class Trainer {
         let store = network.store
         let steps = loader.batchesPerEpoch
         let runStart = monotonicSeconds()
+        let plan = SamplingPlan.sampleEpochs(epochs: config.epochs, stepsPerEpoch: steps, schedule: schedule,
+                                             perCycle: config.samplesPerCycle)
 
         for epoch in 1...max(config.epochs, 1) where config.epochs > 0 {
             loader.startEpoch(epoch - 1)
@@ -100,8 +108,8 @@ public final class Trainer {
                 }
                 lossSum += loss
                 lr = schedule.learningRate(step: state.step)
-                SGD.step(state: state, weights: store.values.pointer, grads: store.grads.pointer,
-                         count: store.parameterCount, lr: Float(lr), hyper: hyper)
+                Sampler.step(sampler, state: state, weights: store.values.pointer, grads: store.grads.pointer,
+                             count: store.parameterCount, lr: Float(lr))
                 if showProgress {
                     let now = monotonicSeconds()
                     if now - lastProgress > 0.25 || b == steps - 1 {
@@ -116,14 +124,17 @@ public final class Trainer {
             }
             let seconds = monotonicSeconds() - t0
             if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
-            let test = try evaluateTest()
+            var test = try evaluateEpoch(sampleCycle: plan[epoch], epoch: epoch, directory: dir)
+            if let tau = Sampler.preconditionerSummary(sampler, state: state, lr: Float(lr)) {
+                for (k, v) in tau { test[k] = v }
+            }
             let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(steps, 1)), seconds: seconds,
                                      imagesPerSecond: Double(steps * config.batchSize) / seconds, lr: lr, test: test)
             history.append(record)
-            var line: [String: Any] = ["epoch": epoch, "train_loss": record.trainLoss, "seconds": seconds,
+            var line: [String: Any] = ["epoch": epoch, "sampler": config.sampler, "train_loss": record.trainLoss, "seconds": seconds,
                                        "images_per_second": record.imagesPerSecond, "lr": lr,
                                        "elapsed_seconds": monotonicSeconds() - runStart]
-            for (k, v) in test { line[k] = v }
+            for (k, v) in test { line[k] = v.isNaN ? NSNull() : v }
             let json = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
             metrics.write(json + Data("\n".utf8))
             try metrics.synchronize()
@@ -132,19 +143,51 @@ public final class Trainer {
         try saveWeights(to: dir + "/weights.safetensors")
     }
 
-    public func evaluateTest() throws -> [String: Double] {
+    /// Metrics of the current weights ("test_*"), and after taking this epoch's sample (if it is a
+    /// sampling epoch) of the model average ("bma_*"; NaN until the first sample).
+    func evaluateEpoch(sampleCycle: Int?, epoch: Int, directory: String) throws -> [String: Double] {
         let p = try Evaluator.predict(network, data: data.test, batchSize: config.evalBatchSize)
-        if data.test.task == .regression {
-            let m = Evaluator.regression(p, targets: data.test.targets, scaling: data.targetScaling!)
-            return ["test_rmse": m.rmse, "test_nll": m.nll]
+        if let cycle = sampleCycle {
+            try saveSample(epoch: epoch, cycle: cycle, directory: directory)
+            average.add(p)
         }
-        let m = Evaluator.classification(p, labels: data.test.labels)
-        return ["test_accuracy": m.accuracy, "test_nll": m.nll]
+        var out: [String: Double] = ["bma_samples": Double(average.count)]
+        if data.test.task == .regression {
+            let last = Evaluator.regression(mean: p, samples: [], targets: data.test.targets, scaling: data.targetScaling!)
+            out["test_rmse"] = last.rmse; out["test_nll"] = last.nll
+            if let m = average.mean {
+                let b = Evaluator.regression(mean: m, samples: average.members, targets: data.test.targets, scaling: data.targetScaling!)
+                out["bma_rmse"] = b.rmse; out["bma_nll"] = b.nll
+            } else { out["bma_rmse"] = .nan; out["bma_nll"] = .nan }
+            return out
+        }
+        let bins = config.calibrationBins
+        out["calibration_bins"] = Double(bins)
+        let last = Evaluator.classification(p, labels: data.test.labels, bins: bins)
+        out["test_accuracy"] = last.accuracy; out["test_nll"] = last.nll; out["test_brier"] = last.brier
+        out["test_ece"] = last.ece; out["test_mce"] = last.mce
+        let bma = average.mean.map { Evaluator.classification($0, labels: data.test.labels, bins: bins) }
+        out["bma_accuracy"] = bma?.accuracy ?? .nan; out["bma_nll"] = bma?.nll ?? .nan
+        out["bma_brier"] = bma?.brier ?? .nan; out["bma_ece"] = bma?.ece ?? .nan; out["bma_mce"] = bma?.mce ?? .nan
+        return out
+    }
+
+    func saveSample(epoch: Int, cycle: Int, directory: String) throws {
+        try makeRunDirectory(directory + "/samples")
+        let file = String(format: "sample-%04d.safetensors", samples.samples.count + 1)
+        try WeightsFile.write(network, to: directory + "/samples/" + file,
+                              metadata: ["model": config.model, "epoch": "\(epoch)", "step": "\(state.step)", "cycle": "\(cycle)"])
+        samples.samples.append(SampleRecord(file: file, epoch: epoch, step: state.step, cycle: cycle))
+        try samples.write(directory: directory)
     }
 
     private func summaryLine(_ r: EpochRecord) -> String {
         var s = String(format: "epoch %d/%d  train_loss %.4f", r.epoch, config.epochs, r.trainLoss)
-        for k in r.test.keys.sorted() { s += String(format: "  %@ %.4f", k, r.test[k]!) }
+        for k in ["test_accuracy", "test_nll", "test_ece", "test_rmse", "bma_accuracy", "bma_nll", "bma_ece", "bma_rmse", "tau_mean"]
+        where r.test[k] != nil && !r.test[k]!.isNaN {
+            s += String(format: "  %@ %.4f", k, r.test[k]!)
+        }
+        if let n = r.test["bma_samples"], n > 0 { s += "  samples \(Int(n))" }
         s += String(format: "  %.0f img/s  %.1f s", r.imagesPerSecond, r.seconds)
         return s
     }

@@ -35,7 +35,13 @@ struct Train: ParsableCommand {
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Model: mlp, lenet, resnet20, resnet32 or resnet56.") var model: String = "lenet"
     @Option(help: "Hidden widths of mlp, comma-separated.") var hidden: String = "300,100"
-    @Option(help: "Sampler/optimizer: sgd.") var sampler: String = "sgd"
+    @Option(help: "Sampler: adavb (the paper's adaptive variational Bayes), sghmc, sgld or sgd.") var sampler: String = "sgd"
+    @Option(help: "adavb: T (default 1/N). sghmc/sgld: sampling temperature Temp (default 1).") var temperature: Double?
+    @Option(help: "adavb: β1, the momentum decay (default 0.1).") var beta1: Double = 0.1
+    @Option(help: "adavb: β2, the gradient scale (default 1).") var beta2: Double = 1
+    @Option(help: "adavb: η, the preconditioner's learning rate (default 0.1; 0 freezes τ).") var eta: Double = 0.1
+    @Option(help: "Posterior samples per cycle: taken at the end of each of the cycle's last K epochs.") var samplesPerCycle: Int = 3
+    @Option(help: "Equal-width confidence bins for ECE, MCE and the reliability diagram.") var calibrationBins: Int = 15
     @Option(help: "Epochs.") var epochs: Int = 5
     @Option(help: "Global minibatch size (default per model: see README).") var batchSize: Int?
     @Option(help: "Evaluation batch size.") var evalBatchSize: Int = 1000
@@ -68,6 +74,12 @@ struct Train: ParsableCommand {
         if let m = momentum, !(m >= 0 && m < 1) { throw ValidationError("--momentum: must be in [0, 1), got \(m)") }
         if let w = weightDecay, !(w >= 0 && w.isFinite) { throw ValidationError("--weight-decay: must be >= 0, got \(w)") }
         if let t = threads, t < 1 { throw ValidationError("--threads: must be at least 1, got \(t)") }
+        if let t = temperature, !(t >= 0 && t.isFinite) { throw ValidationError("--temperature: must be >= 0, got \(t)") }
+        guard beta1 >= 0 && beta1 < 1 else { throw ValidationError("--beta1: must be in [0, 1), got \(beta1)") }
+        guard beta2 > 0 && beta2.isFinite else { throw ValidationError("--beta2: must be positive, got \(beta2)") }
+        guard eta >= 0 && eta.isFinite else { throw ValidationError("--eta: must be >= 0, got \(eta)") }
+        guard samplesPerCycle >= 0 else { throw ValidationError("--samples-per-cycle: must be >= 0, got \(samplesPerCycle)") }
+        guard calibrationBins >= 1 else { throw ValidationError("--calibration-bins: must be at least 1, got \(calibrationBins)") }
         _ = try parseHidden()
     }
 
@@ -88,10 +100,12 @@ struct Train: ParsableCommand {
             c.cifar100Labels = dataOptions.cifar100Labels
             c.augment = dataOptions.augment.map { $0 == "on" }
             c.model = model; c.hidden = try parseHidden(); c.sampler = sampler
-            let d = TrainConfig.defaults(model: model)
+            let d = TrainConfig.defaults(model: model, sampler: sampler)
             c.epochs = epochs; c.batchSize = batchSize ?? d.batchSize; c.evalBatchSize = evalBatchSize
             c.lr = lr ?? d.lr; c.momentum = momentum ?? d.momentum; c.weightDecay = weightDecay ?? d.weightDecay
             c.schedule = schedule; c.cycles = cycles; c.seed = seed; c.out = out
+            c.temperature = temperature; c.beta1 = beta1; c.beta2 = beta2; c.eta = eta
+            c.samplesPerCycle = samplesPerCycle; c.calibrationBins = calibrationBins
             c.threads = configureThreads(requested: threads)
             let data = try PreparedData.load(c)
             let trainer = try Trainer(config: c, data: data)

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <cblas.h>
 #include <zlib.h>
+#include "bp_sampler.h"
 
 /// CPUID leaf/subleaf registers; returns 0 when the leaf is not supported.
 int bp_cpuid(unsigned leaf, unsigned subleaf, unsigned *eax, unsigned *ebx, unsigned *ecx, unsigned *edx);

@@ -1,0 +1,36 @@
+// Fused, vectorised sampler kernels: counter-based Gaussian noise and the adavb / SGHMC / SGLD
+// updates over a flat parameter buffer. See sampler.c for the definitions.
+#ifndef BAYESPRUNE_SAMPLER_H
+#define BAYESPRUNE_SAMPLER_H
+#include <stddef.h>
+#include <stdint.h>
+
+/// Standard normal noise as a pure function of (key, counter, index): out[i] = z(key, counter, i0 + i).
+/// The same (key, counter) gives the same values on every process, in any chunking.
+void bp_gaussian_fill(uint64_t key, uint64_t counter, size_t i0, size_t n, float *out);
+
+typedef struct {
+    float beta1, beta2, eta;
+    float temperature;   // T
+    float c2;            // C², this step's step size from the schedule
+    float n_data;        // N
+} bp_adavb_params;
+
+/// One adaptive-variational-Bayes step (ALGORITHM.md §2) over n weights. lambda: per-weight decay or
+/// NULL for lambda_const; mask: permanent pruning mask (0/1) or NULL. eps holds the previous draw on
+/// entry and this step's draw on return.
+void bp_adavb_step(size_t n, float *w, float *m, float *rho, float *eps, const float *g,
+                   const float *lambda, float lambda_const, const float *mask,
+                   bp_adavb_params p, uint64_t key, uint64_t counter);
+
+/// SGHMC in momentum form: v ← (1−α)v − lr·(g + λw) + noise_sd·ξ, w ← (w + v)·mask.
+void bp_sghmc_step(size_t n, float *w, float *v, const float *g, const float *lambda, float lambda_const,
+                   const float *mask, float lr, float alpha, float noise_sd, uint64_t key, uint64_t counter);
+
+/// SGLD: w ← (w − lr·(g + λw) + noise_sd·ξ)·mask.
+void bp_sgld_step(size_t n, float *w, const float *g, const float *lambda, float lambda_const,
+                  const float *mask, float lr, float noise_sd, uint64_t key, uint64_t counter);
+
+/// Vectorised logistic function 1/(1+e^−x) over n values (used for τ statistics).
+void bp_sigmoid(size_t n, const float *x, float *out);
+#endif
