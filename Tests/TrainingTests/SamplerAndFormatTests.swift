@@ -10,15 +10,19 @@ import BayesPruneKernels
         let n = 1000
         var rng = Xoshiro256(seed: 5)
         let w0 = (0..<n).map { _ in rng.nextGaussian() }
-        let state = SamplerState(parameterCount: n)
+        let c = SamplerConfig(kind: .sgd, weightDecay: 5e-4, momentum: 0.9, dataSize: 1, noiseSeed: 0)
+        let state = SamplerState(config: c, parameterCount: n)
         let w = FloatBuffer(w0)
         var wRef = w0.map(Double.init), vRef = [Double](repeating: 0, count: n)
-        let hyper = SamplerHyperparameters(momentum: 0.9, weightDecay: 5e-4)
         for s in 0..<5 {
             let g = (0..<n).map { _ in rng.nextGaussian() }
             let lr = 0.1 / Double(s + 1)
-            SGD.step(state: state, weights: w.pointer, grads: g, count: n, lr: Float(lr), hyper: hyper)
-            SGD.referenceStep(weights: &wRef, velocity: &vRef, grads: g.map(Double.init), lr: lr, momentum: 0.9, weightDecay: 5e-4)
+            Sampler.step(c, state: state, weights: w.pointer, grads: g, count: n, lr: Float(lr))
+            // Naive twin: v ← μv − lr·(g + λw), w ← w + v in Double.
+            for i in 0..<n {
+                vRef[i] = 0.9 * vRef[i] - lr * (Double(g[i]) + 5e-4 * wRef[i])
+                wRef[i] += vRef[i]
+            }
         }
         for i in 0..<n { #expect(abs(Double(w[i]) - wRef[i]) <= 1e-5 * max(1, abs(wRef[i]))) }
         #expect(state.step == 5)
@@ -26,13 +30,11 @@ import BayesPruneKernels
 
     /// With zero gradient and no momentum, weight decay alone shrinks w geometrically: w·(1 − lr·λ)^k.
     @Test func weightDecayShrinksGeometrically() {
-        let state = SamplerState(parameterCount: 1)
+        let c = SamplerConfig(kind: .sgd, weightDecay: 0.1, momentum: 0, dataSize: 1, noiseSeed: 0)
+        let state = SamplerState(config: c, parameterCount: 1)
         let w = FloatBuffer([2.0])
         let g: [Float] = [0]
-        for _ in 0..<10 {
-            SGD.step(state: state, weights: w.pointer, grads: g, count: 1, lr: 0.5,
-                     hyper: SamplerHyperparameters(momentum: 0, weightDecay: 0.1))
-        }
+        for _ in 0..<10 { Sampler.step(c, state: state, weights: w.pointer, grads: g, count: 1, lr: 0.5) }
         #expect(abs(Double(w[0]) - 2 * pow(0.95, 10)) < 1e-6)
     }
 }
