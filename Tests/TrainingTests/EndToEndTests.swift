@@ -42,6 +42,7 @@ func writeQuadrantIDX(dir: String, prefix: String, count: Int, seed: UInt64) thr
         try writeQuadrantIDX(dir: dir, prefix: "t10k", count: 128, seed: 2)
         var c = TrainConfig()
         c.data = "mnist"; c.dataDir = dir; c.model = model; c.hidden = [32]
+        c.sampler = model == "lenet" ? "adavb" : "sgd"
         c.epochs = model == "resnet20" ? 6 : 4; c.batchSize = 32; c.lr = 0.05; c.evalBatchSize = 50
         c.out = dir + "/run"
         let trainer = try Trainer(config: c, data: try PreparedData.load(c))
@@ -57,15 +58,24 @@ func writeQuadrantIDX(dir: String, prefix: String, count: Int, seed: UInt64) thr
         let lines = try String(contentsOfFile: c.out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == c.epochs)
         let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as! [String: Any]
-        for key in ["epoch", "train_loss", "test_accuracy", "test_nll", "images_per_second", "seconds"] {
+        for key in ["epoch", "train_loss", "test_accuracy", "test_nll", "images_per_second", "seconds", "test_brier", "test_ece",
+                    "bma_accuracy", "bma_nll", "bma_brier", "bma_ece", "bma_samples"] {
             #expect(last[key] != nil, "metrics.jsonl lacks \(key)")
         }
         let files = try FileManager.default.contentsOfDirectory(atPath: c.out).sorted()
-        #expect(files == ["config.json", "metrics.jsonl", "weights.safetensors"])
+        #expect(files == ["config.json", "metrics.jsonl", "samples", "weights.safetensors"])
+        let manifest = try SampleManifest.load(directory: c.out)
+        #expect(manifest.samples.map(\.epoch) == Array(max(1, c.epochs - 2)...c.epochs))
 
         let evaluated = try JSONSerialization.jsonObject(with: Data(try RunEvaluation.evaluate(directory: c.out).utf8)) as! [String: Any]
-        #expect(evaluated["test_accuracy"] as? Double == last["test_accuracy"] as? Double)
-        #expect(abs((evaluated["test_nll"] as! Double) - (last["test_nll"] as! Double)) < 1e-9)
+        let lastEval = evaluated["last"] as! [String: Any], bmaEval = evaluated["bma"] as! [String: Any]
+        #expect(lastEval["accuracy"] as? Double == last["test_accuracy"] as? Double)
+        #expect(abs((lastEval["nll"] as! Double) - (last["test_nll"] as! Double)) < 1e-9)
+        #expect(abs((lastEval["ece"] as! Double) - (last["test_ece"] as! Double)) < 1e-9)
+        // The model average over the saved samples reproduces the training-time BMA.
+        #expect(bmaEval["samples"] as? Int == Int(last["bma_samples"] as! Double))
+        #expect(abs((bmaEval["nll"] as! Double) - (last["bma_nll"] as! Double)) < 1e-6)
+        #expect((bmaEval["reliability"] as? [[String: Any]])?.count == 15)
     }
 
     @Test func csvRegressionReachesTheNoiseLevel() throws {
