@@ -78,6 +78,32 @@ func writeQuadrantIDX(dir: String, prefix: String, count: Int, seed: UInt64) thr
         #expect((bmaEval["reliability"] as? [[String: Any]])?.count == 15)
     }
 
+    /// Out-of-distribution scoring end to end: a model of the quadrant images tells them from uniform noise.
+    @Test func outOfDistributionScoringSeparatesNoise() throws {
+        let dir = try temporaryDirectory("ood")
+        try writeQuadrantIDX(dir: dir, prefix: "train", count: 512, seed: 1)
+        try writeQuadrantIDX(dir: dir, prefix: "t10k", count: 200, seed: 2)
+        var c = TrainConfig()
+        c.data = "mnist"; c.dataDir = dir; c.model = "mlp"; c.hidden = [32]; c.sampler = "sghmc"
+        c.epochs = 4; c.batchSize = 32; c.lr = 0.02; c.samplesPerCycle = 2; c.out = dir + "/run"
+        let trainer = try Trainer(config: c, data: try PreparedData.load(c))
+        trainer.showProgress = false
+        trainer.log = { _ in }
+        try trainer.run(blasCore: "")
+        let json = try RunEvaluation.evaluate(directory: c.out, ood: OODRequest(data: "mnist", dataDir: dir, trainFile: nil,
+                                                                                  testFile: nil, transform: .noise))
+        let out = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+        let ood = out["ood"] as! [String: Any]
+        #expect(ood["examples"] as? Int == 200)
+        for model in ["last", "bma"] {
+            for score in ["max_probability", "entropy"] {
+                let d = (ood[model] as! [String: Any])[score] as! [String: Double]
+                #expect(d["auroc"]! > 0.9, "\(model) \(score): \(d)")
+                #expect(d["aupr"]! > 0.9 && d["fpr_at_95_tpr"]! < 0.5, "\(model) \(score): \(d)")
+            }
+        }
+    }
+
     @Test func csvRegressionReachesTheNoiseLevel() throws {
         let dir = try temporaryDirectory("csv")
         var rng = Xoshiro256(seed: 3)
