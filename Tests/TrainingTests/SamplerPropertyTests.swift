@@ -286,3 +286,27 @@ func meanAndVariance(_ w: FloatBuffer, stride d: Int = 1, offset: Int = 0) -> (m
         #expect(constant.keys.sorted() == [5, 6])
     }
 }
+
+@Suite struct SpikeAndSlabEStep {
+    /// U6: p_g = ½ exactly at r²/m = t*; the reference λ1 = 5e-4, λ0 = 1e-3, N = 5e4, m = 9, θ = ½ → 0.027726.
+    @Test func thresholdIsWhereInclusionIsOneHalf() {
+        let t = SpikeAndSlab.meanSquareThreshold(groupSize: 9, theta: 0.5, lambda0: 1e-3, lambda1: 5e-4, dataSize: 5e4)
+        #expect(abs(t - 0.027726) < 1e-6)
+        for (m, theta) in [(9, 0.5), (25, 0.2), (300, 0.9)] {
+            let ts = SpikeAndSlab.meanSquareThreshold(groupSize: m, theta: theta, lambda0: 0.1, lambda1: 5e-4, dataSize: 6e4)
+            let p = SpikeAndSlab.inclusionProbability(squaredNorm: ts * Double(m), groupSize: m, theta: theta,
+                                                      lambda0: 0.1, lambda1: 5e-4, dataSize: 6e4)
+            #expect(abs(p - 0.5) < 1e-9)
+            let above = SpikeAndSlab.inclusionProbability(squaredNorm: ts * Double(m) * 1.01, groupSize: m, theta: theta,
+                                                          lambda0: 0.1, lambda1: 5e-4, dataSize: 6e4)
+            #expect(above > 0.5)
+        }
+        // The closed form of p_g against the prior densities computed directly.
+        let (r2, m, th, l0, l1, N) = (0.3, 4, 0.3, 1e-2, 1e-4, 1000.0)
+        let v0 = 1 / (N * l0), v1 = 1 / (N * l1)
+        func logN(_ v: Double) -> Double { -0.5 * Double(m) * log(2 * Double.pi * v) - r2 / (2 * v) }
+        let direct = th * exp(logN(v1)) / (th * exp(logN(v1)) + (1 - th) * exp(logN(v0)))
+        #expect(abs(SpikeAndSlab.inclusionProbability(squaredNorm: r2, groupSize: m, theta: th, lambda0: l0, lambda1: l1, dataSize: N) - direct) < 1e-12)
+        #expect(abs(SpikeAndSlab.updatedTheta(inclusionSum: 30, groups: 100, a: 2, b: 3) - 31.0 / 103) < 1e-12)
+    }
+}
