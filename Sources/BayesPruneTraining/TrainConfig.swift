@@ -45,7 +45,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public static func defaults(model: String, sampler: String = "sgd") -> (lr: Double, momentum: Double, weightDecay: Double, batchSize: Int) {
         let small = model == "mlp" || model == "lenet"
         switch sampler {
-        case "adavb": return (small ? 0.1 : 0.2, 0.9, 5e-4, small ? 32 : 128)   // lr is C²₀
+        case "adavb": return (small ? 0.3 : 0.2, 0.9, 5e-4, small ? 32 : 128)   // lr is C²₀
         default: return (small ? 0.02 : 0.1, 0.9, 5e-4, small ? 32 : 128)
         }
     }
