@@ -24,6 +24,9 @@ let package = Package(
             linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("z"), .linkedLibrary("m")]
         ),
 
+        // OpenMPI: wrappers for the handle macros Swift cannot import, with collective timeouts.
+        .target(name: "CMPI", linkerSettings: [.linkedLibrary("mpi")]),
+
         // MARK: - Library modules (one concern each, one-way dependencies)
         // Flat buffers, RNG, GEMM wrapper and the numeric kernels with their naive twins.
         .target(name: "BayesPruneKernels", dependencies: ["CShims"], swiftSettings: fast),
@@ -33,10 +36,12 @@ let package = Package(
         .target(name: "BayesPruneData", dependencies: ["CShims", "BayesPruneKernels"], swiftSettings: fast),
         // Parameter layout, layers with forward/backward, losses, models.
         .target(name: "BayesPruneNN", dependencies: ["BayesPruneKernels"], swiftSettings: fast),
+        // The multi-process layer: Communicator (MPI or single process) over pointers and sizes.
+        .target(name: "BayesPruneDistributed", dependencies: ["CMPI"], swiftSettings: fast),
         // Optimizers/samplers, training loop, metrics, run directory.
         .target(
             name: "BayesPruneTraining",
-            dependencies: ["BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneRuntime"],
+            dependencies: ["BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneRuntime", "BayesPruneDistributed"],
             swiftSettings: fast
         ),
 
@@ -44,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "bayesprune",
             dependencies: [
-                "BayesPruneTraining", "BayesPruneRuntime",
+                "BayesPruneTraining", "BayesPruneRuntime", "BayesPruneDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast

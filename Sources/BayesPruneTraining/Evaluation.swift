@@ -3,6 +3,7 @@
 import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneData
+import BayesPruneDistributed
 
 /// Predictions of one network on a data set, example-major.
 public struct Predictions {
@@ -43,14 +44,18 @@ public struct RegressionMetrics: Codable, Equatable {
 
 public enum Evaluator {
     /// Runs the network in evaluation mode (batch-norm running statistics) over `data`.
-    public static func predict(_ net: Network, data: Dataset, batchSize: Int) throws -> Predictions {
-        let loader = try EvalBatchLoader(dataset: data, globalBatchSize: batchSize)
+    /// Under several ranks each evaluates its slice of every batch and the predictions are summed into
+    /// place, so every rank ends with all of them.
+    public static func predict(_ net: Network, data: Dataset, batchSize: Int,
+                               communicator comm: Communicator = SingleProcess()) throws -> Predictions {
+        let loader = try EvalBatchLoader(dataset: data, globalBatchSize: batchSize, rank: comm.rank, worldSize: comm.size)
         let width = data.task == .regression ? 1 : max(data.classes, 2)
         var out = [Float](repeating: 0, count: data.count * width)
         let x = FloatBuffer(count: loader.maxLocalBatchSize * data.exampleSize)
-        var written = 0
         for b in 0..<loader.batchCount {
+            let written = loader.range(batchIndex: b).lowerBound
             let n = loader.fill(batchIndex: b, into: x.pointer, labels: nil, targets: nil)
+            if n == 0 { continue }
             let y = net.forward(x.pointer, batch: n, training: false)
             out.withUnsafeMutableBufferPointer { o in
                 let dst = o.baseAddress! + written * width
@@ -70,7 +75,9 @@ public enum Evaluator {
                     for i in 0..<n { dst[i] = y[i] }
                 }
             }
-            written += n
+        }
+        if comm.size > 1 {
+            try out.withUnsafeMutableBufferPointer { try comm.allreduceSum($0.baseAddress!, count: $0.count, what: "evaluation") }
         }
         return Predictions(count: data.count, values: out, width: width)
     }

@@ -6,8 +6,15 @@ import Foundation
 import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneData
+import BayesPruneDistributed
 
-public struct TrainingError: Error, CustomStringConvertible { public let description: String }
+public struct TrainingError: Error, CustomStringConvertible {
+    public let description: String
+    /// True when every rank reaches the same error at the same point (divergence, a replica mismatch),
+    /// so only rank 0 needs to report it.
+    public var collective = false
+    public init(description: String, collective: Bool = false) { self.description = description; self.collective = collective }
+}
 
 public struct EpochRecord {
     public var epoch: Int
@@ -27,11 +34,19 @@ public final class Trainer {
     public let state: SamplerState
     public let average: ModelAverage
     public private(set) var samples = SampleManifest()
+    public let communicator: Communicator
+    /// Replica agreement is checked every this many steps (0: never).
+    public var syncCheckEvery = 100
+    /// Test hook: add `perturbation.amount` to weight 0 on rank `perturbation.rank` after step `perturbation.step`.
+    public var perturbation: (rank: Int, step: Int, amount: Float)? = nil
+    /// Seconds spent in the gradient allreduce, summed over the run (this rank).
+    public private(set) var allreduceSeconds = 0.0
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     public var showProgress = isatty(STDERR_FILENO) != 0
     public private(set) var history: [EpochRecord] = []
 
-    public init(config: TrainConfig, data: PreparedData) throws {
+    public init(config: TrainConfig, data: PreparedData, communicator: Communicator = SingleProcess()) throws {
+        self.communicator = communicator
         guard let kind = ModelKind(rawValue: config.model) else {
             throw TrainingError(description: "--model: unknown model \"\(config.model)\"; expected one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -54,6 +69,7 @@ public final class Trainer {
                                 noiseSeed: config.seed)
         state = SamplerState(config: sampler, parameterCount: network.store.parameterCount)
         average = ModelAverage(keepMembers: data.train.task == .regression)
+
     }
 
     public func manifest(blasCore: String) -> RunManifest {
@@ -68,18 +84,32 @@ public final class Trainer {
     /// Trains for `config.epochs` epochs, writing the run directory as it goes.
     public func run(blasCore: String) throws {
         let dir = config.out
-        try makeRunDirectory(dir)
-        try manifest(blasCore: blasCore).write(directory: dir)
-        let metricsPath = dir + "/metrics.jsonl"
-        try AtomicFile.write("", to: metricsPath)
-        guard let metrics = FileHandle(forWritingAtPath: metricsPath) else {
-            throw OutputError(description: "\(metricsPath): cannot open for appending")
+        let comm = communicator, root = comm.isRoot
+        var metrics: FileHandle? = nil
+        if root {
+            try makeRunDirectory(dir)
+            try manifest(blasCore: blasCore).write(directory: dir)
+            let metricsPath = dir + "/metrics.jsonl"
+            try AtomicFile.write("", to: metricsPath)
+            guard let handle = FileHandle(forWritingAtPath: metricsPath) else {
+                throw OutputError(description: "\(metricsPath): cannot open for appending")
+            }
+            metrics = handle
+        } else {
+            showProgress = false
         }
-        defer { try? metrics.close() }
+        defer { try? metrics?.close() }
+        if comm.size > 1 {
+            // Rank 0's initial weights and batch-norm state for everyone (the sampler's initial state is a
+            // pure function of the seed, identical everywhere).
+            let s = network.store
+            try comm.broadcast(UnsafeMutableRawPointer(s.values.pointer), bytes: s.parameterCount * 4, root: 0, what: "initial weights")
+            try comm.broadcast(UnsafeMutableRawPointer(s.state.pointer), bytes: max(s.stateCount, 1) * 4, root: 0, what: "initial state")
+        }
 
         let augmentation: Augmentation? = config.augment.map { $0 ? .cropAndFlip() : .none }
-        var loader = try TrainBatchLoader(dataset: data.train, globalBatchSize: config.batchSize, seed: config.seed,
-                                          augmentation: augmentation)
+        var loader = try TrainBatchLoader(dataset: data.train, globalBatchSize: config.batchSize, rank: comm.rank,
+                                          worldSize: comm.size, seed: config.seed, augmentation: augmentation)
         let B = loader.localBatchSize
         let x = FloatBuffer(count: B * data.train.exampleSize)
         var labels = [Int32](repeating: 0, count: B)
@@ -102,14 +132,28 @@ public final class Trainer {
                         loader.fill(batchIndex: b, into: x.pointer, labels: l.baseAddress!, targets: t.baseAddress!)
                     }
                 }
-                let loss = network.lossAndGradient(x.pointer, batch: n, labels: labels, targets: targets)
-                guard loss.isFinite else {
-                    throw TrainingError(description: "training diverged: non-finite loss at epoch \(epoch), step \(b + 1) (lr \(lr)); try a smaller --lr")
+                var loss = [network.lossAndGradient(x.pointer, batch: n, labels: labels, targets: targets)]
+                if comm.size > 1 {
+                    // g = the global minibatch mean: sum of the ranks' local means, divided by R.
+                    let t = monotonicSeconds()
+                    try comm.allreduceSum(store.grads.pointer, count: store.parameterCount, what: "gradient allreduce")
+                    allreduceSeconds += monotonicSeconds() - t
+                    scale(store.grads.pointer, count: store.parameterCount, by: 1 / Float(comm.size))
+                    try comm.allreduceSum(&loss, what: "loss allreduce")
+                    loss[0] /= Double(comm.size)
                 }
-                lossSum += loss
+                guard loss[0].isFinite else {
+                    throw TrainingError(description: "training diverged: non-finite loss at epoch \(epoch), step \(b + 1) (lr \(lr)); try a smaller --lr",
+                                        collective: true)
+                }
+                lossSum += loss[0]
                 lr = schedule.learningRate(step: state.step)
                 Sampler.step(sampler, state: state, weights: store.values.pointer, grads: store.grads.pointer,
                              count: store.parameterCount, lr: Float(lr))
+                if let p = perturbation, p.rank == comm.rank, p.step == state.step { store.values[0] += p.amount }
+                if comm.size > 1, syncCheckEvery > 0, state.step % syncCheckEvery == 0 {
+                    try checkReplicas(step: state.step, epoch: epoch)
+                }
                 if showProgress {
                     let now = monotonicSeconds()
                     if now - lastProgress > 0.25 || b == steps - 1 {
@@ -124,6 +168,7 @@ public final class Trainer {
             }
             let seconds = monotonicSeconds() - t0
             if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+            try averageBatchNormStatistics()
             var test = try evaluateEpoch(sampleCycle: plan[epoch], epoch: epoch, directory: dir)
             if let tau = Sampler.preconditionerSummary(sampler, state: state, lr: Float(lr)) {
                 for (k, v) in tau { test[k] = v }
@@ -135,20 +180,46 @@ public final class Trainer {
                                        "images_per_second": record.imagesPerSecond, "lr": lr,
                                        "elapsed_seconds": monotonicSeconds() - runStart]
             for (k, v) in test { line[k] = v.isNaN ? NSNull() : v }
-            let json = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
-            metrics.write(json + Data("\n".utf8))
-            try metrics.synchronize()
-            log(summaryLine(record))
+            if comm.size > 1 {
+                line["ranks"] = comm.size
+                line["allreduce_seconds_per_step"] = allreduceSeconds / Double(max(state.step, 1))
+            }
+            if let metrics {
+                let json = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
+                metrics.write(json + Data("\n".utf8))
+                try metrics.synchronize()
+                log(summaryLine(record))
+            }
         }
-        try saveWeights(to: dir + "/weights.safetensors")
+        if comm.size > 1 { try checkReplicas(step: state.step, epoch: config.epochs) }
+        if root { try saveWeights(to: dir + "/weights.safetensors") }
+    }
+
+    /// Every rank's weights checksum must equal rank 0's; a mismatch is an error naming the step and ranks.
+    public func checkReplicas(step: Int, epoch: Int) throws {
+        let store = network.store
+        let sums = try communicator.allgather(checksum(store.values.pointer, count: store.parameterCount), what: "replica check")
+        let differing = sums.indices.filter { sums[$0] != sums[0] }
+        if !differing.isEmpty {
+            throw TrainingError(description: "replicas disagree at step \(step) (epoch \(epoch)): rank\(differing.count == 1 ? "" : "s") \(differing.map(String.init).joined(separator: ", ")) differ from rank 0",
+                                collective: true)
+        }
+    }
+
+    /// Batch-norm running statistics are per rank while training; average them before evaluating or saving.
+    func averageBatchNormStatistics() throws {
+        let store = network.store, comm = communicator
+        guard comm.size > 1, store.stateCount > 0 else { return }
+        try comm.allreduceSum(store.state.pointer, count: store.stateCount, what: "batch-norm statistics")
+        scale(store.state.pointer, count: store.stateCount, by: 1 / Float(comm.size))
     }
 
     /// Metrics of the current weights ("test_*"), and after taking this epoch's sample (if it is a
     /// sampling epoch) of the model average ("bma_*"; NaN until the first sample).
     func evaluateEpoch(sampleCycle: Int?, epoch: Int, directory: String) throws -> [String: Double] {
-        let p = try Evaluator.predict(network, data: data.test, batchSize: config.evalBatchSize)
+        let p = try Evaluator.predict(network, data: data.test, batchSize: config.evalBatchSize, communicator: communicator)
         if let cycle = sampleCycle {
-            try saveSample(epoch: epoch, cycle: cycle, directory: directory)
+            if communicator.isRoot { try saveSample(epoch: epoch, cycle: cycle, directory: directory) }
             average.add(p)
         }
         var out: [String: Double] = ["bma_samples": Double(average.count)]
@@ -226,6 +297,11 @@ public enum WeightsFile {
             s.stateValue(e.offset).update(from: t.values, count: e.count)
         }
     }
+}
+
+@inline(__always)
+func scale(_ p: UnsafeMutablePointer<Float>, count: Int, by f: Float) {
+    for i in 0..<count { p[i] *= f }
 }
 
 func formatDuration(_ s: Double) -> String {

@@ -5,6 +5,7 @@ import BayesPruneTraining
 import BayesPruneRuntime
 import BayesPruneKernels
 import BayesPruneNN
+import BayesPruneDistributed
 
 struct DataOptions: ParsableArguments {
     @Option(help: "Data set: fashion-mnist, mnist, cifar10, cifar100 or csv.")
@@ -53,6 +54,9 @@ struct Train: ParsableCommand {
     @Option(help: "Random seed (initialisation, data order, augmentation).") var seed: UInt64 = 1
     @Option(help: "BLAS threads (default: the cores available to this process).") var threads: Int?
     @Option(help: "Run directory to write.") var out: String = "runs/latest"
+    @Option(help: "Under MPI: check that every rank's weights agree every N steps (0: never).") var syncCheckEvery: Int = 100
+    @Option(help: "Under MPI: abort the job when a collective does not complete within this many seconds.") var collectiveTimeout: Double = 300
+    @Option(help: .hidden) var debugPerturb: String?
 
     /// Checked inside run() so a bad value gives one line ("bayesprune: --epochs: ..."), not usage text.
     func check() throws {
@@ -74,6 +78,8 @@ struct Train: ParsableCommand {
         if let m = momentum, !(m >= 0 && m < 1) { throw ValidationError("--momentum: must be in [0, 1), got \(m)") }
         if let w = weightDecay, !(w >= 0 && w.isFinite) { throw ValidationError("--weight-decay: must be >= 0, got \(w)") }
         if let t = threads, t < 1 { throw ValidationError("--threads: must be at least 1, got \(t)") }
+        guard syncCheckEvery >= 0 else { throw ValidationError("--sync-check-every: must be >= 0, got \(syncCheckEvery)") }
+        guard collectiveTimeout > 0 else { throw ValidationError("--collective-timeout: must be positive, got \(collectiveTimeout)") }
         if let t = temperature, !(t >= 0 && t.isFinite) { throw ValidationError("--temperature: must be >= 0, got \(t)") }
         guard beta1 >= 0 && beta1 < 1 else { throw ValidationError("--beta1: must be in [0, 1), got \(beta1)") }
         guard beta2 > 0 && beta2.isFinite else { throw ValidationError("--beta2: must be positive, got \(beta2)") }
@@ -92,26 +98,79 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
-            try check()
-            var c = TrainConfig()
-            c.data = dataOptions.data; c.dataDir = dataOptions.dataDir; c.trainFile = dataOptions.train
-            c.testFile = dataOptions.test; c.target = dataOptions.target; c.task = dataOptions.task
-            c.cifar100Labels = dataOptions.cifar100Labels
-            c.augment = dataOptions.augment.map { $0 == "on" }
-            c.model = model; c.hidden = try parseHidden(); c.sampler = sampler
-            let d = TrainConfig.defaults(model: model, sampler: sampler)
-            c.epochs = epochs; c.batchSize = batchSize ?? d.batchSize; c.evalBatchSize = evalBatchSize
-            c.lr = lr ?? d.lr; c.momentum = momentum ?? d.momentum; c.weightDecay = weightDecay ?? d.weightDecay
-            c.schedule = schedule; c.cycles = cycles; c.seed = seed; c.out = out
-            c.temperature = temperature; c.beta1 = beta1; c.beta2 = beta2; c.eta = eta
-            c.samplesPerCycle = samplesPerCycle; c.calibrationBins = calibrationBins
-            c.threads = configureThreads(requested: threads)
-            let data = try PreparedData.load(c)
-            let trainer = try Trainer(config: c, data: data)
-            trainer.log("\(kernelReport.summary); \(c.threads!) BLAS thread(s)")
-            trainer.log("training \(c.model) (\(trainer.network.store.parameterCount) parameters) on \(data.train.name): \(data.train.count) train / \(data.test.count) test examples, \(c.epochs) epochs, batch \(c.batchSize), lr \(c.lr) → \(c.out)")
-            try trainer.run(blasCore: kernelReport.coreName)
+        let comm: Communicator
+        do {
+            comm = MPICommunicator.launchedUnderMPI ? try MPICommunicator(timeoutSeconds: collectiveTimeout) : SingleProcess()
+        } catch {
+            try reportingErrors { throw error }
+            return
         }
+        // Setup: every rank validates its options and loads its data; the ranks then agree on the outcome,
+        // so a bad path or option stops all of them with the message shown once.
+        var trainer: Trainer? = nil
+        var setupError: Error? = nil
+        do { trainer = try makeTrainer(comm) } catch { setupError = error }
+        if comm.size > 1 {
+            let failed = try comm.allgather(setupError == nil ? 0 : 1, what: "setup")
+            if let first = failed.firstIndex(of: 1) {
+                if first == comm.rank { report(setupError!, rank: comm.rank, ranks: comm.size) }
+                (comm as? MPICommunicator)?.finalize()
+                throw ExitCode(2)
+            }
+        } else if let setupError {
+            report(setupError, rank: 0, ranks: 1)
+            throw ExitCode(2)
+        }
+        let t = trainer!
+        do {
+            try t.run(blasCore: kernelReport.coreName)
+        } catch {
+            // Collective errors (divergence, replica mismatch) happen on every rank at once: rank 0 reports.
+            // Anything else may be local to one rank: it reports and takes the job down.
+            let collective = (error as? TrainingError)?.collective ?? false
+            if comm.size == 1 { report(error, rank: 0, ranks: 1); throw ExitCode(2) }
+            if comm.isRoot || !collective { report(error, rank: comm.rank, ranks: comm.size) }
+            if collective { (comm as? MPICommunicator)?.finalize(); throw ExitCode(2) }
+            comm.abort(code: 2)
+        }
+        (comm as? MPICommunicator)?.finalize()
+    }
+
+    func report(_ error: Error, rank: Int, ranks: Int) {
+        let message = (error as? ValidationError)?.message ?? "\(error)"
+        let prefix = ranks > 1 && rank != 0 ? "rank \(rank): " : ""
+        FileHandle.standardError.write(Data("bayesprune: \(prefix)\(message)\n".utf8))
+    }
+
+    func makeTrainer(_ comm: Communicator) throws -> Trainer {
+        try check()
+        var c = TrainConfig()
+        c.data = dataOptions.data; c.dataDir = dataOptions.dataDir; c.trainFile = dataOptions.train
+        c.testFile = dataOptions.test; c.target = dataOptions.target; c.task = dataOptions.task
+        c.cifar100Labels = dataOptions.cifar100Labels
+        c.augment = dataOptions.augment.map { $0 == "on" }
+        c.model = model; c.hidden = try parseHidden(); c.sampler = sampler
+        let d = TrainConfig.defaults(model: model, sampler: sampler)
+        c.epochs = epochs; c.batchSize = batchSize ?? d.batchSize; c.evalBatchSize = evalBatchSize
+        c.lr = lr ?? d.lr; c.momentum = momentum ?? d.momentum; c.weightDecay = weightDecay ?? d.weightDecay
+        c.schedule = schedule; c.cycles = cycles; c.seed = seed; c.out = out
+        c.temperature = temperature; c.beta1 = beta1; c.beta2 = beta2; c.eta = eta
+        c.samplesPerCycle = samplesPerCycle; c.calibrationBins = calibrationBins
+        c.threads = configureThreads(requested: threads)
+        if comm.size > 1 && c.batchSize % comm.size != 0 {
+            throw ValidationError("--batch-size: the global batch \(c.batchSize) is not divisible by the \(comm.size) ranks")
+        }
+        let data = try PreparedData.load(c)
+        let trainer = try Trainer(config: c, data: data, communicator: comm)
+        trainer.syncCheckEvery = syncCheckEvery
+        if let p = debugPerturb {
+            let parts = p.split(separator: ":").compactMap { Int($0) }
+            guard parts.count == 2 else { throw ValidationError("--debug-perturb: expected RANK:STEP") }
+            trainer.perturbation = (parts[0], parts[1], 1e-3)
+        }
+        if !comm.isRoot { trainer.log = { _ in } }
+        trainer.log("\(kernelReport.summary); \(c.threads!) BLAS thread(s)\(comm.size > 1 ? " per rank, \(comm.size) ranks" : "")")
+        trainer.log("training \(c.model) (\(trainer.network.store.parameterCount) parameters) with \(c.sampler) on \(data.train.name): \(data.train.count) train / \(data.test.count) test examples, \(c.epochs) epochs, batch \(c.batchSize), lr \(c.lr) → \(c.out)")
+        return trainer
     }
 }
