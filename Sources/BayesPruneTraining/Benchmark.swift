@@ -5,6 +5,7 @@ import Foundation
 import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneRuntime
+import BayesPruneDistributed
 
 public struct BenchOptions {
     public var models: [String] = ["mlp", "lenet", "resnet20"]
@@ -15,6 +16,8 @@ public struct BenchOptions {
     public var repeats = 3
     public var input = ActShape(1, 28, 28)
     public var classes = 10
+    /// Under mpirun: every rank trains at `batch` (weak scaling) with one gradient allreduce per step.
+    public var communicator: Communicator = SingleProcess()
     public init() {}
 }
 
@@ -29,7 +32,7 @@ public enum Benchmark {
         var sgemm: [String: Double] = [:]
         for t in o.threads {
             setBLASThreads(t)
-            sgemm["threads_\(t)"] = measureSGEMMGFLOPS(size: 512, repeats: max(o.repeats, 3))
+            if o.communicator.size == 1 { sgemm["threads_\(t)"] = measureSGEMMGFLOPS(size: 512, repeats: max(o.repeats, 3)) }
             for name in o.models {
                 guard let kind = ModelKind(rawValue: name) else {
                     throw TrainingError(description: "--models: unknown model \"\(name)\"")
@@ -40,7 +43,7 @@ public enum Benchmark {
             }
         }
         setBLASThreads(o.threads.first ?? 1)
-        return ["batch": o.batch, "steps": o.steps, "repeats": o.repeats,
+        return ["batch": o.batch, "steps": o.steps, "repeats": o.repeats, "ranks": o.communicator.size,
                 "input": [o.input.c, o.input.h, o.input.w], "sgemm_gflops_512": sgemm,
                 "blas_core": blasCoreName(), "results": results]
     }
@@ -56,18 +59,29 @@ public enum Benchmark {
         // Training steps use the paper's sampler (adavb), as the PyTorch peer uses preconditioned SGHMC.
         let adavb = SamplerConfig(kind: .adavb, weightDecay: 5e-4, momentum: 0.9, dataSize: 60_000, noiseSeed: 1)
         let state = SamplerState(config: adavb, parameterCount: store.parameterCount)
+        let comm = o.communicator
+        var allreduceSeconds = 0.0, steps = 0
         func step() {
             _ = net.lossAndGradient(x.pointer, batch: B, labels: labels, targets: nil)
+            if comm.size > 1 {
+                let t = monotonicSeconds()
+                try? comm.allreduceSum(store.grads.pointer, count: store.parameterCount, what: "gradient allreduce")
+                allreduceSeconds += monotonicSeconds() - t
+                scale(store.grads.pointer, count: store.parameterCount, by: 1 / Float(comm.size))
+            }
+            steps += 1
             Sampler.step(adavb, state: state, weights: store.values.pointer, grads: store.grads.pointer,
                          count: store.parameterCount, lr: 0.01)
         }
         for _ in 0..<o.warmup { step() }
         var rates: [Double] = []
+        allreduceSeconds = 0; steps = 0
         for _ in 0..<o.repeats {
             let t0 = monotonicSeconds()
             for _ in 0..<o.steps { step() }
-            rates.append(Double(o.steps * B) / (monotonicSeconds() - t0))
+            rates.append(Double(o.steps * B * comm.size) / (monotonicSeconds() - t0))
         }
+        let allreducePerStep = allreduceSeconds / Double(max(steps, 1))
         // Per-layer-kind GFLOPS from a separate, profiled pass (timing calls perturb the throughput run).
         net.profiler.reset()
         net.profiler.enabled = true
@@ -98,10 +112,11 @@ public enum Benchmark {
             perWeight[kind.rawValue] = median(ns)
         }
         let ips = median(rates)
-        return ["model": kind.rawValue, "threads": threads, "parameters": store.parameterCount,
-                "images_per_second": ips, "step_seconds": Double(B) / ips,
+        return ["model": kind.rawValue, "threads": threads, "parameters": store.parameterCount, "ranks": comm.size,
+                "per_rank_batch": B, "allreduce_seconds_per_step": allreducePerStep,
+                "images_per_second": ips, "step_seconds": Double(B * comm.size) / ips,
                 "train_gflops": 3 * 2 * Double(net.macsPerExample) * ips / 1e9,
                 "per_layer_kind": perKind, "sampler_ns_per_weight": perWeight,
-                "adavb_share_of_step": perWeight["adavb"]! * 1e-9 * Double(store.parameterCount) / (Double(B) / ips)]
+                "adavb_share_of_step": perWeight["adavb"]! * 1e-9 * Double(store.parameterCount) / (Double(B * comm.size) / ips)]
     }
 }

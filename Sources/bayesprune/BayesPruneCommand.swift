@@ -9,8 +9,14 @@ struct BayesPruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bayesprune",
         abstract: "Train Bayesian neural networks and prune them in the same run.",
-        subcommands: [Train.self, Evaluate.self, Bench.self]
+        subcommands: [Train.self, Evaluate.self, Bench.self, BLASCore.self]
     )
+}
+
+/// Prints the OpenBLAS kernel this process selected, so launchers can pass it to every rank.
+struct BLASCore: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "blas-core", abstract: "Print the OpenBLAS kernel selected for this CPU.")
+    func run() { print(kernelReport.coreName) }
 }
 
 /// Runs `body`, turning library errors into a one-line message and a non-zero exit.

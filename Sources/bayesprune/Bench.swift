@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import BayesPruneTraining
 import BayesPruneRuntime
+import BayesPruneDistributed
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure training throughput on random data (JSON on stdout).")
@@ -14,6 +15,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed warm-up steps.") var warmup: Int = 5
     @Option(help: "Repeats (the median is reported).") var repeats: Int = 3
     @Option(help: "Write the JSON here as well (atomically).") var output: String?
+    @Flag(help: "Under mpirun: weak scaling, every rank at --batch-size with one gradient allreduce per step (see launch/bench-mpi).") var distributed = false
 
     func run() throws {
         try reportingErrors {
@@ -27,8 +29,16 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--batch-size, --steps, --repeats must be positive and --warmup non-negative")
             }
             o.batch = batchSize; o.steps = steps; o.warmup = warmup; o.repeats = repeats
-            FileHandle.standardError.write(Data("\(kernelReport.summary)\n".utf8))
-            var result = try Benchmark.run(o) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            var mpi: MPICommunicator? = nil
+            if distributed && MPICommunicator.launchedUnderMPI {
+                mpi = try MPICommunicator(timeoutSeconds: 300)
+                o.communicator = mpi!
+            }
+            defer { mpi?.finalize() }
+            let root = o.communicator.isRoot
+            if root { FileHandle.standardError.write(Data("\(kernelReport.summary)\n".utf8)) }
+            var result = try Benchmark.run(o) { if root { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }
+            guard root else { return }
             result["machine"] = try JSONSerialization.jsonObject(with: Data(MachineInfo.current().json().utf8))
             let json = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
             if let output { try AtomicFile.write(json, to: output) }
