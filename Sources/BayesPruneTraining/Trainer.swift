@@ -37,8 +37,9 @@ public final class Trainer {
     public let communicator: Communicator
     /// Replica agreement is checked every this many steps (0: never).
     public var syncCheckEvery = 100
-    /// Test hook: add `perturbation.amount` to weight 0 on rank `perturbation.rank` after step `perturbation.step`.
-    public var perturbation: (rank: Int, step: Int, amount: Float)? = nil
+    /// Test hooks for the multi-process failure tests: after step `step`, on rank `rank`.
+    public enum Fault: String { case perturb, kill, stall }
+    public var fault: (kind: Fault, rank: Int, step: Int)? = nil
     /// Seconds spent in the gradient allreduce, summed over the run (this rank).
     public private(set) var allreduceSeconds = 0.0
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
@@ -150,7 +151,7 @@ public final class Trainer {
                 lr = schedule.learningRate(step: state.step)
                 Sampler.step(sampler, state: state, weights: store.values.pointer, grads: store.grads.pointer,
                              count: store.parameterCount, lr: Float(lr))
-                if let p = perturbation, p.rank == comm.rank, p.step == state.step { store.values[0] += p.amount }
+                if let f = fault, f.rank == comm.rank, f.step == state.step { inject(f.kind) }
                 if comm.size > 1, syncCheckEvery > 0, state.step % syncCheckEvery == 0 {
                     try checkReplicas(step: state.step, epoch: epoch)
                 }
@@ -193,6 +194,14 @@ public final class Trainer {
         }
         if comm.size > 1 { try checkReplicas(step: state.step, epoch: config.epochs) }
         if root { try saveWeights(to: dir + "/weights.safetensors") }
+    }
+
+    func inject(_ kind: Fault) {
+        switch kind {
+        case .perturb: network.store.values[0] += 1e-3
+        case .kill: kill(getpid(), SIGKILL)
+        case .stall: while true { sleep(3600) }
+        }
     }
 
     /// Every rank's weights checksum must equal rank 0's; a mismatch is an error naming the step and ranks.

@@ -56,7 +56,7 @@ struct Train: ParsableCommand {
     @Option(help: "Run directory to write.") var out: String = "runs/latest"
     @Option(help: "Under MPI: check that every rank's weights agree every N steps (0: never).") var syncCheckEvery: Int = 100
     @Option(help: "Under MPI: abort the job when a collective does not complete within this many seconds.") var collectiveTimeout: Double = 300
-    @Option(help: .hidden) var debugPerturb: String?
+    @Option(help: .hidden) var debugFault: String?
 
     /// Checked inside run() so a bad value gives one line ("bayesprune: --epochs: ..."), not usage text.
     func check() throws {
@@ -163,10 +163,13 @@ struct Train: ParsableCommand {
         let data = try PreparedData.load(c)
         let trainer = try Trainer(config: c, data: data, communicator: comm)
         trainer.syncCheckEvery = syncCheckEvery
-        if let p = debugPerturb {
-            let parts = p.split(separator: ":").compactMap { Int($0) }
-            guard parts.count == 2 else { throw ValidationError("--debug-perturb: expected RANK:STEP") }
-            trainer.perturbation = (parts[0], parts[1], 1e-3)
+        if let f = debugFault {
+            // KIND:RANK:STEP with KIND perturb|kill|stall (used by the multi-process tests).
+            let parts = f.split(separator: ":")
+            guard parts.count == 3, let kind = Trainer.Fault(rawValue: String(parts[0])), let r = Int(parts[1]), let st = Int(parts[2]) else {
+                throw ValidationError("--debug-fault: expected perturb|kill|stall:RANK:STEP, got \(f)")
+            }
+            trainer.fault = (kind, r, st)
         }
         if !comm.isRoot { trainer.log = { _ in } }
         trainer.log("\(kernelReport.summary); \(c.threads!) BLAS thread(s)\(comm.size > 1 ? " per rank, \(comm.size) ranks" : "")")

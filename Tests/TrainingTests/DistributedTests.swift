@@ -1,0 +1,112 @@
+// Multi-process training through mpirun with the built binary: R = 1, 2, 4 ranks agree with each other,
+// replicas stay identical (a perturbed rank is caught), a killed or stalled rank ends the whole job.
+import Testing
+import Foundation
+@testable import BayesPruneTraining
+
+func mpirunAvailable() -> Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/mpirun") }
+
+/// Runs the debug binary under mpirun with R ranks (or alone when ranks == 0); returns status, stderr, seconds.
+func runRanks(_ ranks: Int, _ args: [String], timeout: Double = 300) throws -> (status: Int32, stderr: String, seconds: Double) {
+    let p = Process()
+    if ranks == 0 {
+        p.executableURL = URL(fileURLWithPath: bayesprunePath())
+        p.arguments = args
+    } else {
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
+        var mpi = ["-np", "\(ranks)", "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
+        if getuid() == 0 { mpi.append("--allow-run-as-root") }
+        p.arguments = mpi + [bayesprunePath()] + args
+    }
+    let err = Pipe()
+    p.standardError = err
+    p.standardOutput = FileHandle.nullDevice
+    let t0 = Date()
+    try p.run()
+    let data = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self), Date().timeIntervalSince(t0))
+}
+
+func trainLosses(_ dir: String) throws -> [Double] {
+    try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+        (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["train_loss"] as! Double
+    }
+}
+
+func allWeights(_ dir: String) throws -> [Float] {
+    let t = try Safetensors.read(path: dir + "/weights.safetensors").tensors
+    return t.keys.sorted().flatMap { t[$0]!.values }
+}
+
+@Suite(.serialized, .enabled(if: mpirunAvailable())) struct Distributed {
+    static let data: String = {
+        let dir = try! temporaryDirectory("mpi-data")
+        try! writeQuadrantIDX(dir: dir, prefix: "train", count: 256, seed: 1)
+        try! writeQuadrantIDX(dir: dir, prefix: "t10k", count: 64, seed: 2)
+        return dir
+    }()
+
+    func trainArgs(_ out: String, sampler: String, extra: [String] = []) -> [String] {
+        ["train", "--data", "mnist", "--data-dir", Self.data, "--model", "mlp", "--hidden", "16", "--sampler", sampler,
+         "--epochs", "2", "--batch-size", "32", "--threads", "1", "--out", out, "--seed", "5"] + extra
+    }
+
+    /// Global batch B over R ranks equals one process with batch B up to summation order. One step's
+    /// gradient differs by rounding, relative ~u·⌈log2 B⌉ (u = 2^−24); over S = 16 steps of a
+    /// near-identity map such differences add up at most linearly: tol = 10·S·u·⌈log2 B⌉ ≈ 5e-5
+    /// relative (10 as a margin for the sampler's and loss's own rounding), on weights of size ~1.
+    @Test(arguments: ["sgd", "adavb"])
+    func rankCountsAgree(sampler: String) throws {
+        let base = try temporaryDirectory("mpi-eq")
+        var losses: [[Double]] = [], weights: [[Float]] = []
+        for ranks in [0, 2, 4] {
+            let out = "\(base)/r\(ranks)"
+            let r = try runRanks(ranks, trainArgs(out, sampler: sampler))
+            #expect(r.status == 0, "ranks \(ranks): \(r.stderr)")
+            losses.append(try trainLosses(out)); weights.append(try allWeights(out))
+        }
+        let tol: Double = 10.0 * 16 * pow(2.0, -24.0) * 5
+        for k in 1..<3 {
+            for (a, b) in zip(losses[0], losses[k]) { #expect(abs(a - b) <= tol * max(1, abs(a)), "loss \(a) vs \(b)") }
+            let worst = zip(weights[0], weights[k]).map { Double(abs($0 - $1)) / max(1, Double(abs($0))) }.max()!
+            #expect(worst <= tol, "weights differ by \(worst) (R = \([1, 2, 4][k]))")
+        }
+    }
+
+    @Test func perturbedReplicaIsCaught() throws {
+        let out = try temporaryDirectory("mpi-perturb") + "/run"
+        let r = try runRanks(2, trainArgs(out, sampler: "sgd", extra: ["--sync-check-every", "1", "--debug-fault", "perturb:1:3"]))
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("replicas disagree at step 3") && r.stderr.contains("rank 1 differ"), "\(r.stderr)")
+        let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("bayesprune:") }
+        #expect(lines.count == 1, "the message is shown once: \(r.stderr)")
+    }
+
+    @Test func killedRankEndsTheJob() throws {
+        let out = try temporaryDirectory("mpi-kill") + "/run"
+        let r = try runRanks(2, trainArgs(out, sampler: "sgd", extra: ["--collective-timeout", "20", "--debug-fault", "kill:1:3"]))
+        #expect(r.status != 0)
+        #expect(r.seconds < 60, "the job must end well within the timeout, took \(r.seconds) s")
+    }
+
+    @Test func stalledRankIsNamedAfterTheTimeout() throws {
+        let out = try temporaryDirectory("mpi-stall") + "/run"
+        let r = try runRanks(3, trainArgs(out, sampler: "sgd", extra: ["--batch-size", "33", "--collective-timeout", "3", "--debug-fault", "stall:2:2"]))
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("did not complete within 3 s") && r.stderr.contains("rank 2 did not arrive"), "\(r.stderr)")
+        #expect(r.seconds < 40)
+    }
+
+    @Test func badInputOnEveryRankIsReportedOnce() throws {
+        let out = try temporaryDirectory("mpi-bad") + "/run"
+        var args = trainArgs(out, sampler: "sgd")
+        args[args.firstIndex(of: Self.data)!] = "/nonexistent-bp-data"
+        let r = try runRanks(2, args)
+        #expect(r.status != 0)
+        let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("bayesprune:") }
+        #expect(lines.count == 1 && lines[0].contains("/nonexistent-bp-data"), "\(r.stderr)")
+        let odd = try runRanks(2, trainArgs(out, sampler: "sgd", extra: ["--batch-size", "33"]))
+        #expect(odd.status != 0 && odd.stderr.contains("not divisible by the 2 ranks"), "\(odd.stderr)")
+    }
+}
