@@ -110,3 +110,35 @@ func allWeights(_ dir: String) throws -> [Float] {
         #expect(odd.status != 0 && odd.stderr.contains("not divisible by the 2 ranks"), "\(odd.stderr)")
     }
 }
+
+/// Two hosts over TCP (network namespaces joined by a veth pair); needs root and iproute2.
+func canMakeNetworkNamespaces() -> Bool {
+    mpirunAvailable() && getuid() == 0
+        && ["/usr/sbin/ip", "/usr/bin/ip", "/sbin/ip"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+}
+
+@Suite(.serialized, .enabled(if: canMakeNetworkNamespaces()))
+struct TwoHosts {
+    @Test func trainingAcrossTwoNetworkNamespaces() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/two-hosts.sh").path
+        let out = try temporaryDirectory("netns") + "/run"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script, bayesprunePath(), Distributed.data, out]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(e)")
+        let single = try temporaryDirectory("netns-single") + "/run"
+        let r = try runRanks(0, ["train", "--data", "mnist", "--data-dir", Distributed.data, "--model", "mlp", "--hidden", "16",
+                                 "--epochs", "2", "--batch-size", "32", "--threads", "1", "--out", single])
+        #expect(r.status == 0)
+        // Same result as one process, up to summation order (the tolerance of rankCountsAgree).
+        let a = try trainLosses(out), b = try trainLosses(single)
+        #expect(a.count == 2 && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "\(a) vs \(b)")
+    }
+}
