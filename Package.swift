@@ -24,9 +24,16 @@ let package = Package(
             linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("z"), .linkedLibrary("m")]
         ),
 
+        // oneDNN (Debian libdnnl-dev) convolutions on our [C, N, H, W] layout; im2col + GEMM is the fallback.
+        .target(
+            name: "CDNNL",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("dnnl")]
+        ),
+
         // MARK: - Library modules (one concern each, one-way dependencies)
         // Flat buffers, RNG, GEMM wrapper and the numeric kernels with their naive twins.
-        .target(name: "BayesPruneKernels", dependencies: ["CShims"], swiftSettings: fast),
+        .target(name: "BayesPruneKernels", dependencies: ["CShims", "CDNNL"], swiftSettings: fast),
         // OpenBLAS kernel selection at start-up, thread control, machine facts.
         .target(name: "BayesPruneRuntime", dependencies: ["CShims", "BayesPruneKernels"], swiftSettings: fast),
         // Data sets: IDX, CIFAR binary, CSV; normalization, augmentation, shuffling, batching.
