@@ -17,7 +17,7 @@ public final class ReLU: Layer {
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
         let n = inShape.size * batch
         let y = out.pointer(count: n)
-        for i in 0..<n { y[i] = max(x[i], 0) }
+        vReLU(x, y, count: n)
         output = UnsafePointer(y)
         return UnsafePointer(y)
     }
@@ -26,7 +26,7 @@ public final class ReLU: Layer {
         guard needsInputGradient, let y = output else { return nil }
         let n = inShape.size * batch
         let d = dx.pointer(count: n)
-        for i in 0..<n { d[i] = y[i] > 0 ? dy[i] : 0 }
+        vReLUBackward(y: y, dy: dy, dx: d, count: n)
         return UnsafePointer(d)
     }
 }

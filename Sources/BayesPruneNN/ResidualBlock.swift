@@ -48,16 +48,16 @@ public final class ResidualBlock: Layer {
             for b in 0..<batch {
                 let dst = y + (c * batch + b) * P, main = h + (c * batch + b) * P
                 if !hasShortcut {
-                    for p in 0..<P { dst[p] = max(main[p], 0) }
+                    vReLU(main, dst, count: P)
                 } else if stride == 1 {
-                    let src = x + (sc * batch + b) * inP
-                    for p in 0..<P { dst[p] = max(main[p] + src[p], 0) }
+                    vAddReLU(main, x + (sc * batch + b) * inP, dst, count: P)
                 } else {
                     let src = x + (sc * batch + b) * inP
                     for oh in 0..<outShape.h {
                         let srow = src + oh * stride * inShape.w
                         for ow in 0..<outShape.w {
-                            dst[oh * outShape.w + ow] = max(main[oh * outShape.w + ow] + srow[ow * stride], 0)
+                            let v = main[oh * outShape.w + ow] + srow[ow * stride]
+                            dst[oh * outShape.w + ow] = v > 0 ? v : 0
                         }
                     }
                 }
@@ -70,7 +70,7 @@ public final class ResidualBlock: Layer {
         let P = outShape.plane, n = outShape.c * batch * P
         let y = out.pointer(count: n)
         let ds = dsum.pointer(count: n)
-        for i in 0..<n { ds[i] = y[i] > 0 ? dy[i] : 0 }
+        vReLUBackward(y: y, dy: dy, dx: ds, count: n)
         var g = UnsafePointer(ds)
         for l in [bn2, conv2, relu1, bn1] as [Layer] { g = profiler.backward(l, g, batch: batch)! }
         let mainDxOrNil = profiler.backward(conv1, g, batch: batch)
@@ -83,7 +83,7 @@ public final class ResidualBlock: Layer {
             for b in 0..<batch {
                 let dst = d + (sc * batch + b) * inP, src = ds + (c * batch + b) * P
                 if stride == 1 {
-                    for p in 0..<P { dst[p] += src[p] }
+                    vAdd(dst, src, count: P)
                 } else {
                     for oh in 0..<outShape.h {
                         let drow = dst + oh * stride * inShape.w
