@@ -24,11 +24,12 @@ let package = Package(
             linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("z"), .linkedLibrary("m")]
         ),
 
-        // oneDNN (Debian libdnnl-dev) convolutions on our [C, N, H, W] layout; im2col + GEMM is the fallback.
+        // oneDNN (Debian libdnnl-dev; dnnl.h at build time, libdnnl.so.2 dlopened at run time) convolutions on our
+        // [C, N, H, W] layout; im2col + GEMM is the fallback when either is missing.
         .target(
             name: "CDNNL",
             cSettings: [.unsafeFlags(["-O2"])],
-            linkerSettings: [.linkedLibrary("dnnl")]
+            linkerSettings: [.linkedLibrary("dl")]
         ),
 
         // MARK: - Library modules (one concern each, one-way dependencies)

@@ -1,20 +1,59 @@
 // oneDNN convolution wrapper: see include/CDNNL.h.
+//
+// libdnnl is loaded lazily with dlopen on first use (not linked): it pulls in libgomp, which reads its
+// environment when loaded, so OMP_WAIT_POLICY=passive can be set first (unless the user set it).
+// Spinning OpenMP workers fight OpenBLAS's own spinning pthreads (and other processes) for the cores.
+// Without libdnnl at run time (or dnnl.h at build time) every bp_conv_create returns NULL and the caller
+// falls back to im2col + GEMM.
 #define _GNU_SOURCE
 #include "CDNNL.h"
-#include <oneapi/dnnl/dnnl.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(x) do { if ((x) != dnnl_success) goto fail; } while (0)
-#define RUN(x) do { if ((x) != dnnl_success) return -1; } while (0)
+#if __has_include(<oneapi/dnnl/dnnl.h>)
+#include <oneapi/dnnl/dnnl.h>
+#define BP_HAVE_DNNL 1
+#else
+#define BP_HAVE_DNNL 0
+#endif
+
+static int g_threads = 0;   // requested OpenMP threads (0: library default)
+static void (*g_omp_set_num_threads)(int);
+
+#if BP_HAVE_DNNL
+
+#define BP_DNNL_FUNCTIONS(X) \
+    X(dnnl_engine_create) X(dnnl_stream_create) X(dnnl_stream_wait) X(dnnl_stream_destroy) \
+    X(dnnl_memory_desc_init_by_tag) X(dnnl_memory_desc_equal) X(dnnl_memory_create) X(dnnl_memory_destroy) \
+    X(dnnl_memory_set_data_handle) X(dnnl_convolution_forward_desc_init) \
+    X(dnnl_convolution_backward_data_desc_init) X(dnnl_convolution_backward_weights_desc_init) \
+    X(dnnl_primitive_desc_create) X(dnnl_primitive_desc_destroy) X(dnnl_primitive_desc_query_md) \
+    X(dnnl_primitive_create) X(dnnl_primitive_destroy) X(dnnl_primitive_execute) \
+    X(dnnl_reorder_primitive_desc_create) X(dnnl_version)
+
+#define BP_DECLARE(f) static __typeof__(&f) p_##f;
+BP_DNNL_FUNCTIONS(BP_DECLARE)
+#define F(f) p_##f
 
 static dnnl_engine_t g_engine;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void init_engine(void) {
-    if (dnnl_engine_create(&g_engine, dnnl_cpu, 0) != dnnl_success) g_engine = NULL;
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+    void *lib = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_GLOBAL);
+    if (!lib) lib = dlopen("libdnnl.so", RTLD_NOW | RTLD_GLOBAL);
+    if (!lib) return;
+#define BP_LOAD(f) if (!(p_##f = (__typeof__(&f))dlsym(lib, #f))) return;
+    BP_DNNL_FUNCTIONS(BP_LOAD)
+    g_omp_set_num_threads = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+    if (g_omp_set_num_threads && g_threads > 0) g_omp_set_num_threads(g_threads);
+    if (F(dnnl_engine_create)(&g_engine, dnnl_cpu, 0) != dnnl_success) g_engine = NULL;
 }
+
+#define CHECK(x) do { if ((x) != dnnl_success) goto fail; } while (0)
+#define RUN(x) do { if ((x) != dnnl_success) return -1; } while (0)
+
 
 // A tensor as a primitive wants it: `mem` is either the user's memory (same format, handle swapped per
 // call) or an owned buffer, with reorders between the user format and the primitive's format.
@@ -29,10 +68,10 @@ typedef struct {
 
 static dnnl_status_t make_reorder(dnnl_primitive_t *p, const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
     dnnl_primitive_desc_t pd;
-    dnnl_status_t s = dnnl_reorder_primitive_desc_create(&pd, a, g_engine, b, g_engine, NULL);
+    dnnl_status_t s = F(dnnl_reorder_primitive_desc_create)(&pd, a, g_engine, b, g_engine, NULL);
     if (s != dnnl_success) return s;
-    s = dnnl_primitive_create(p, pd);
-    dnnl_primitive_desc_destroy(pd);
+    s = F(dnnl_primitive_create)(p, pd);
+    F(dnnl_primitive_desc_destroy)(pd);
     return s;
 }
 
@@ -40,14 +79,14 @@ static dnnl_status_t slot_init(slot *sl, const dnnl_memory_desc_t *user_md, cons
                                int need_to, int need_from) {
     memset(sl, 0, sizeof *sl);
     sl->md = *prim_md;
-    dnnl_status_t s = dnnl_memory_create(&sl->user, user_md, g_engine, DNNL_MEMORY_NONE);
+    dnnl_status_t s = F(dnnl_memory_create)(&sl->user, user_md, g_engine, DNNL_MEMORY_NONE);
     if (s != dnnl_success) return s;
-    if (dnnl_memory_desc_equal(user_md, prim_md)) {
+    if (F(dnnl_memory_desc_equal)(user_md, prim_md)) {
         sl->same = 1;
         sl->mem = sl->user;
         return dnnl_success;
     }
-    s = dnnl_memory_create(&sl->mem, prim_md, g_engine, DNNL_MEMORY_ALLOCATE);
+    s = F(dnnl_memory_create)(&sl->mem, prim_md, g_engine, DNNL_MEMORY_ALLOCATE);
     if (s != dnnl_success) return s;
     if (need_to && (s = make_reorder(&sl->to, user_md, prim_md)) != dnnl_success) return s;
     if (need_from && (s = make_reorder(&sl->from, prim_md, user_md)) != dnnl_success) return s;
@@ -55,20 +94,20 @@ static dnnl_status_t slot_init(slot *sl, const dnnl_memory_desc_t *user_md, cons
 }
 
 static void slot_free(slot *sl) {
-    if (sl->to) dnnl_primitive_destroy(sl->to);
-    if (sl->from) dnnl_primitive_destroy(sl->from);
-    if (sl->mem && !sl->same) dnnl_memory_destroy(sl->mem);
-    if (sl->user) dnnl_memory_destroy(sl->user);
+    if (sl->to) F(dnnl_primitive_destroy)(sl->to);
+    if (sl->from) F(dnnl_primitive_destroy)(sl->from);
+    if (sl->mem && !sl->same) F(dnnl_memory_destroy)(sl->mem);
+    if (sl->user) F(dnnl_memory_destroy)(sl->user);
 }
 
 static dnnl_status_t exec2(dnnl_primitive_t p, dnnl_stream_t st, int a0, dnnl_memory_t m0, int a1, dnnl_memory_t m1) {
     dnnl_exec_arg_t args[2] = {{a0, m0}, {a1, m1}};
-    return dnnl_primitive_execute(p, st, 2, args);
+    return F(dnnl_primitive_execute)(p, st, 2, args);
 }
 
 // Brings user data into the slot's primitive format; returns the memory to pass to the primitive.
 static dnnl_memory_t slot_in(slot *sl, dnnl_stream_t st, const float *data, int *err) {
-    if (dnnl_memory_set_data_handle(sl->user, (void *)data) != dnnl_success) { *err = 1; return NULL; }
+    if (F(dnnl_memory_set_data_handle)(sl->user, (void *)data) != dnnl_success) { *err = 1; return NULL; }
     if (!sl->same && exec2(sl->to, st, DNNL_ARG_FROM, sl->user, DNNL_ARG_TO, sl->mem) != dnnl_success) *err = 1;
     return sl->mem;
 }
@@ -86,7 +125,7 @@ struct bp_conv {
 };
 
 static const dnnl_memory_desc_t *q(dnnl_primitive_desc_t pd, dnnl_query_t what) {
-    return dnnl_primitive_desc_query_md(pd, what, 0);
+    return F(dnnl_primitive_desc_query_md)(pd, what, 0);
 }
 
 bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, int pad, int has_bias) {
@@ -105,25 +144,25 @@ bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, in
     dnnl_dims_t pr = {(OH - 1) * stride + k - H - pad, (OW - 1) * stride + k - W - pad};
     if (pr[0] < 0 || pr[1] < 0) { pr[0] = pad; pr[1] = pad; }
     dnnl_memory_desc_t u_src, u_wei, u_dst, u_bias, a_src, a_wei, a_dst;
-    CHECK(dnnl_memory_desc_init_by_tag(&u_src, 4, sdims, dnnl_f32, dnnl_bacd));
-    CHECK(dnnl_memory_desc_init_by_tag(&u_wei, 4, wdims, dnnl_f32, dnnl_oihw));
-    CHECK(dnnl_memory_desc_init_by_tag(&u_dst, 4, ddims, dnnl_f32, dnnl_bacd));
-    CHECK(dnnl_memory_desc_init_by_tag(&u_bias, 1, bdims, dnnl_f32, dnnl_a));
-    CHECK(dnnl_memory_desc_init_by_tag(&a_src, 4, sdims, dnnl_f32, dnnl_format_tag_any));
-    CHECK(dnnl_memory_desc_init_by_tag(&a_wei, 4, wdims, dnnl_f32, dnnl_format_tag_any));
-    CHECK(dnnl_memory_desc_init_by_tag(&a_dst, 4, ddims, dnnl_f32, dnnl_format_tag_any));
+    CHECK(F(dnnl_memory_desc_init_by_tag)(&u_src, 4, sdims, dnnl_f32, dnnl_bacd));
+    CHECK(F(dnnl_memory_desc_init_by_tag)(&u_wei, 4, wdims, dnnl_f32, dnnl_oihw));
+    CHECK(F(dnnl_memory_desc_init_by_tag)(&u_dst, 4, ddims, dnnl_f32, dnnl_bacd));
+    CHECK(F(dnnl_memory_desc_init_by_tag)(&u_bias, 1, bdims, dnnl_f32, dnnl_a));
+    CHECK(F(dnnl_memory_desc_init_by_tag)(&a_src, 4, sdims, dnnl_f32, dnnl_format_tag_any));
+    CHECK(F(dnnl_memory_desc_init_by_tag)(&a_wei, 4, wdims, dnnl_f32, dnnl_format_tag_any));
+    CHECK(F(dnnl_memory_desc_init_by_tag)(&a_dst, 4, ddims, dnnl_f32, dnnl_format_tag_any));
     const dnnl_memory_desc_t *bmd = has_bias ? &u_bias : NULL;
 
     dnnl_convolution_desc_t fd, dd, wd;
-    CHECK(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &a_src, &a_wei,
+    CHECK(F(dnnl_convolution_forward_desc_init)(&fd, dnnl_forward_training, dnnl_convolution_direct, &a_src, &a_wei,
                                              bmd, &a_dst, strides, pl, pr));
-    CHECK(dnnl_primitive_desc_create(&fpd, &fd, NULL, g_engine, NULL));
-    CHECK(dnnl_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &a_src, &a_wei, &a_dst,
+    CHECK(F(dnnl_primitive_desc_create)(&fpd, &fd, NULL, g_engine, NULL));
+    CHECK(F(dnnl_convolution_backward_data_desc_init)(&dd, dnnl_convolution_direct, &a_src, &a_wei, &a_dst,
                                                    strides, pl, pr));
-    CHECK(dnnl_primitive_desc_create(&dpd, &dd, NULL, g_engine, fpd));
-    CHECK(dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &a_src, &a_wei, bmd, &a_dst,
+    CHECK(F(dnnl_primitive_desc_create)(&dpd, &dd, NULL, g_engine, fpd));
+    CHECK(F(dnnl_convolution_backward_weights_desc_init)(&wd, dnnl_convolution_direct, &a_src, &a_wei, bmd, &a_dst,
                                                       strides, pl, pr));
-    CHECK(dnnl_primitive_desc_create(&wpd, &wd, NULL, g_engine, fpd));
+    CHECK(F(dnnl_primitive_desc_create)(&wpd, &wd, NULL, g_engine, fpd));
 
     CHECK(slot_init(&h->f_src, &u_src, q(fpd, dnnl_query_src_md), 1, 0));
     CHECK(slot_init(&h->f_wei, &u_wei, q(fpd, dnnl_query_weights_md), 1, 0));
@@ -134,44 +173,44 @@ bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, in
     CHECK(slot_init(&h->w_src, &u_src, q(wpd, dnnl_query_src_md), 1, 0));
     CHECK(slot_init(&h->w_ddst, &u_dst, q(wpd, dnnl_query_diff_dst_md), 1, 0));
     CHECK(slot_init(&h->w_dwei, &u_wei, q(wpd, dnnl_query_diff_weights_md), 0, 1));
-    h->d_wei_shares_f = dnnl_memory_desc_equal(&h->d_wei.md, &h->f_wei.md);
-    h->w_src_shares_f = dnnl_memory_desc_equal(&h->w_src.md, &h->f_src.md);
-    h->d_ddst_shares_w = dnnl_memory_desc_equal(&h->d_ddst.md, &h->w_ddst.md);
+    h->d_wei_shares_f = F(dnnl_memory_desc_equal)(&h->d_wei.md, &h->f_wei.md);
+    h->w_src_shares_f = F(dnnl_memory_desc_equal)(&h->w_src.md, &h->f_src.md);
+    h->d_ddst_shares_w = F(dnnl_memory_desc_equal)(&h->d_ddst.md, &h->w_ddst.md);
     if (has_bias) {
-        CHECK(dnnl_memory_create(&h->bias, &u_bias, g_engine, DNNL_MEMORY_NONE));
-        CHECK(dnnl_memory_create(&h->dbias, &u_bias, g_engine, DNNL_MEMORY_NONE));
+        CHECK(F(dnnl_memory_create)(&h->bias, &u_bias, g_engine, DNNL_MEMORY_NONE));
+        CHECK(F(dnnl_memory_create)(&h->dbias, &u_bias, g_engine, DNNL_MEMORY_NONE));
         h->db_tmp = malloc(sizeof(float) * (size_t)O);
         if (!h->db_tmp) goto fail;
     }
     h->dw_tmp = malloc(sizeof(float) * (size_t)O * C * k * k);
     if (!h->dw_tmp) goto fail;
-    CHECK(dnnl_stream_create(&h->stream, g_engine, dnnl_stream_default_flags));
-    CHECK(dnnl_primitive_create(&h->fwd, fpd));
-    CHECK(dnnl_primitive_create(&h->bwd_d, dpd));
-    CHECK(dnnl_primitive_create(&h->bwd_w, wpd));
-    dnnl_primitive_desc_destroy(fpd);
-    dnnl_primitive_desc_destroy(dpd);
-    dnnl_primitive_desc_destroy(wpd);
+    CHECK(F(dnnl_stream_create)(&h->stream, g_engine, dnnl_stream_default_flags));
+    CHECK(F(dnnl_primitive_create)(&h->fwd, fpd));
+    CHECK(F(dnnl_primitive_create)(&h->bwd_d, dpd));
+    CHECK(F(dnnl_primitive_create)(&h->bwd_w, wpd));
+    F(dnnl_primitive_desc_destroy)(fpd);
+    F(dnnl_primitive_desc_destroy)(dpd);
+    F(dnnl_primitive_desc_destroy)(wpd);
     return h;
 fail:
-    if (fpd) dnnl_primitive_desc_destroy(fpd);
-    if (dpd) dnnl_primitive_desc_destroy(dpd);
-    if (wpd) dnnl_primitive_desc_destroy(wpd);
+    if (fpd) F(dnnl_primitive_desc_destroy)(fpd);
+    if (dpd) F(dnnl_primitive_desc_destroy)(dpd);
+    if (wpd) F(dnnl_primitive_desc_destroy)(wpd);
     bp_conv_destroy(h);
     return NULL;
 }
 
 void bp_conv_destroy(bp_conv *h) {
     if (!h) return;
-    if (h->fwd) dnnl_primitive_destroy(h->fwd);
-    if (h->bwd_d) dnnl_primitive_destroy(h->bwd_d);
-    if (h->bwd_w) dnnl_primitive_destroy(h->bwd_w);
+    if (h->fwd) F(dnnl_primitive_destroy)(h->fwd);
+    if (h->bwd_d) F(dnnl_primitive_destroy)(h->bwd_d);
+    if (h->bwd_w) F(dnnl_primitive_destroy)(h->bwd_w);
     slot *all[] = {&h->f_src, &h->f_wei, &h->f_dst, &h->d_wei, &h->d_ddst, &h->d_dsrc, &h->w_src, &h->w_ddst,
                    &h->w_dwei};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) slot_free(all[i]);
-    if (h->bias) dnnl_memory_destroy(h->bias);
-    if (h->dbias) dnnl_memory_destroy(h->dbias);
-    if (h->stream) dnnl_stream_destroy(h->stream);
+    if (h->bias) F(dnnl_memory_destroy)(h->bias);
+    if (h->dbias) F(dnnl_memory_destroy)(h->dbias);
+    if (h->stream) F(dnnl_stream_destroy)(h->stream);
     free(h->dw_tmp);
     free(h->db_tmp);
     free(h);
@@ -182,14 +221,14 @@ int bp_conv_forward(bp_conv *h, const float *x, const float *w, const float *bia
     dnnl_memory_t src = slot_in(&h->f_src, h->stream, x, &err);
     dnnl_memory_t wei = slot_in(&h->f_wei, h->stream, w, &err);
     if (err) return -1;
-    RUN(dnnl_memory_set_data_handle(h->f_dst.user, y));
+    RUN(F(dnnl_memory_set_data_handle)(h->f_dst.user, y));
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, h->f_dst.mem},
                                {DNNL_ARG_BIAS, h->bias}};
-    if (h->has_bias) RUN(dnnl_memory_set_data_handle(h->bias, (void *)bias));
-    RUN(dnnl_primitive_execute(h->fwd, h->stream, h->has_bias ? 4 : 3, args));
+    if (h->has_bias) RUN(F(dnnl_memory_set_data_handle)(h->bias, (void *)bias));
+    RUN(F(dnnl_primitive_execute)(h->fwd, h->stream, h->has_bias ? 4 : 3, args));
     if (!h->f_dst.same)
         RUN(exec2(h->f_dst.from, h->stream, DNNL_ARG_FROM, h->f_dst.mem, DNNL_ARG_TO, h->f_dst.user));
-    RUN(dnnl_stream_wait(h->stream));
+    RUN(F(dnnl_stream_wait)(h->stream));
     return 0;
 }
 
@@ -202,11 +241,11 @@ int bp_conv_backward(bp_conv *h, const float *x, const float *dy, const float *w
     else src = slot_in(&h->w_src, h->stream, x, &err);
     dnnl_memory_t ddst_w = slot_in(&h->w_ddst, h->stream, dy, &err);
     if (err) return -1;
-    RUN(dnnl_memory_set_data_handle(h->w_dwei.user, h->dw_tmp));
+    RUN(F(dnnl_memory_set_data_handle)(h->w_dwei.user, h->dw_tmp));
     dnnl_exec_arg_t wargs[4] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst_w},
                                 {DNNL_ARG_DIFF_WEIGHTS, h->w_dwei.mem}, {DNNL_ARG_DIFF_BIAS, h->dbias}};
-    if (h->has_bias) RUN(dnnl_memory_set_data_handle(h->dbias, h->db_tmp));
-    RUN(dnnl_primitive_execute(h->bwd_w, h->stream, h->has_bias ? 4 : 3, wargs));
+    if (h->has_bias) RUN(F(dnnl_memory_set_data_handle)(h->dbias, h->db_tmp));
+    RUN(F(dnnl_primitive_execute)(h->bwd_w, h->stream, h->has_bias ? 4 : 3, wargs));
     if (!h->w_dwei.same)
         RUN(exec2(h->w_dwei.from, h->stream, DNNL_ARG_FROM, h->w_dwei.mem, DNNL_ARG_TO, h->w_dwei.user));
     // Backward data.
@@ -218,14 +257,14 @@ int bp_conv_backward(bp_conv *h, const float *x, const float *dy, const float *w
         if (h->d_ddst_shares_w) ddst = ddst_w;
         else ddst = slot_in(&h->d_ddst, h->stream, dy, &err);
         if (err) return -1;
-        RUN(dnnl_memory_set_data_handle(h->d_dsrc.user, dx));
+        RUN(F(dnnl_memory_set_data_handle)(h->d_dsrc.user, dx));
         dnnl_exec_arg_t dargs[3] = {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wei},
                                     {DNNL_ARG_DIFF_SRC, h->d_dsrc.mem}};
-        RUN(dnnl_primitive_execute(h->bwd_d, h->stream, 3, dargs));
+        RUN(F(dnnl_primitive_execute)(h->bwd_d, h->stream, 3, dargs));
         if (!h->d_dsrc.same)
             RUN(exec2(h->d_dsrc.from, h->stream, DNNL_ARG_FROM, h->d_dsrc.mem, DNNL_ARG_TO, h->d_dsrc.user));
     }
-    RUN(dnnl_stream_wait(h->stream));
+    RUN(F(dnnl_stream_wait)(h->stream));
     size_t nw = (size_t)h->O * h->C * h->k * h->k;
     for (size_t i = 0; i < nw; i++) dw[i] += h->dw_tmp[i];
     if (h->has_bias && db)
@@ -233,12 +272,34 @@ int bp_conv_backward(bp_conv *h, const float *x, const float *dy, const float *w
     return 0;
 }
 
-void bp_dnnl_set_threads(int n) {
-    void (*set)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");
-    if (set && n > 0) set(n);
+int bp_dnnl_version(void) {
+    pthread_once(&g_once, init_engine);
+    if (!p_dnnl_version) return 0;
+    const dnnl_version_t *v = F(dnnl_version)();
+    return v ? v->major * 10000 + v->minor * 100 + v->patch : 0;
 }
 
-int bp_dnnl_version(void) {
-    const dnnl_version_t *v = dnnl_version();
-    return v ? v->major * 10000 + v->minor * 100 + v->patch : 0;
+#else  // no dnnl.h at build time: always fall back.
+
+bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, int pad, int has_bias) {
+    (void)N; (void)C; (void)H; (void)W; (void)O; (void)k; (void)stride; (void)pad; (void)has_bias;
+    return NULL;
+}
+void bp_conv_destroy(bp_conv *h) { (void)h; }
+int bp_conv_forward(bp_conv *h, const float *x, const float *w, const float *bias, float *y) {
+    (void)h; (void)x; (void)w; (void)bias; (void)y;
+    return -1;
+}
+int bp_conv_backward(bp_conv *h, const float *x, const float *dy, const float *w, float *dx, float *dw, float *db) {
+    (void)h; (void)x; (void)dy; (void)w; (void)dx; (void)dw; (void)db;
+    return -1;
+}
+int bp_dnnl_version(void) { return 0; }
+
+#endif
+
+void bp_dnnl_set_threads(int n) {
+    if (n <= 0) return;
+    g_threads = n;
+    if (g_omp_set_num_threads) g_omp_set_num_threads(n);
 }
