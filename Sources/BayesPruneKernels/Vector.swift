@@ -44,3 +44,8 @@ import CShims
                                                    invStd inv: Float, k: Float, meanDy: Float, meanDyXhat: Float) {
     bp_bn_backward_dx(x, dy, dx, n, m, inv, k, meanDy, meanDyXhat)
 }
+/// 2×2 / stride-2 max pooling over `planes` planes of h×w; argmax gets plane-relative input indices.
+@inline(__always) public func vMaxPool2x2(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                          argmax: UnsafeMutablePointer<Int32>, planes: Int, h: Int, w: Int) {
+    bp_maxpool2x2_forward(x, y, argmax, planes, Int32(h), Int32(w), Int32((h - 2) / 2 + 1), Int32((w - 2) / 2 + 1))
+}

@@ -54,6 +54,10 @@ public final class MaxPool2d: Layer {
         let y = out.pointer(count: planes * outShape.plane)
         if argmax.count < planes * outShape.plane { argmax = [Int32](repeating: 0, count: planes * outShape.plane) }
         argmax.withUnsafeMutableBufferPointer { am in
+            if window == 2 && stride == 2 {
+                vMaxPool2x2(x, y, argmax: am.baseAddress!, planes: planes, h: inShape.h, w: inShape.w)
+                return
+            }
             for p in 0..<planes {
                 let src = x + p * inShape.plane
                 let dst = y + p * outShape.plane

@@ -91,3 +91,29 @@ BP_CLONES void bp_bn_backward_dx(const float *restrict x, const float *restrict 
         dx[i] = k * (dy[i] - mean_dy - xhat * mean_dy_xhat);
     }
 }
+
+BP_CLONES void bp_maxpool2x2_forward(const float *restrict x, float *restrict y, int32_t *restrict argmax,
+                                     size_t planes, int h, int w, int oh, int ow) {
+    for (size_t p = 0; p < planes; p++) {
+        const float *src = x + p * (size_t)h * w;
+        float *dst = y + p * (size_t)oh * ow;
+        int32_t *am = argmax + p * (size_t)oh * ow;
+        for (int i = 0; i < oh; i++) {
+            const float *r0 = src + 2 * i * w, *r1 = r0 + w;
+            int32_t base = 2 * i * w;
+            for (int j = 0; j < ow; j++) {
+                // Same order and strict comparisons as the generic loop (first maximum wins; index 0 of
+                // the plane when nothing beats -inf).
+                float best = -__builtin_inff();
+                int32_t idx = 0;
+                float v;
+                v = r0[2 * j];     if (v > best) { best = v; idx = base + 2 * j; }
+                v = r0[2 * j + 1]; if (v > best) { best = v; idx = base + 2 * j + 1; }
+                v = r1[2 * j];     if (v > best) { best = v; idx = base + w + 2 * j; }
+                v = r1[2 * j + 1]; if (v > best) { best = v; idx = base + w + 2 * j + 1; }
+                dst[i * ow + j] = best;
+                am[i * ow + j] = idx;
+            }
+        }
+    }
+}

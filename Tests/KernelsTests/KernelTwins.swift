@@ -125,3 +125,26 @@ func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         #expect(maxRelativeError(d, rd) < 1e-5)
     }
 }
+
+@Suite struct MaxPoolTwins {
+    @Test(arguments: [(6, 6), (7, 5), (2, 2), (28, 28)])
+    func maxPool2x2MatchesLoop(h: Int, w: Int) {
+        let planes = 3, oh = h / 2, ow = w / 2
+        // Quantised values so ties occur: the first maximum in row-major window order must win.
+        let x = randomArray(planes * h * w, seed: 31).map { ($0 * 2).rounded() }
+        var y = [Float](repeating: 0, count: planes * oh * ow), am = [Int32](repeating: -1, count: y.count)
+        vMaxPool2x2(x, &y, argmax: &am, planes: planes, h: h, w: w)
+        for p in 0..<planes {
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    var best = -Float.infinity, idx = 0
+                    for di in 0..<2 { for dj in 0..<2 where x[p * h * w + (2 * i + di) * w + 2 * j + dj] > best {
+                        best = x[p * h * w + (2 * i + di) * w + 2 * j + dj]; idx = (2 * i + di) * w + 2 * j + dj
+                    } }
+                    #expect(y[(p * oh + i) * ow + j] == best)
+                    #expect(am[(p * oh + i) * ow + j] == Int32(idx))
+                }
+            }
+        }
+    }
+}

@@ -35,5 +35,8 @@ void bp_bn_backward_sums(const float *x, const float *dy, size_t n, float m, dou
 /// dx = k·(dy − mean_dy − x̂·mean_dy_xhat) with x̂ = (x − m)·inv.
 void bp_bn_backward_dx(const float *x, const float *dy, float *dx, size_t n, float m, float inv, float k,
                        float mean_dy, float mean_dy_xhat);
+/// 2×2 max pooling with stride 2 over `planes` planes of h×w (outputs oh×ow); argmax holds plane-relative
+/// input indices.
+void bp_maxpool2x2_forward(const float *x, float *y, int32_t *argmax, size_t planes, int h, int w, int oh, int ow);
 
 #endif
