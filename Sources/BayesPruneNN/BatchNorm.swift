@@ -14,7 +14,7 @@ public final class BatchNorm2d: Layer {
     public var needsInputGradient = true
     unowned let store: ParameterStore
     private var out = Scratch(), dx = Scratch()
-    private var mean: [Float], invStd: [Float]
+    private let mean: FloatBuffer, invStd: FloatBuffer
     private var input: UnsafePointer<Float>?
 
     public init(_ name: String, store: ParameterStore, shape: ActShape) {
@@ -26,8 +26,8 @@ public final class BatchNorm2d: Layer {
                                      group: .none, layerIndex: li)
         runningMeanOffset = store.registerState(name: "\(name).running_mean", count: shape.c)
         runningVarOffset = store.registerState(name: "\(name).running_var", count: shape.c)
-        mean = [Float](repeating: 0, count: shape.c)
-        invStd = [Float](repeating: 1, count: shape.c)
+        mean = FloatBuffer(count: shape.c)
+        invStd = FloatBuffer([Float](repeating: 1, count: shape.c))
     }
 
     public var macsPerExample: Int { 0 }
@@ -45,7 +45,10 @@ public final class BatchNorm2d: Layer {
         let y = out.pointer(count: C * M)
         let gamma = store.value(scaleOffset), beta = store.value(shiftOffset)
         let rm = store.stateValue(runningMeanOffset), rv = store.stateValue(runningVarOffset)
-        for c in 0..<C {
+        let mean = self.mean.pointer, invStd = self.invStd.pointer
+        let (momentum, epsilon) = (self.momentum, self.epsilon)
+        // Channels are independent: split them across the elementwise threads.
+        parallelRanges(C, work: C * M) { cLo, cHi in for c in cLo..<cHi {
             let row = x + c * M
             var m: Float, inv: Float
             if training {
@@ -65,7 +68,7 @@ public final class BatchNorm2d: Layer {
             let scale = gamma[c] * inv, shift = beta[c] - m * scale
             let yr = y + c * M
             vScaleShift(row, yr, count: M, scale: scale, shift: shift)
-        }
+        } }
         return UnsafePointer(y)
     }
 
@@ -75,7 +78,8 @@ public final class BatchNorm2d: Layer {
         let gamma = store.value(scaleOffset)
         let dgamma = store.grad(scaleOffset), dbeta = store.grad(shiftOffset)
         let d = needsInputGradient ? dx.pointer(count: C * M) : nil
-        for c in 0..<C {
+        let mean = self.mean.pointer, invStd = self.invStd.pointer
+        parallelRanges(C, work: C * M) { cLo, cHi in for c in cLo..<cHi {
             let xr = x + c * M, dyr = dy + c * M
             let m = mean[c], inv = invStd[c]
             var (sumDy, sumDyXhat) = vBatchNormBackwardSums(x: xr, dy: dyr, count: M, mean: m)
@@ -89,7 +93,7 @@ public final class BatchNorm2d: Layer {
                 vBatchNormBackwardDx(x: xr, dy: dyr, dx: d + c * M, count: M, mean: m, invStd: inv, k: k,
                                      meanDy: meanDy, meanDyXhat: meanDyXhat)
             }
-        }
+        } }
         return d.map { UnsafePointer($0) }
     }
 }

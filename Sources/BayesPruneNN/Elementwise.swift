@@ -17,7 +17,7 @@ public final class ReLU: Layer {
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
         let n = inShape.size * batch
         let y = out.pointer(count: n)
-        vReLU(x, y, count: n)
+        parallelRanges(n) { lo, hi in vReLU(x + lo, y + lo, count: hi - lo) }
         output = UnsafePointer(y)
         return UnsafePointer(y)
     }
@@ -26,7 +26,7 @@ public final class ReLU: Layer {
         guard needsInputGradient, let y = output else { return nil }
         let n = inShape.size * batch
         let d = dx.pointer(count: n)
-        vReLUBackward(y: y, dy: dy, dx: d, count: n)
+        parallelRanges(n) { lo, hi in vReLUBackward(y: y + lo, dy: dy + lo, dx: d + lo, count: hi - lo) }
         return UnsafePointer(d)
     }
 }

@@ -311,3 +311,43 @@ func pow2(_ x: Double) -> Double { x * x }
         #expect(abs(numeric - analytic) <= 1e-2 * abs(analytic), "\(kind): numeric \(numeric) vs analytic \(analytic)")
     }
 }
+
+@Suite struct ElementwiseThreading {
+    /// Batch norm, ReLU and a residual block give bit-identical results with 1 and 2 elementwise threads
+    /// (channels and ranges are split, never reductions).
+    @Test func splitWorkIsBitIdentical() {
+        var runs: [[Float]] = []
+        for threads in [1, 2] {
+            let store = ParameterStore()
+            let input = ActShape(8, 32, 32)
+            let bn = BatchNorm2d("bn", store: store, shape: input)
+            let relu = ReLU("relu", shape: input)
+            let block = ResidualBlock("block", store: store, input: input, planes: 16, stride: 2)
+            store.finalize()
+            var rng = Xoshiro256(seed: 4)
+            for l in [bn, relu, block] as [Layer] { l.initialize(rng: &rng) }
+            let batch = 16   // large enough that every split path engages
+            let x = randomValues(input.size * batch, seed: 12)
+            let dy = randomValues(block.outShape.size * batch, seed: 13)
+            let saved = elementwiseThreads
+            elementwiseThreads = threads
+            defer { elementwiseThreads = saved }
+            var all: [Float] = []
+            x.withUnsafeBufferPointer { xp in
+                var h = bn.forward(xp.baseAddress!, batch: batch, training: true)
+                h = relu.forward(h, batch: batch, training: true)
+                h = block.forward(h, batch: batch, training: true)
+                all += Array(UnsafeBufferPointer(start: h, count: dy.count))
+            }
+            dy.withUnsafeBufferPointer { dp in
+                var g = block.backward(dp.baseAddress!, batch: batch)!
+                g = relu.backward(g, batch: batch)!
+                g = bn.backward(g, batch: batch)!
+                all += Array(UnsafeBufferPointer(start: g, count: x.count))
+            }
+            all += store.grads.array
+            runs.append(all)
+        }
+        #expect(runs[0] == runs[1])
+    }
+}
