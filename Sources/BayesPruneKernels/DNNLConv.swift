@@ -20,11 +20,12 @@ public final class DNNLConv {
 
     deinit { bp_conv_destroy(handle) }
 
-    /// y[O, B, oh, ow] = conv(x[C, B, H, W], w[O, C, kh, kw]) + bias.
+    /// y[O, B, oh, ow] = conv(x[C, B, H, W], w[O, C, kh, kw]) + bias. With `training`, the reordered x is
+    /// kept for `backward` (otherwise backward reorders x again).
     public func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        y: UnsafeMutablePointer<Float>) {
+                        y: UnsafeMutablePointer<Float>, training: Bool = true) {
         precondition(!hasBias || bias != nil)
-        guard bp_conv_forward(handle, x, w, bias, y) == 0 else { fatalError("oneDNN convolution forward failed") }
+        guard bp_conv_forward(handle, x, w, bias, y, training ? 1 : 0) == 0 else { fatalError("oneDNN convolution forward failed") }
     }
 
     /// After `forward` on the same x and w: dw += ∂L/∂w, db += ∂L/∂b, dx = ∂L/∂x (SET, when dx is given).

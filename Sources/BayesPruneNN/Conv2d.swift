@@ -79,7 +79,7 @@ public final class Conv2d: Layer {
         lastForwardDNNL = dnnlConv(batch: batch)
         if let conv = lastForwardDNNL {
             conv.forward(x: x, w: store.value(weightOffset), bias: biasOffset.map { UnsafePointer(store.value($0)) },
-                         y: y)
+                         y: y, training: training)
             return UnsafePointer(y)
         }
         let nbMax = chunkImages(batch: batch)

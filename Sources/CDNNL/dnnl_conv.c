@@ -31,7 +31,7 @@ static void (*g_omp_set_num_threads)(int);
     X(dnnl_convolution_backward_data_desc_init) X(dnnl_convolution_backward_weights_desc_init) \
     X(dnnl_primitive_desc_create) X(dnnl_primitive_desc_destroy) X(dnnl_primitive_desc_query_md) \
     X(dnnl_primitive_create) X(dnnl_primitive_destroy) X(dnnl_primitive_execute) \
-    X(dnnl_reorder_primitive_desc_create) X(dnnl_version)
+    X(dnnl_reorder_primitive_desc_create) X(dnnl_version) X(dnnl_memory_desc_get_size)
 
 #define BP_DECLARE(f) static __typeof__(&f) p_##f;
 BP_DNNL_FUNCTIONS(BP_DECLARE)
@@ -56,7 +56,10 @@ static void init_engine(void) {
 
 
 // A tensor as a primitive wants it: `mem` is either the user's memory (same format, handle swapped per
-// call) or an owned buffer, with reorders between the user format and the primitive's format.
+// call) or a buffer in the primitive's format, with reorders between the two. That buffer is either
+// owned by the slot (`own`, for what must survive from forward to backward, and the small weights) or
+// bound per call to the shared arena below (activation-sized temporaries), so memory does not grow with
+// the number of layers and batch sizes.
 typedef struct {
     dnnl_memory_desc_t md;
     dnnl_memory_t mem;       // primitive-side memory
@@ -64,7 +67,41 @@ typedef struct {
     dnnl_primitive_t to;     // user -> primitive (NULL if same format)
     dnnl_primitive_t from;   // primitive -> user (NULL if same format)
     int same;
+    size_t bytes;            // size of the primitive-side buffer
+    void *own;               // owned buffer (allocated on first use), or NULL
 } slot;
+
+// Process-wide arena for per-call temporaries; calls are serialised by g_lock (layers run one at a time).
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *g_arena;
+static size_t g_arena_size, g_arena_used;
+
+static size_t align_up(size_t n) { return (n + 4095) & ~(size_t)4095; }
+
+/// Makes the arena at least `bytes` long and empties it (only between primitive executions).
+static int arena_reset(size_t bytes) {
+    g_arena_used = 0;
+    if (bytes <= g_arena_size) return 0;
+    free(g_arena);
+    g_arena = aligned_alloc(4096, align_up(bytes));
+    g_arena_size = g_arena ? align_up(bytes) : 0;
+    return g_arena ? 0 : -1;
+}
+
+/// Binds a (non-same) slot's memory to a fresh arena block or to its owned buffer.
+static int bind_temp(slot *sl) {
+    if (sl->same) return 0;
+    size_t n = align_up(sl->bytes);
+    if (g_arena_used + n > g_arena_size) return -1;
+    void *p = g_arena + g_arena_used;
+    g_arena_used += n;
+    return F(dnnl_memory_set_data_handle)(sl->mem, p) == dnnl_success ? 0 : -1;
+}
+static int bind_own(slot *sl) {
+    if (sl->same) return 0;
+    if (!sl->own && !(sl->own = aligned_alloc(4096, align_up(sl->bytes)))) return -1;
+    return F(dnnl_memory_set_data_handle)(sl->mem, sl->own) == dnnl_success ? 0 : -1;
+}
 
 static dnnl_status_t make_reorder(dnnl_primitive_t *p, const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
     dnnl_primitive_desc_t pd;
@@ -86,7 +123,8 @@ static dnnl_status_t slot_init(slot *sl, const dnnl_memory_desc_t *user_md, cons
         sl->mem = sl->user;
         return dnnl_success;
     }
-    s = F(dnnl_memory_create)(&sl->mem, prim_md, g_engine, DNNL_MEMORY_ALLOCATE);
+    sl->bytes = F(dnnl_memory_desc_get_size)(prim_md);
+    s = F(dnnl_memory_create)(&sl->mem, prim_md, g_engine, DNNL_MEMORY_NONE);
     if (s != dnnl_success) return s;
     if (need_to && (s = make_reorder(&sl->to, user_md, prim_md)) != dnnl_success) return s;
     if (need_from && (s = make_reorder(&sl->from, prim_md, user_md)) != dnnl_success) return s;
@@ -97,6 +135,7 @@ static void slot_free(slot *sl) {
     if (sl->to) F(dnnl_primitive_destroy)(sl->to);
     if (sl->from) F(dnnl_primitive_destroy)(sl->from);
     if (sl->mem && !sl->same) F(dnnl_memory_destroy)(sl->mem);
+    free(sl->own);
     if (sl->user) F(dnnl_memory_destroy)(sl->user);
 }
 
@@ -120,6 +159,7 @@ struct bp_conv {
     slot d_wei, d_ddst, d_dsrc;          // backward data
     slot w_src, w_ddst, w_dwei;          // backward weights
     int d_wei_shares_f, d_ddst_shares_w, w_src_shares_f;
+    int src_kept;                        // f_src holds the last training forward's reordered x
     dnnl_memory_t bias, dbias;           // plain (O)
     float *dw_tmp, *db_tmp;
 };
@@ -216,8 +256,14 @@ void bp_conv_destroy(bp_conv *h) {
     free(h);
 }
 
-int bp_conv_forward(bp_conv *h, const float *x, const float *w, const float *bias, float *y) {
+static int conv_forward(bp_conv *h, const float *x, const float *w, const float *bias, float *y, int training) {
     int err = 0;
+    // Weights are small and kept (backward data reuses them); the reordered x is kept only in training,
+    // for backward weights.
+    if (arena_reset(h->f_dst.bytes + h->f_src.bytes + 8192)) return -1;
+    if (bind_own(&h->f_wei) || (training ? bind_own(&h->f_src) : bind_temp(&h->f_src)) || bind_temp(&h->f_dst))
+        return -1;
+    h->src_kept = 0;
     dnnl_memory_t src = slot_in(&h->f_src, h->stream, x, &err);
     dnnl_memory_t wei = slot_in(&h->f_wei, h->stream, w, &err);
     if (err) return -1;
@@ -229,15 +275,27 @@ int bp_conv_forward(bp_conv *h, const float *x, const float *w, const float *bia
     if (!h->f_dst.same)
         RUN(exec2(h->f_dst.from, h->stream, DNNL_ARG_FROM, h->f_dst.mem, DNNL_ARG_TO, h->f_dst.user));
     RUN(F(dnnl_stream_wait)(h->stream));
+    h->src_kept = training;
     return 0;
 }
 
-int bp_conv_backward(bp_conv *h, const float *x, const float *dy, const float *w,
-                     float *dx, float *dw, float *db) {
+int bp_conv_forward(bp_conv *h, const float *x, const float *w, const float *bias, float *y, int training) {
+    pthread_mutex_lock(&g_lock);
+    int r = conv_forward(h, x, w, bias, y, training);
+    pthread_mutex_unlock(&g_lock);
+    return r;
+}
+
+static int conv_backward(bp_conv *h, const float *x, const float *dy, const float *w,
+                         float *dx, float *dw, float *db) {
     int err = 0;
+    int reuse_src = h->w_src_shares_f && !h->f_src.same && h->src_kept;
+    int reuse_wei = h->d_wei_shares_f && !h->f_wei.same;
+    if (arena_reset(h->w_src.bytes + h->w_ddst.bytes + h->d_ddst.bytes + h->d_dsrc.bytes + 16384)) return -1;
+    if ((!reuse_src && bind_temp(&h->w_src)) || bind_temp(&h->w_ddst) || bind_own(&h->w_dwei)) return -1;
     // Backward weights.
     dnnl_memory_t src;
-    if (h->w_src_shares_f && !h->f_src.same) src = h->f_src.mem;       // reordered in forward
+    if (reuse_src) src = h->f_src.mem;       // reordered in forward
     else src = slot_in(&h->w_src, h->stream, x, &err);
     dnnl_memory_t ddst_w = slot_in(&h->w_ddst, h->stream, dy, &err);
     if (err) return -1;
@@ -250,8 +308,11 @@ int bp_conv_backward(bp_conv *h, const float *x, const float *dy, const float *w
         RUN(exec2(h->w_dwei.from, h->stream, DNNL_ARG_FROM, h->w_dwei.mem, DNNL_ARG_TO, h->w_dwei.user));
     // Backward data.
     if (dx) {
+        if ((!reuse_wei && bind_own(&h->d_wei)) || (!h->d_ddst_shares_w && bind_temp(&h->d_ddst)) ||
+            bind_temp(&h->d_dsrc))
+            return -1;
         dnnl_memory_t wei;
-        if (h->d_wei_shares_f && !h->f_wei.same) wei = h->f_wei.mem;
+        if (reuse_wei) wei = h->f_wei.mem;
         else wei = slot_in(&h->d_wei, h->stream, w, &err);
         dnnl_memory_t ddst;
         if (h->d_ddst_shares_w) ddst = ddst_w;
@@ -272,6 +333,14 @@ int bp_conv_backward(bp_conv *h, const float *x, const float *dy, const float *w
     return 0;
 }
 
+int bp_conv_backward(bp_conv *h, const float *x, const float *dy, const float *w,
+                     float *dx, float *dw, float *db) {
+    pthread_mutex_lock(&g_lock);
+    int r = conv_backward(h, x, dy, w, dx, dw, db);
+    pthread_mutex_unlock(&g_lock);
+    return r;
+}
+
 int bp_dnnl_version(void) {
     pthread_once(&g_once, init_engine);
     if (!p_dnnl_version) return 0;
@@ -286,8 +355,8 @@ bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, in
     return NULL;
 }
 void bp_conv_destroy(bp_conv *h) { (void)h; }
-int bp_conv_forward(bp_conv *h, const float *x, const float *w, const float *bias, float *y) {
-    (void)h; (void)x; (void)w; (void)bias; (void)y;
+int bp_conv_forward(bp_conv *h, const float *x, const float *w, const float *bias, float *y, int training) {
+    (void)h; (void)x; (void)w; (void)bias; (void)y; (void)training;
     return -1;
 }
 int bp_conv_backward(bp_conv *h, const float *x, const float *dy, const float *w, float *dx, float *dw, float *db) {

@@ -76,6 +76,15 @@ func convBackwardNaive(_ g: ConvGeometry, x: [Float], dy: [Float], w: [Float], b
             conv.backward(x: x, dy: dy, w: w, dx: nil, dw: &dw, db: bias ? dbp.baseAddress! : nil)
         }
         #expect(maxRelativeError(dw.map { ($0 - 1) / 2 }, rdw) < 1e-5)
+
+        // An evaluation-mode forward does not keep x; backward reorders it again and still matches.
+        var y2 = [Float](repeating: .nan, count: dy.count)
+        conv.forward(x: x, w: w, bias: bias ? b : nil, y: &y2, training: false)
+        #expect(y2 == y)
+        var dw2 = [Float](repeating: 0, count: w.count), dx2 = [Float](repeating: .nan, count: x.count)
+        conv.backward(x: x, dy: dy, w: w, dx: &dx2, dw: &dw2, db: nil)
+        #expect(maxRelativeError(dw2, rdw) < 1e-5)
+        #expect(maxRelativeError(dx2, rdx) < 1e-5)
     }
 
     @Test func versionIsReported() { #expect(DNNLConv.version >= 20000) }
