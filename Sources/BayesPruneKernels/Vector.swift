@@ -20,6 +20,11 @@ import CShims
 @inline(__always) public func vAdd(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int) {
     bp_add_inplace(y, x, n)
 }
+/// y = a + b.
+@inline(__always) public func vAdd(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                   count n: Int) {
+    bp_add(a, b, y, n)
+}
 /// Σ x, accumulated in float lanes per block and in Double across blocks.
 @inline(__always) public func vSum(_ x: UnsafePointer<Float>, count n: Int) -> Double { bp_sum(x, n) }
 /// Σ (x − m)².

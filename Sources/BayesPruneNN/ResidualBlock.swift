@@ -46,12 +46,15 @@ public final class ResidualBlock: Layer {
         parallelRanges(outShape.c, work: n) { cLo, cHi in for c in cLo..<cHi {
             let sc = c - padBefore
             let hasShortcut = sc >= 0 && sc < inC
+            if hasShortcut && stride == 1 {
+                // Same plane size: one fused pass over the channel's whole batch.
+                vAddReLU(h + c * batch * P, x + sc * batch * inP, y + c * batch * P, count: batch * P)
+                continue
+            }
             for b in 0..<batch {
                 let dst = y + (c * batch + b) * P, main = h + (c * batch + b) * P
                 if !hasShortcut {
                     vReLU(main, dst, count: P)
-                } else if stride == 1 {
-                    vAddReLU(main, x + (sc * batch + b) * inP, dst, count: P)
                 } else {
                     let src = x + (sc * batch + b) * inP
                     for oh in 0..<outH {
@@ -81,16 +84,17 @@ public final class ResidualBlock: Layer {
         let (outW, outH, inW, stride, padBefore) = (outShape.w, outShape.h, inShape.w, stride, padBefore)
         parallelRanges(inShape.c, work: m) { cLo, cHi in for sc in cLo..<cHi {
             let c = sc + padBefore
+            if stride == 1 {
+                // Input and output planes coincide: one fused pass over the channel's whole batch.
+                vAdd(mainDx + sc * batch * inP, ds + c * batch * P, d + sc * batch * inP, count: batch * inP)
+                continue
+            }
             (d + sc * batch * inP).update(from: mainDx + sc * batch * inP, count: batch * inP)
             for b in 0..<batch {
                 let dst = d + (sc * batch + b) * inP, src = ds + (c * batch + b) * P
-                if stride == 1 {
-                    vAdd(dst, src, count: P)
-                } else {
-                    for oh in 0..<outH {
-                        let drow = dst + oh * stride * inW
-                        for ow in 0..<outW { drow[ow * stride] += src[oh * outW + ow] }
-                    }
+                for oh in 0..<outH {
+                    let drow = dst + oh * stride * inW
+                    for ow in 0..<outW { drow[ow * stride] += src[oh * outW + ow] }
                 }
             }
         } }

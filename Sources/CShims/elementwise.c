@@ -28,6 +28,10 @@ BP_CLONES void bp_add_inplace(float *restrict y, const float *restrict x, size_t
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
+BP_CLONES void bp_add(const float *restrict a, const float *restrict b, float *restrict y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
 BP_CLONES double bp_sum(const float *restrict x, size_t n) {
     double total = 0;
     size_t i = 0;

@@ -108,6 +108,8 @@ func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         var acc = x
         vAdd(&acc, dy, count: n)
         #expect(acc == zip(x, dy).map { $0 + $1 })
+        vAdd(x, dy, &y, count: n)
+        #expect(y == acc)
         vScaleShift(x, &y, count: n, scale: 0.5, shift: -2)
         #expect(maxRelativeError(y, x.map { $0 * 0.5 - 2 }) < 1e-6)
         let s = x.reduce(0.0) { $0 + Double($1) }

@@ -24,6 +24,8 @@ void bp_relu_backward(const float *y, const float *dy, float *dx, size_t n);
 void bp_add_relu(const float *a, const float *b, float *y, size_t n);
 /// y += x.
 void bp_add_inplace(float *y, const float *x, size_t n);
+/// y = a + b.
+void bp_add(const float *a, const float *b, float *y, size_t n);
 /// Σ x (float lanes, double block sums).
 double bp_sum(const float *x, size_t n);
 /// Σ (x − m)².
