@@ -27,9 +27,17 @@ let package = Package(
         // OpenMPI: wrappers for the handle macros Swift cannot import, with collective timeouts.
         .target(name: "CMPI", linkerSettings: [.linkedLibrary("mpi")]),
 
+        // oneDNN (Debian libdnnl-dev; dnnl.h at build time, libdnnl.so.2 dlopened at run time) convolutions on our
+        // [C, N, H, W] layout; im2col + GEMM is the fallback when either is missing.
+        .target(
+            name: "CDNNL",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("dl")]
+        ),
+
         // MARK: - Library modules (one concern each, one-way dependencies)
         // Flat buffers, RNG, GEMM wrapper and the numeric kernels with their naive twins.
-        .target(name: "BayesPruneKernels", dependencies: ["CShims"], swiftSettings: fast),
+        .target(name: "BayesPruneKernels", dependencies: ["CShims", "CDNNL"], swiftSettings: fast),
         // OpenBLAS kernel selection at start-up, thread control, machine facts.
         .target(name: "BayesPruneRuntime", dependencies: ["CShims", "BayesPruneKernels"], swiftSettings: fast),
         // Data sets: IDX, CIFAR binary, CSV; normalization, augmentation, shuffling, batching.

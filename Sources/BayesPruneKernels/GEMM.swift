@@ -39,8 +39,13 @@ public func gemmNaive(_ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int,
     }
 }
 
-/// OpenBLAS thread count (process-wide).
-public func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+/// OpenBLAS thread count (process-wide); also oneDNN's OpenMP thread count (convolutions) and the
+/// elementwise kernels' thread count.
+public func setBLASThreads(_ n: Int) {
+    openblas_set_num_threads(Int32(n))
+    DNNLConv.setThreads(n)
+    elementwiseThreads = max(1, n)
+}
 public func blasThreads() -> Int { Int(openblas_get_num_threads()) }
 /// The kernel family OpenBLAS dispatched to at load time (e.g. "SkylakeX", "Prescott").
 public func blasCoreName() -> String { String(cString: openblas_get_corename()) }

@@ -14,7 +14,7 @@ public final class BatchNorm2d: Layer {
     public var needsInputGradient = true
     unowned let store: ParameterStore
     private var out = Scratch(), dx = Scratch()
-    private var mean: [Float], invStd: [Float]
+    private let mean: FloatBuffer, invStd: FloatBuffer
     private var input: UnsafePointer<Float>?
 
     public init(_ name: String, store: ParameterStore, shape: ActShape) {
@@ -26,8 +26,8 @@ public final class BatchNorm2d: Layer {
                                      group: .none, layerIndex: li)
         runningMeanOffset = store.registerState(name: "\(name).running_mean", count: shape.c)
         runningVarOffset = store.registerState(name: "\(name).running_var", count: shape.c)
-        mean = [Float](repeating: 0, count: shape.c)
-        invStd = [Float](repeating: 1, count: shape.c)
+        mean = FloatBuffer(count: shape.c)
+        invStd = FloatBuffer([Float](repeating: 1, count: shape.c))
     }
 
     public var macsPerExample: Int { 0 }
@@ -45,28 +45,16 @@ public final class BatchNorm2d: Layer {
         let y = out.pointer(count: C * M)
         let gamma = store.value(scaleOffset), beta = store.value(shiftOffset)
         let rm = store.stateValue(runningMeanOffset), rv = store.stateValue(runningVarOffset)
-        for c in 0..<C {
+        let mean = self.mean.pointer, invStd = self.invStd.pointer
+        let (momentum, epsilon) = (self.momentum, self.epsilon)
+        // Channels are independent: split them across the elementwise threads.
+        parallelRanges(C, work: C * M) { cLo, cHi in for c in cLo..<cHi {
             let row = x + c * M
             var m: Float, inv: Float
             if training {
-                // Two passes with Float partial sums in blocks: accurate and vectorisable.
-                var s: Double = 0
-                var i = 0
-                while i < M {
-                    let end = min(M, i + 1024)
-                    var p: Float = 0
-                    while i < end { p += row[i]; i += 1 }
-                    s += Double(p)
-                }
-                m = Float(s / Double(M))
-                var v: Double = 0
-                i = 0
-                while i < M {
-                    let end = min(M, i + 1024)
-                    var p: Float = 0
-                    while i < end { let d = row[i] - m; p += d * d; i += 1 }
-                    v += Double(p)
-                }
+                // Two passes (mean, then squared deviations) with vectorised float lanes and Double block sums.
+                m = Float(vSum(row, count: M) / Double(M))
+                let v = vSumSquaredDeviation(row, count: M, mean: m)
                 let variance = Float(v / Double(M))
                 inv = 1 / (variance + epsilon).squareRoot()
                 rm[c] = (1 - momentum) * rm[c] + momentum * m
@@ -79,8 +67,8 @@ public final class BatchNorm2d: Layer {
             mean[c] = m; invStd[c] = inv
             let scale = gamma[c] * inv, shift = beta[c] - m * scale
             let yr = y + c * M
-            for i in 0..<M { yr[i] = row[i] * scale + shift }
-        }
+            vScaleShift(row, yr, count: M, scale: scale, shift: shift)
+        } }
         return UnsafePointer(y)
     }
 
@@ -90,17 +78,11 @@ public final class BatchNorm2d: Layer {
         let gamma = store.value(scaleOffset)
         let dgamma = store.grad(scaleOffset), dbeta = store.grad(shiftOffset)
         let d = needsInputGradient ? dx.pointer(count: C * M) : nil
-        for c in 0..<C {
+        let mean = self.mean.pointer, invStd = self.invStd.pointer
+        parallelRanges(C, work: C * M) { cLo, cHi in for c in cLo..<cHi {
             let xr = x + c * M, dyr = dy + c * M
             let m = mean[c], inv = invStd[c]
-            var sumDy: Double = 0, sumDyXhat: Double = 0
-            var i = 0
-            while i < M {
-                let end = min(M, i + 1024)
-                var a: Float = 0, b: Float = 0
-                while i < end { let g = dyr[i]; a += g; b += g * (xr[i] - m); i += 1 }
-                sumDy += Double(a); sumDyXhat += Double(b)
-            }
+            var (sumDy, sumDyXhat) = vBatchNormBackwardSums(x: xr, dy: dyr, count: M, mean: m)
             sumDyXhat *= Double(inv)
             dgamma[c] += Float(sumDyXhat)
             dbeta[c] += Float(sumDy)
@@ -108,13 +90,10 @@ public final class BatchNorm2d: Layer {
                 // dx = gamma·inv/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
                 let k = gamma[c] * inv
                 let meanDy = Float(sumDy / Double(M)), meanDyXhat = Float(sumDyXhat / Double(M))
-                let dr = d + c * M
-                for j in 0..<M {
-                    let xhat = (xr[j] - m) * inv
-                    dr[j] = k * (dyr[j] - meanDy - xhat * meanDyXhat)
-                }
+                vBatchNormBackwardDx(x: xr, dy: dyr, dx: d + c * M, count: M, mean: m, invStd: inv, k: k,
+                                     meanDy: meanDy, meanDyXhat: meanDyXhat)
             }
-        }
+        } }
         return d.map { UnsafePointer($0) }
     }
 }

@@ -1,7 +1,11 @@
-// 2-D convolution by im2col + one GEMM per batch chunk, on the [C, B, H, W] layout:
+// 2-D convolution through oneDNN (DNNLConv, primitives cached per batch size) when available;
+// otherwise by im2col + one GEMM per batch chunk, on the [C, B, H, W] layout:
 // Y[O, b·P] = W[O, C·kh·kw] · col[C·kh·kw, b·P]. The chunk keeps the column matrix near cache size;
 // the backward pass rebuilds it rather than holding every chunk's columns.
 import BayesPruneKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public final class Conv2d: Layer {
     public let name: String
@@ -13,9 +17,32 @@ public final class Conv2d: Layer {
     public var needsInputGradient = true
     /// Upper bound on the column-matrix size per chunk, in floats.
     public var chunkFloats = 1 << 21
+    /// Use oneDNN when it can build primitives for this geometry (default: on, unless the environment
+    /// sets BAYESPRUNE_CONV=im2col); false forces the im2col + GEMM path.
+    public var useDNNL = Conv2d.dnnlByDefault
+    public static let dnnlByDefault: Bool = {
+        guard let v = getenv("BAYESPRUNE_CONV") else { return true }
+        return String(cString: v) != "im2col"
+    }()
     unowned let store: ParameterStore
     private var out = Scratch(), dx = Scratch(), col = Scratch()
     private var input: UnsafePointer<Float>?
+    private var dnnl: [Int: DNNLConv] = [:]
+    private var dnnlUnsupported = Set<Int>()
+    private var lastForwardDNNL: DNNLConv?
+
+    /// The cached oneDNN convolution for this batch size (at most a few batch sizes are kept).
+    private func dnnlConv(batch: Int) -> DNNLConv? {
+        guard useDNNL else { return nil }
+        if let c = dnnl[batch] { return c }
+        if dnnlUnsupported.contains(batch) { return nil }
+        guard let c = DNNLConv(geometry, batch: batch, hasBias: biasOffset != nil) else {
+            dnnlUnsupported.insert(batch); return nil
+        }
+        if dnnl.count >= 3 { dnnl.removeAll() }
+        dnnl[batch] = c
+        return c
+    }
 
     public init(_ name: String, store: ParameterStore, input: ActShape, outChannels: Int, kernel: Int,
                 stride: Int = 1, padding: Int = 0, bias: Bool = true) {
@@ -49,6 +76,12 @@ public final class Conv2d: Layer {
         input = x
         let g = geometry, P = g.outPlane, K = g.colRows, O = g.outChannels
         let y = out.pointer(count: O * batch * P)
+        lastForwardDNNL = dnnlConv(batch: batch)
+        if let conv = lastForwardDNNL {
+            conv.forward(x: x, w: store.value(weightOffset), bias: biasOffset.map { UnsafePointer(store.value($0)) },
+                         y: y, training: training)
+            return UnsafePointer(y)
+        }
         let nbMax = chunkImages(batch: batch)
         let c = col.pointer(count: K * nbMax * P)
         let w = store.value(weightOffset)
@@ -72,6 +105,12 @@ public final class Conv2d: Layer {
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
         guard let x = input else { fatalError("\(name): backward before forward") }
         let g = geometry, P = g.outPlane, K = g.colRows, O = g.outChannels
+        if let conv = lastForwardDNNL, conv.batch == batch {
+            let d = needsInputGradient ? dx.pointer(count: g.inChannels * batch * g.inPlane) : nil
+            conv.backward(x: x, dy: dy, w: store.value(weightOffset), dx: d, dw: store.grad(weightOffset),
+                          db: biasOffset.map { store.grad($0) })
+            return d.map { UnsafePointer($0) }
+        }
         let nbMax = chunkImages(batch: batch)
         let c = col.pointer(count: K * nbMax * P)
         let w = store.value(weightOffset), dw = store.grad(weightOffset)

@@ -17,7 +17,7 @@ public final class ReLU: Layer {
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
         let n = inShape.size * batch
         let y = out.pointer(count: n)
-        for i in 0..<n { y[i] = max(x[i], 0) }
+        parallelRanges(n) { lo, hi in vReLU(x + lo, y + lo, count: hi - lo) }
         output = UnsafePointer(y)
         return UnsafePointer(y)
     }
@@ -26,7 +26,7 @@ public final class ReLU: Layer {
         guard needsInputGradient, let y = output else { return nil }
         let n = inShape.size * batch
         let d = dx.pointer(count: n)
-        for i in 0..<n { d[i] = y[i] > 0 ? dy[i] : 0 }
+        parallelRanges(n) { lo, hi in vReLUBackward(y: y + lo, dy: dy + lo, dx: d + lo, count: hi - lo) }
         return UnsafePointer(d)
     }
 }
@@ -54,6 +54,10 @@ public final class MaxPool2d: Layer {
         let y = out.pointer(count: planes * outShape.plane)
         if argmax.count < planes * outShape.plane { argmax = [Int32](repeating: 0, count: planes * outShape.plane) }
         argmax.withUnsafeMutableBufferPointer { am in
+            if window == 2 && stride == 2 {
+                vMaxPool2x2(x, y, argmax: am.baseAddress!, planes: planes, h: inShape.h, w: inShape.w)
+                return
+            }
             for p in 0..<planes {
                 let src = x + p * inShape.plane
                 let dst = y + p * outShape.plane

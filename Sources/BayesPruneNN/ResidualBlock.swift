@@ -42,27 +42,31 @@ public final class ResidualBlock: Layer {
         let P = outShape.plane, n = outShape.c * batch * P
         let y = out.pointer(count: n)
         let inP = inShape.plane
-        for c in 0..<outShape.c {
+        let (inC, outW, outH, inW, stride, padBefore) = (inShape.c, outShape.w, outShape.h, inShape.w, stride, padBefore)
+        parallelRanges(outShape.c, work: n) { cLo, cHi in for c in cLo..<cHi {
             let sc = c - padBefore
-            let hasShortcut = sc >= 0 && sc < inShape.c
+            let hasShortcut = sc >= 0 && sc < inC
+            if hasShortcut && stride == 1 {
+                // Same plane size: one fused pass over the channel's whole batch.
+                vAddReLU(h + c * batch * P, x + sc * batch * inP, y + c * batch * P, count: batch * P)
+                continue
+            }
             for b in 0..<batch {
                 let dst = y + (c * batch + b) * P, main = h + (c * batch + b) * P
                 if !hasShortcut {
-                    for p in 0..<P { dst[p] = max(main[p], 0) }
-                } else if stride == 1 {
-                    let src = x + (sc * batch + b) * inP
-                    for p in 0..<P { dst[p] = max(main[p] + src[p], 0) }
+                    vReLU(main, dst, count: P)
                 } else {
                     let src = x + (sc * batch + b) * inP
-                    for oh in 0..<outShape.h {
-                        let srow = src + oh * stride * inShape.w
-                        for ow in 0..<outShape.w {
-                            dst[oh * outShape.w + ow] = max(main[oh * outShape.w + ow] + srow[ow * stride], 0)
+                    for oh in 0..<outH {
+                        let srow = src + oh * stride * inW
+                        for ow in 0..<outW {
+                            let v = main[oh * outW + ow] + srow[ow * stride]
+                            dst[oh * outW + ow] = v > 0 ? v : 0
                         }
                     }
                 }
             }
-        }
+        } }
         return UnsafePointer(y)
     }
 
@@ -70,28 +74,30 @@ public final class ResidualBlock: Layer {
         let P = outShape.plane, n = outShape.c * batch * P
         let y = out.pointer(count: n)
         let ds = dsum.pointer(count: n)
-        for i in 0..<n { ds[i] = y[i] > 0 ? dy[i] : 0 }
+        parallelRanges(n) { lo, hi in vReLUBackward(y: y + lo, dy: dy + lo, dx: ds + lo, count: hi - lo) }
         var g = UnsafePointer(ds)
         for l in [bn2, conv2, relu1, bn1] as [Layer] { g = profiler.backward(l, g, batch: batch)! }
         let mainDxOrNil = profiler.backward(conv1, g, batch: batch)
         guard needsInputGradient, let mainDx = mainDxOrNil else { return nil }
         let inP = inShape.plane, m = inShape.c * batch * inP
         let d = dx.pointer(count: m)
-        d.update(from: mainDx, count: m)
-        for sc in 0..<inShape.c {
+        let (outW, outH, inW, stride, padBefore) = (outShape.w, outShape.h, inShape.w, stride, padBefore)
+        parallelRanges(inShape.c, work: m) { cLo, cHi in for sc in cLo..<cHi {
             let c = sc + padBefore
+            if stride == 1 {
+                // Input and output planes coincide: one fused pass over the channel's whole batch.
+                vAdd(mainDx + sc * batch * inP, ds + c * batch * P, d + sc * batch * inP, count: batch * inP)
+                continue
+            }
+            (d + sc * batch * inP).update(from: mainDx + sc * batch * inP, count: batch * inP)
             for b in 0..<batch {
                 let dst = d + (sc * batch + b) * inP, src = ds + (c * batch + b) * P
-                if stride == 1 {
-                    for p in 0..<P { dst[p] += src[p] }
-                } else {
-                    for oh in 0..<outShape.h {
-                        let drow = dst + oh * stride * inShape.w
-                        for ow in 0..<outShape.w { drow[ow * stride] += src[oh * outShape.w + ow] }
-                    }
+                for oh in 0..<outH {
+                    let drow = dst + oh * stride * inW
+                    for ow in 0..<outW { drow[ow * stride] += src[oh * outW + ow] }
                 }
             }
-        }
+        } }
         return UnsafePointer(d)
     }
 }

@@ -93,3 +93,60 @@ func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         #expect(Set(p).count == 1000 && p.min() == 0 && p.max() == 999)
     }
 }
+
+@Suite struct VectorKernelTwins {
+    @Test(arguments: [1, 15, 16, 17, 4095, 4096, 10_001])
+    func elementwiseAndReductionsMatchLoops(n: Int) {
+        let x = randomArray(n, seed: 21), dy = randomArray(n, seed: 22)
+        var y = [Float](repeating: 0, count: n), d = y
+        vReLU(x, &y, count: n)
+        #expect(y == x.map { $0 > 0 ? $0 : 0 })
+        vReLUBackward(y: y, dy: dy, dx: &d, count: n)
+        #expect(d == zip(y, dy).map { $0 > 0 ? $1 : 0 })
+        vAddReLU(x, dy, &y, count: n)
+        #expect(y == zip(x, dy).map { max($0 + $1, 0) })
+        var acc = x
+        vAdd(&acc, dy, count: n)
+        #expect(acc == zip(x, dy).map { $0 + $1 })
+        vAdd(x, dy, &y, count: n)
+        #expect(y == acc)
+        vScaleShift(x, &y, count: n, scale: 0.5, shift: -2)
+        #expect(maxRelativeError(y, x.map { $0 * 0.5 - 2 }) < 1e-6)
+        let s = x.reduce(0.0) { $0 + Double($1) }
+        #expect(abs(vSum(x, count: n) - s) <= 1e-4 * max(1, Double(n).squareRoot()))
+        let m: Float = 0.3
+        let ss = x.reduce(0.0) { $0 + Double(($1 - m) * ($1 - m)) }
+        #expect(abs(vSumSquaredDeviation(x, count: n, mean: m) - ss) <= 1e-5 * max(1, ss))
+        let (a, b) = vBatchNormBackwardSums(x: x, dy: dy, count: n, mean: m)
+        let rb = zip(x, dy).reduce(0.0) { $0 + Double($1.1) * Double($1.0 - m) }
+        #expect(abs(a - dy.reduce(0.0) { $0 + Double($1) }) <= 1e-4 * max(1, Double(n).squareRoot()))
+        #expect(abs(b - rb) <= 1e-4 * max(1, Double(n).squareRoot()))
+        vBatchNormBackwardDx(x: x, dy: dy, dx: &d, count: n, mean: m, invStd: 1.5, k: 0.7, meanDy: 0.1,
+                             meanDyXhat: -0.2)
+        let rd = zip(x, dy).map { 0.7 * ($1 - 0.1 - (($0 - m) * 1.5) * -0.2) }
+        #expect(maxRelativeError(d, rd) < 1e-5)
+    }
+}
+
+@Suite struct MaxPoolTwins {
+    @Test(arguments: [(6, 6), (7, 5), (2, 2), (28, 28)])
+    func maxPool2x2MatchesLoop(h: Int, w: Int) {
+        let planes = 3, oh = h / 2, ow = w / 2
+        // Quantised values so ties occur: the first maximum in row-major window order must win.
+        let x = randomArray(planes * h * w, seed: 31).map { ($0 * 2).rounded() }
+        var y = [Float](repeating: 0, count: planes * oh * ow), am = [Int32](repeating: -1, count: y.count)
+        vMaxPool2x2(x, &y, argmax: &am, planes: planes, h: h, w: w)
+        for p in 0..<planes {
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    var best = -Float.infinity, idx = 0
+                    for di in 0..<2 { for dj in 0..<2 where x[p * h * w + (2 * i + di) * w + 2 * j + dj] > best {
+                        best = x[p * h * w + (2 * i + di) * w + 2 * j + dj]; idx = (2 * i + di) * w + 2 * j + dj
+                    } }
+                    #expect(y[(p * oh + i) * ow + j] == best)
+                    #expect(am[(p * oh + i) * ow + j] == Int32(idx))
+                }
+            }
+        }
+    }
+}

@@ -75,6 +75,57 @@ func checkLayer(_ layer: Layer, store: ParameterStore?, batch: Int, training: Bo
         checkLayer(conv, store: store, batch: 3)
     }
 
+    /// The im2col + GEMM fallback (oneDNN off) passes the same finite-difference check.
+    @Test(arguments: [(3, 1, 0, true), (3, 2, 1, false), (5, 1, 2, true), (1, 1, 0, true), (3, 3, 1, true)])
+    func convIm2col(kernel: Int, stride: Int, padding: Int, bias: Bool) {
+        let store = ParameterStore()
+        let conv = Conv2d("conv", store: store, input: ActShape(3, 7, 6), outChannels: 4, kernel: kernel,
+                          stride: stride, padding: padding, bias: bias)
+        store.finalize()
+        var rng = Xoshiro256(seed: 3)
+        conv.initialize(rng: &rng)
+        if let b = conv.biasOffset { for i in 0..<4 { store.values[b + i] = Float(i) * 0.1 } }
+        conv.useDNNL = false
+        conv.chunkFloats = 64
+        checkLayer(conv, store: store, batch: 3)
+    }
+
+    /// oneDNN and im2col + GEMM agree on outputs, input gradients and accumulated parameter gradients.
+    @Test(arguments: [(1, 5, 1, 2, true), (3, 3, 1, 1, false), (3, 3, 2, 1, true), (16, 3, 2, 1, false),
+                      (4, 1, 2, 0, true), (6, 5, 1, 0, true)])
+    func convDNNLMatchesIm2col(inC: Int, kernel: Int, stride: Int, padding: Int, bias: Bool) {
+        var results: [[Float]] = []
+        for dnnl in [true, false] {
+            let store = ParameterStore()
+            let conv = Conv2d("conv", store: store, input: ActShape(inC, 10, 9), outChannels: 8, kernel: kernel,
+                              stride: stride, padding: padding, bias: bias)
+            store.finalize()
+            var rng = Xoshiro256(seed: 5)
+            conv.initialize(rng: &rng)
+            if let b = conv.biasOffset { for i in 0..<8 { store.values[b + i] = Float(i) * 0.1 - 0.3 } }
+            conv.useDNNL = dnnl
+            let batch = 5
+            let x = randomValues(conv.inShape.size * batch, seed: 8)
+            let dy = randomValues(conv.outShape.size * batch, seed: 9)
+            store.grads.zero()
+            for i in 0..<store.parameterCount { store.grads[i] = 0.5 }
+            var all: [Float] = []
+            x.withUnsafeBufferPointer { xp in
+                let y = conv.forward(xp.baseAddress!, batch: batch, training: true)
+                all += Array(UnsafeBufferPointer(start: y, count: dy.count))
+            }
+            dy.withUnsafeBufferPointer { dp in
+                let d = conv.backward(dp.baseAddress!, batch: batch)!
+                all += Array(UnsafeBufferPointer(start: d, count: x.count))
+            }
+            all += store.grads.array
+            results.append(all)
+        }
+        let scale = results[1].map { abs($0) }.max()!
+        let err = zip(results[0], results[1]).map { abs($0 - $1) }.max()!
+        #expect(err <= 1e-5 * max(scale, 1))
+    }
+
     @Test func linear() {
         let store = ParameterStore()
         let fc = Linear("fc", store: store, inFeatures: 7, outFeatures: 5)
@@ -258,5 +309,45 @@ func pow2(_ x: Double) -> Double { x * x }
         let numeric = (lossAt(h) - lossAt(-h)) / Double(2 * h)
         for i in 0..<theta.count { net.store.values[i] = theta[i] }
         #expect(abs(numeric - analytic) <= 1e-2 * abs(analytic), "\(kind): numeric \(numeric) vs analytic \(analytic)")
+    }
+}
+
+@Suite struct ElementwiseThreading {
+    /// Batch norm, ReLU and a residual block give bit-identical results with 1 and 2 elementwise threads
+    /// (channels and ranges are split, never reductions).
+    @Test func splitWorkIsBitIdentical() {
+        var runs: [[Float]] = []
+        for threads in [1, 2] {
+            let store = ParameterStore()
+            let input = ActShape(8, 32, 32)
+            let bn = BatchNorm2d("bn", store: store, shape: input)
+            let relu = ReLU("relu", shape: input)
+            let block = ResidualBlock("block", store: store, input: input, planes: 16, stride: 2)
+            store.finalize()
+            var rng = Xoshiro256(seed: 4)
+            for l in [bn, relu, block] as [Layer] { l.initialize(rng: &rng) }
+            let batch = 16   // large enough that every split path engages
+            let x = randomValues(input.size * batch, seed: 12)
+            let dy = randomValues(block.outShape.size * batch, seed: 13)
+            let saved = elementwiseThreads
+            elementwiseThreads = threads
+            defer { elementwiseThreads = saved }
+            var all: [Float] = []
+            x.withUnsafeBufferPointer { xp in
+                var h = bn.forward(xp.baseAddress!, batch: batch, training: true)
+                h = relu.forward(h, batch: batch, training: true)
+                h = block.forward(h, batch: batch, training: true)
+                all += Array(UnsafeBufferPointer(start: h, count: dy.count))
+            }
+            dy.withUnsafeBufferPointer { dp in
+                var g = block.backward(dp.baseAddress!, batch: batch)!
+                g = relu.backward(g, batch: batch)!
+                g = bn.backward(g, batch: batch)!
+                all += Array(UnsafeBufferPointer(start: g, count: x.count))
+            }
+            all += store.grads.array
+            runs.append(all)
+        }
+        #expect(runs[0] == runs[1])
     }
 }

@@ -16,4 +16,30 @@ uint64_t bp_xgetbv0(void);
 /// Number of CPUs in this process's affinity mask (sched_getaffinity); 0 if unknown.
 int bp_affinity_cpu_count(void);
 
+// Elementwise kernels (elementwise.c), vectorised; n is the element count.
+/// y = max(x, 0) (0 for NaN).
+void bp_relu_forward(const float *x, float *y, size_t n);
+/// dx = y > 0 ? dy : 0.
+void bp_relu_backward(const float *y, const float *dy, float *dx, size_t n);
+/// y = max(a + b, 0).
+void bp_add_relu(const float *a, const float *b, float *y, size_t n);
+/// y += x.
+void bp_add_inplace(float *y, const float *x, size_t n);
+/// y = a + b.
+void bp_add(const float *a, const float *b, float *y, size_t n);
+/// Σ x (float lanes, double block sums).
+double bp_sum(const float *x, size_t n);
+/// Σ (x − m)².
+double bp_sum_sq_dev(const float *x, size_t n, float m);
+/// y = a·x + b.
+void bp_scale_shift(const float *x, float *y, size_t n, float a, float b);
+/// Σ dy and Σ dy·(x − m).
+void bp_bn_backward_sums(const float *x, const float *dy, size_t n, float m, double *sum_dy, double *sum_dy_xc);
+/// dx = k·(dy − mean_dy − x̂·mean_dy_xhat) with x̂ = (x − m)·inv.
+void bp_bn_backward_dx(const float *x, const float *dy, float *dx, size_t n, float m, float inv, float k,
+                       float mean_dy, float mean_dy_xhat);
+/// 2×2 max pooling with stride 2 over `planes` planes of h×w (outputs oh×ow); argmax holds plane-relative
+/// input indices.
+void bp_maxpool2x2_forward(const float *x, float *y, int32_t *argmax, size_t planes, int h, int w, int oh, int ow);
+
 #endif

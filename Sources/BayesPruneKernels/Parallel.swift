@@ -1,0 +1,15 @@
+// Splitting memory-bound elementwise work (ReLU, batch norm, residual sums) across the threads that
+// `setBLASThreads` grants; with one thread everything runs inline.
+import Dispatch
+
+/// Threads for the elementwise kernels; `setBLASThreads` keeps it equal to the BLAS thread count.
+public nonisolated(unsafe) var elementwiseThreads = 1
+
+/// Calls body(lo, hi) on `elementwiseThreads` disjoint, contiguous parts of 0..<count, in parallel when
+/// the total work (`work`, in elements touched; default `count`) is at least `minWork` per thread.
+@inline(__always)
+public func parallelRanges(_ count: Int, work: Int? = nil, minWork: Int = 1 << 15, _ body: (Int, Int) -> Void) {
+    let t = min(elementwiseThreads, count, (work ?? count) / minWork)
+    if t <= 1 { body(0, count); return }
+    DispatchQueue.concurrentPerform(iterations: t) { i in body(count * i / t, count * (i + 1) / t) }
+}
