@@ -25,10 +25,14 @@ public struct ModelSpec: Sendable {
     public var loss: LossKind
     /// Hidden widths of `mlp`.
     public var hidden: [Int]
+    /// Channel/unit counts of a compacted network (nil: the standard architecture). lenet: [conv1 filters,
+    /// conv2 filters, fc1 units, fc2 units]; resnets: the inner width (conv1 filters) of every block.
+    public var widths: [Int]?
 
     public init(kind: ModelKind, input: ActShape, outputs: Int, loss: LossKind = .softmaxCrossEntropy,
-                hidden: [Int] = [300, 100]) {
+                hidden: [Int] = [300, 100], widths: [Int]? = nil) {
         self.kind = kind; self.input = input; self.outputs = outputs; self.loss = loss; self.hidden = hidden
+        self.widths = widths
     }
 }
 
@@ -36,6 +40,7 @@ public enum ModelBuilder {
     public static func build(_ spec: ModelSpec, seed: UInt64) throws -> Network {
         let store = ParameterStore()
         var layers: [Layer] = []
+        var graph = ChannelGraph()
         let x = spec.input
         switch spec.kind {
         case .mlp:
@@ -44,55 +49,105 @@ public enum ModelBuilder {
             }
             var shape = x
             if x.h > 1 || x.w > 1 { let f = Flatten("flatten", shape: x); layers.append(f); shape = f.outShape }
+            var fcs: [Linear] = []
             for (i, width) in spec.hidden.enumerated() {
-                layers.append(Linear("fc\(i + 1)", store: store, inFeatures: shape.size, outFeatures: width))
+                let fc = Linear("fc\(i + 1)", store: store, inFeatures: shape.size, outFeatures: width)
+                layers.append(fc); fcs.append(fc)
                 shape = ActShape(width, 1, 1)
                 layers.append(ReLU("relu\(i + 1)", shape: shape))
             }
-            layers.append(Linear("fc\(spec.hidden.count + 1)", store: store, inFeatures: shape.size,
-                                 outFeatures: spec.outputs))
+            let last = Linear("fc\(spec.hidden.count + 1)", store: store, inFeatures: shape.size, outFeatures: spec.outputs)
+            layers.append(last); fcs.append(last)
+            graph.add(ChannelSpace(name: "input", channels: x.size, consumers: [fcs[0].inRef()], isInput: true))
+            for i in 0..<(fcs.count - 1) {
+                graph.add(ChannelSpace(name: "\(fcs[i].name).out", channels: fcs[i].outFeatures, producers: [fcs[i].outRef],
+                                       consumers: [fcs[i + 1].inRef()]))
+            }
         case .lenet:
             guard x.h >= 12, x.w >= 12 else {
                 throw ModelError(description: "--model lenet: needs images of at least 12x12, data is \(x)")
             }
-            let c1 = Conv2d("conv1", store: store, input: x, outChannels: 6, kernel: 5, padding: 2)
+            let w = spec.widths ?? [6, 16, 120, 84]
+            guard w.count == 4, w.allSatisfy({ $0 > 0 }) else { throw ModelError(description: "lenet: widths must be 4 positive counts, got \(w)") }
+            let c1 = Conv2d("conv1", store: store, input: x, outChannels: w[0], kernel: 5, padding: 2)
             let r1 = ReLU("relu1", shape: c1.outShape)
             let p1 = MaxPool2d("pool1", shape: c1.outShape, window: 2)
-            let c2 = Conv2d("conv2", store: store, input: p1.outShape, outChannels: 16, kernel: 5)
+            let c2 = Conv2d("conv2", store: store, input: p1.outShape, outChannels: w[1], kernel: 5)
             let r2 = ReLU("relu2", shape: c2.outShape)
             let p2 = MaxPool2d("pool2", shape: c2.outShape, window: 2)
             let fl = Flatten("flatten", shape: p2.outShape)
-            let f1 = Linear("fc1", store: store, inFeatures: fl.outShape.size, outFeatures: 120)
+            let f1 = Linear("fc1", store: store, inFeatures: fl.outShape.size, outFeatures: w[2])
             let r3 = ReLU("relu3", shape: f1.outShape)
-            let f2 = Linear("fc2", store: store, inFeatures: 120, outFeatures: 84)
+            let f2 = Linear("fc2", store: store, inFeatures: w[2], outFeatures: w[3])
             let r4 = ReLU("relu4", shape: f2.outShape)
-            let f3 = Linear("fc3", store: store, inFeatures: 84, outFeatures: spec.outputs)
+            let f3 = Linear("fc3", store: store, inFeatures: w[3], outFeatures: spec.outputs)
             layers = [c1, r1, p1, c2, r2, p2, fl, f1, r3, f2, r4, f3]
+            graph.add(ChannelSpace(name: "input", channels: x.c, consumers: [c1.inRef], isInput: true))
+            graph.add(ChannelSpace(name: "conv1.out", channels: w[0], producers: [c1.outRef], consumers: [c2.inRef]))
+            graph.add(ChannelSpace(name: "conv2.out", channels: w[1], producers: [c2.outRef],
+                                   consumers: [f1.inRef(block: p2.outShape.plane)]))
+            graph.add(ChannelSpace(name: "fc1.out", channels: w[2], producers: [f1.outRef], consumers: [f2.inRef()]))
+            graph.add(ChannelSpace(name: "fc2.out", channels: w[3], producers: [f2.outRef], consumers: [f3.inRef()]))
         case .resnet20, .resnet32, .resnet56:
             guard x.h >= 4, x.w >= 4 else {
                 throw ModelError(description: "--model \(spec.kind.rawValue): needs images of at least 4x4, data is \(x)")
             }
             let n = spec.kind.blocksPerStage!
+            let inner = spec.widths ?? (0..<(3 * n)).map { [16, 32, 64][$0 / n] }
+            guard inner.count == 3 * n, inner.allSatisfy({ $0 > 0 }) else {
+                throw ModelError(description: "\(spec.kind.rawValue): widths must be \(3 * n) positive block widths, got \(inner)")
+            }
             let c1 = Conv2d("conv1", store: store, input: x, outChannels: 16, kernel: 3, padding: 1, bias: false)
             let b1 = BatchNorm2d("bn1", store: store, shape: c1.outShape)
             let r1 = ReLU("relu1", shape: c1.outShape)
             layers = [c1, b1, r1]
+            graph.add(ChannelSpace(name: "input", channels: x.c, consumers: [c1.inRef], isInput: true))
             var shape = r1.outShape
+            // One channel space per stage's residual stream; links between streams are stream-relative
+            // here and rebased to graph indices once the inner spaces are in.
+            var streams = [ChannelSpace(name: "stage1.stream", channels: 16, producers: [c1.outRef], batchNorms: [b1.ref])]
+            var blockIndex = 0
             for (stage, planes) in [16, 32, 64].enumerated() {
+                if stage > 0 {
+                    // Option A: channel c of the previous stream continues as channel c + pad of this one.
+                    let pad = (planes - shape.c) / 2, previous = streams.count - 1
+                    streams[previous].consumers.append(.link(space: previous + 1, offset: pad))
+                    streams.append(ChannelSpace(name: "stage\(stage + 1).stream", channels: planes,
+                                                producers: [.link(space: previous, offset: -pad)]))
+                }
                 for i in 0..<n {
                     let stride = (stage > 0 && i == 0) ? 2 : 1
                     let block = ResidualBlock("layer\(stage + 1).\(i)", store: store, input: shape, planes: planes,
-                                              stride: stride)
+                                              stride: stride, inner: inner[blockIndex])
+                    blockIndex += 1
                     layers.append(block)
+                    let k = streams.count - 1
+                    streams[k].consumers.append(block.conv1.inRef)
+                    streams[k].producers.append(block.conv2.outRef)
+                    streams[k].batchNorms.append(block.bn2.ref)
+                    graph.add(ChannelSpace(name: "\(block.name).inner", channels: block.inner, producers: [block.conv1.outRef],
+                                           consumers: [block.conv2.inRef], batchNorms: [block.bn1.ref]))
                     shape = block.outShape
                 }
             }
             let gap = AvgPool2d(global: "avgpool", shape: shape)
             layers.append(gap)
-            layers.append(Linear("fc", store: store, inFeatures: 64, outFeatures: spec.outputs))
+            let fc = Linear("fc", store: store, inFeatures: 64, outFeatures: spec.outputs)
+            layers.append(fc)
+            streams[streams.count - 1].consumers.append(fc.inRef())
+            let base = graph.spaces.count
+            func rebase(_ r: ChannelRef) -> ChannelRef {
+                if case .link(let sp, let off) = r { return .link(space: base + sp, offset: off) }
+                return r
+            }
+            for var st in streams {
+                st.producers = st.producers.map(rebase); st.consumers = st.consumers.map(rebase)
+                graph.add(st)
+            }
         }
         store.finalize()
-        let net = Network(modelName: spec.kind.rawValue, store: store, layers: layers, inputShape: x, loss: spec.loss)
+        let net = Network(modelName: spec.kind.rawValue, store: store, layers: layers, inputShape: x, loss: spec.loss,
+                          graph: graph)
         net.initialize(seed: seed)
         return net
     }

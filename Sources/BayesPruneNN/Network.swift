@@ -11,9 +11,13 @@ public final class Network {
     public let outputs: Int
     public let loss: LossKind
     public let profiler = LayerProfiler()
+    /// Producers and consumers of every channel, for structured pruning.
+    public let graph: ChannelGraph
     private var input = Scratch(), dOut = Scratch()
 
-    public init(modelName: String, store: ParameterStore, layers: [Layer], inputShape: ActShape, loss: LossKind) {
+    public init(modelName: String, store: ParameterStore, layers: [Layer], inputShape: ActShape, loss: LossKind,
+                graph: ChannelGraph = ChannelGraph()) {
+        self.graph = graph
         precondition(store.finalized, "finalize the store before building a network")
         self.modelName = modelName; self.store = store; self.layers = layers
         self.inputShape = inputShape; self.loss = loss

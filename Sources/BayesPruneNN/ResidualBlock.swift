@@ -9,6 +9,7 @@ public final class ResidualBlock: Layer {
     public let inShape: ActShape, outShape: ActShape
     public let conv1: Conv2d, bn1: BatchNorm2d, relu1: ReLU, conv2: Conv2d, bn2: BatchNorm2d
     public let stride: Int
+    public let inner: Int
     /// Output channels [padBefore, padBefore + inShape.c) carry the shortcut; the others get zeros.
     public let padBefore: Int
     public var needsInputGradient = true { didSet { conv1.needsInputGradient = needsInputGradient } }
@@ -17,10 +18,13 @@ public final class ResidualBlock: Layer {
     /// Set by the owning network so sub-layers are timed under their own kinds.
     public var profiler = LayerProfiler()
 
-    public init(_ name: String, store: ParameterStore, input: ActShape, planes: Int, stride: Int) {
+    /// `inner`: channels between the two convolutions (= planes in the standard block; fewer in a
+    /// compacted network).
+    public init(_ name: String, store: ParameterStore, input: ActShape, planes: Int, stride: Int, inner: Int? = nil) {
         self.name = name; inShape = input; self.stride = stride
+        self.inner = inner ?? planes
         precondition(planes >= input.c, "\(name): option-A shortcut cannot reduce channels")
-        conv1 = Conv2d("\(name).conv1", store: store, input: input, outChannels: planes, kernel: 3, stride: stride,
+        conv1 = Conv2d("\(name).conv1", store: store, input: input, outChannels: self.inner, kernel: 3, stride: stride,
                        padding: 1, bias: false)
         bn1 = BatchNorm2d("\(name).bn1", store: store, shape: conv1.outShape)
         relu1 = ReLU("\(name).relu1", shape: conv1.outShape)

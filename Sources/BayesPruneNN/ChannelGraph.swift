@@ -1,0 +1,72 @@
+// Which tensors produce and consume each channel of a network, so structured pruning can keep removed
+// channels truly dead: a channel space (a layer's output channels, a residual stream, the input
+// features) lists its producers (conv filters / linear rows, with their biases and batch-norm
+// scale/shift) and its consumers (conv input channels / linear input columns). A channel may go when
+// every producer is gone (it carries only zeros) or every consumer is gone (nobody reads it); then all
+// its producers and consumers are removed together. Residual streams are one space per stage, and the
+// option-A shortcut between stages links a channel of one stream to a channel of the next.
+
+public enum ChannelRef: Sendable {
+    /// Output filter c of a conv weight [O, C, kh, kw] at `weight` (and bias[c] when present).
+    case convOut(layer: String, weight: Int, shape: [Int], bias: Int?)
+    /// Row c of a linear weight [out, in] (and bias[c]).
+    case linearOut(layer: String, weight: Int, shape: [Int], bias: Int?)
+    /// Input channel c of a conv weight [O, C, kh, kw].
+    case convIn(layer: String, weight: Int, shape: [Int])
+    /// Columns [c·block, (c+1)·block) of a linear weight [out, in] (block > 1 after a flatten).
+    case linearIn(layer: String, weight: Int, shape: [Int], block: Int)
+    /// Batch-norm scale and shift of channel c (a producer's epilogue).
+    case batchNorm(layer: String, scale: Int, shift: Int)
+    /// Channel c of this space is channel c + offset of space `space` (the option-A shortcut).
+    case link(space: Int, offset: Int)
+
+    public var layer: String? {
+        switch self {
+        case .convOut(let l, _, _, _), .linearOut(let l, _, _, _), .convIn(let l, _, _), .linearIn(let l, _, _, _), .batchNorm(let l, _, _): return l
+        case .link: return nil
+        }
+    }
+}
+
+public struct ChannelSpace: Sendable {
+    public var name: String
+    public var channels: Int
+    /// Empty for the network's input (its channels come from the data and cannot be switched off).
+    public var producers: [ChannelRef]
+    public var consumers: [ChannelRef]
+    /// Batch norms applied to this space's channels by its producers (zeroed with them).
+    public var batchNorms: [ChannelRef]
+    /// The data's input features: dead only when every consumer is gone.
+    public var isInput: Bool
+
+    public init(name: String, channels: Int, producers: [ChannelRef] = [], consumers: [ChannelRef] = [],
+                batchNorms: [ChannelRef] = [], isInput: Bool = false) {
+        self.name = name; self.channels = channels; self.producers = producers; self.consumers = consumers
+        self.batchNorms = batchNorms; self.isInput = isInput
+    }
+}
+
+public struct ChannelGraph: Sendable {
+    public var spaces: [ChannelSpace] = []
+    public init() {}
+    @discardableResult
+    public mutating func add(_ s: ChannelSpace) -> Int { spaces.append(s); return spaces.count - 1 }
+}
+
+extension Conv2d {
+    public var outRef: ChannelRef {
+        .convOut(layer: name, weight: weightOffset, shape: [geometry.outChannels, geometry.inChannels, geometry.kernelH, geometry.kernelW], bias: biasOffset)
+    }
+    public var inRef: ChannelRef {
+        .convIn(layer: name, weight: weightOffset, shape: [geometry.outChannels, geometry.inChannels, geometry.kernelH, geometry.kernelW])
+    }
+}
+
+extension Linear {
+    public var outRef: ChannelRef { .linearOut(layer: name, weight: weightOffset, shape: [outFeatures, inFeatures], bias: biasOffset) }
+    public func inRef(block: Int = 1) -> ChannelRef { .linearIn(layer: name, weight: weightOffset, shape: [outFeatures, inFeatures], block: block) }
+}
+
+extension BatchNorm2d {
+    public var ref: ChannelRef { .batchNorm(layer: name, scale: scaleOffset, shift: shiftOffset) }
+}
