@@ -20,7 +20,7 @@ let package = Package(
         // OpenBLAS (cblas + openblas_* controls), CPUID, zlib.
         .target(
             name: "CShims",
-            cSettings: [.unsafeFlags(["-O3"])],
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])],
             linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("z"), .linkedLibrary("m")]
         ),
 

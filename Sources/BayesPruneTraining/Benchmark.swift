@@ -105,7 +105,7 @@ public enum Benchmark {
                 let t0 = monotonicNanos()
                 for _ in 0..<reps {
                     Sampler.step(c, state: st, weights: store.values.pointer, grads: store.grads.pointer,
-                                 count: store.parameterCount, lr: 1e-12)
+                                 count: store.parameterCount, lr: 0.1)
                 }
                 ns.append(Double(monotonicNanos() - t0) / Double(reps * store.parameterCount))
             }

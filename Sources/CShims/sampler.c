@@ -9,10 +9,14 @@
 #include <string.h>
 #include <math.h>
 
-#if defined(__x86_64__) && defined(__clang__)
-#define BP_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+// Each kernel body is compiled three times (AVX-512, AVX2+FMA, baseline) and the first call picks one
+// with __builtin_cpu_supports. (clang's target_clones resolver chose the baseline here: measured.)
+#if defined(__x86_64__)
+#define BP_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+#define BP_AVX2 __attribute__((target("avx2,fma")))
+#define BP_HAVE_DISPATCH 1
 #else
-#define BP_CLONES
+#define BP_HAVE_DISPATCH 0
 #endif
 
 #define BLOCK 256
@@ -52,7 +56,7 @@ static inline float log_poly(float u) {
 static inline float exp_poly(float x) {
     x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
     float kf = x * 1.44269504f;
-    kf = kf >= 0 ? (float)(int)(kf + 0.5f) : (float)(int)(kf - 0.5f);
+    kf = __builtin_rintf(kf);
     float f = x - kf * 0.693145752f - kf * 1.42860677e-6f;
     float p = 1.0f + f * (1.0f + f * (0.5f + f * (0.16666667f + f * (0.041666667f + f * (0.0083333333f + f * 0.0013888889f)))));
     return p * as_float((uint32_t)((int)kf + 127) << 23);
@@ -66,26 +70,61 @@ static void derive_keys(uint64_t key, uint64_t counter, uint32_t *k0, uint32_t *
     *k1 = (uint32_t)(h >> 32);
 }
 
-/// The 256 normals of block `b` into z[0..255].
-BP_CLONES
-static void noise_block(uint32_t k0, uint32_t k1, uint64_t b, float *z) {
-    uint32_t base = (uint32_t)(b * HALF);
-    for (int l = 0; l < HALF; l++) {
-        uint32_t j = base + (uint32_t)l;
-        uint32_t h1 = mix32(mix32((2u * j) ^ k0) + k1);
-        uint32_t h2 = mix32(mix32((2u * j + 1u) ^ k0) + k1);
-        float u1 = (float)((h1 >> 8) + 1u) * 5.9604645e-8f;             // (0, 1]
-        float r = sqrtf(-2.0f * log_poly(u1));
-        // Angle uniform on [0, π/2) plus two random signs: uniform on the circle.
-        float d = (float)(h2 >> 10) * (1.5707963f / 4194304.0f) - 0.78539816f;   // [-π/4, π/4)
-        float d2 = d * d;
-        float sn = d * (1.0f + d2 * (-0.16666667f + d2 * (0.0083333333f + d2 * (-1.9841270e-4f + d2 * 2.7557319e-6f))));
-        float cs = 1.0f + d2 * (-0.5f + d2 * (0.041666667f + d2 * (-1.3888889e-3f + d2 * (2.4801587e-5f - d2 * 2.7557319e-7f))));
-        float c = (cs - sn) * 0.70710678f, s = (cs + sn) * 0.70710678f;  // cos, sin of π/4 + d
-        float sign0 = (h2 & 1u) ? -1.0f : 1.0f, sign1 = (h2 & 2u) ? -1.0f : 1.0f;
-        z[l] = r * c * sign0;
-        z[l + HALF] = r * s * sign1;
+#define KATTR
+#define KFN(name) name##_base
+#include "sampler_kernels.inc"
+#undef KATTR
+#undef KFN
+#if BP_HAVE_DISPATCH
+#define KATTR BP_AVX2
+#define KFN(name) name##_avx2
+#include "sampler_kernels.inc"
+#undef KATTR
+#undef KFN
+#define KATTR BP_AVX512
+#define KFN(name) name##_avx512
+#include "sampler_kernels.inc"
+#undef KATTR
+#undef KFN
+#endif
+
+typedef struct {
+    void (*noise)(uint32_t, uint32_t, uint64_t, float *);
+    void (*adavb)(size_t, float *, float *, float *, float *, const float *, const float *, const float *,
+                  const float *, bp_adavb_params);
+    void (*adavb_dense)(size_t, float *, float *, float *, float *, const float *, float, const float *, bp_adavb_params);
+    void (*sghmc)(size_t, float *, float *, const float *, const float *, const float *, const float *, float, float, float);
+    void (*sgld)(size_t, float *, const float *, const float *, const float *, const float *, float, float);
+    void (*sigmoid)(size_t, const float *, float *);
+} kernel_table;
+
+#define TABLE(sfx) { noise_block_##sfx, adavb_block_##sfx, adavb_block_dense_##sfx, sghmc_block_##sfx, sgld_block_##sfx, sigmoid_block_##sfx }
+
+static const kernel_table *dispatch(void) {
+    static const kernel_table base = TABLE(base);
+#if BP_HAVE_DISPATCH
+    static const kernel_table avx2 = TABLE(avx2), avx512 = TABLE(avx512);
+    static const kernel_table *chosen = NULL;
+    if (!chosen) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")
+            && __builtin_cpu_supports("avx512vl")) chosen = &avx512;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) chosen = &avx2;
+        else chosen = &base;
     }
+    return chosen;
+#else
+    return &base;
+#endif
+}
+
+const char *bp_sampler_isa(void) {
+#if BP_HAVE_DISPATCH
+    const kernel_table *t = dispatch();
+    return t->noise == noise_block_avx512 ? "avx512" : (t->noise == noise_block_avx2 ? "avx2" : "baseline");
+#else
+    return "baseline";
+#endif
 }
 
 void bp_gaussian_fill(uint64_t key, uint64_t counter, size_t i0, size_t n, float *out) {
@@ -97,39 +136,16 @@ void bp_gaussian_fill(uint64_t key, uint64_t counter, size_t i0, size_t n, float
         uint64_t b = i / BLOCK;
         size_t lo = i % BLOCK, take = BLOCK - lo;
         if (take > end - i) take = end - i;
-        noise_block(k0, k1, b, z);
+        dispatch()->noise(k0, k1, b, z);
         memcpy(out + (i - i0), z + lo, take * sizeof(float));
         i += take;
     }
 }
 
-BP_CLONES
-static void adavb_block(size_t n, float *restrict w, float *restrict m, float *restrict rho, float *restrict eps,
-                        const float *restrict g, const float *restrict lambda, float lambda_const,
-                        const float *restrict mask, const float *restrict z, bp_adavb_params p) {
-    const float c15 = sqrtf(p.c2 * sqrtf(p.c2));               // C^1.5
-    const float c3 = p.c2 * p.c2 * sqrtf(p.c2);               // C^3 = (C²)^1.5
-    const float a = p.temperature * p.temperature * c3;       // T²·C³
-    const float bcoef = p.temperature * c15;                  // T·C^1.5
-    const float inv_n = 1.0f / p.n_data;
-    const float noise = sqrtf(2.0f * (1.0f + p.beta1 * p.beta1)) * c15 * p.temperature;
-    const float step = p.beta2 * p.c2;
-    for (size_t i = 0; i < n; i++) {
-        float lam = lambda ? lambda[i] : lambda_const;
-        float r = rho[i];
-        float tau = sigmoid_poly(r);
-        if (p.eta != 0.0f) {
-            r -= p.eta * (a * lam * tau + bcoef * eps[i] * g[i] - inv_n / tau);
-            rho[i] = r;
-            tau = sigmoid_poly(r);
-        }
-        float e = z[i];
-        eps[i] = e;
-        float mi = p.beta1 * m[i] - step * (g[i] + lam * w[i]) + noise * e;
-        m[i] = mi;
-        float wi = w[i] + tau * mi;
-        w[i] = mask ? wi * mask[i] : wi;
-    }
+/// Constant stand-ins for the optional per-weight inputs.
+typedef struct { float lambda[BLOCK]; float ones[BLOCK]; } constants;
+static void fill_constants(constants *c, float lambda_const) {
+    for (int i = 0; i < BLOCK; i++) { c->lambda[i] = lambda_const; c->ones[i] = 1.0f; }
 }
 
 void bp_adavb_step(size_t n, float *w, float *m, float *rho, float *eps, const float *g,
@@ -138,24 +154,14 @@ void bp_adavb_step(size_t n, float *w, float *m, float *rho, float *eps, const f
     uint32_t k0, k1;
     derive_keys(key, counter, &k0, &k1);
     float z[BLOCK];
+    constants c;
+    fill_constants(&c, lambda_const);
     for (size_t i = 0; i < n; i += BLOCK) {
         size_t len = n - i < BLOCK ? n - i : BLOCK;
-        noise_block(k0, k1, i / BLOCK, z);
-        adavb_block(len, w + i, m + i, rho + i, eps + i, g + i, lambda ? lambda + i : NULL, lambda_const,
-                    mask ? mask + i : NULL, z, p);
-    }
-}
-
-BP_CLONES
-static void sghmc_block(size_t n, float *restrict w, float *restrict v, const float *restrict g,
-                        const float *restrict lambda, float lambda_const, const float *restrict mask,
-                        const float *restrict z, float lr, float alpha, float noise_sd) {
-    for (size_t i = 0; i < n; i++) {
-        float lam = lambda ? lambda[i] : lambda_const;
-        float vi = (1.0f - alpha) * v[i] - lr * (g[i] + lam * w[i]) + noise_sd * z[i];
-        v[i] = vi;
-        float wi = w[i] + vi;
-        w[i] = mask ? wi * mask[i] : wi;
+        dispatch()->noise(k0, k1, i / BLOCK, z);
+        if (!lambda && !mask) dispatch()->adavb_dense(len, w + i, m + i, rho + i, eps + i, g + i, lambda_const, z, p);
+        else dispatch()->adavb(len, w + i, m + i, rho + i, eps + i, g + i, lambda ? lambda + i : c.lambda,
+                               mask ? mask + i : c.ones, z, p);
     }
 }
 
@@ -164,21 +170,13 @@ void bp_sghmc_step(size_t n, float *w, float *v, const float *g, const float *la
     uint32_t k0, k1;
     derive_keys(key, counter, &k0, &k1);
     float z[BLOCK];
+    constants c;
+    fill_constants(&c, lambda_const);
     for (size_t i = 0; i < n; i += BLOCK) {
         size_t len = n - i < BLOCK ? n - i : BLOCK;
-        noise_block(k0, k1, i / BLOCK, z);
-        sghmc_block(len, w + i, v + i, g + i, lambda ? lambda + i : NULL, lambda_const, mask ? mask + i : NULL,
+        dispatch()->noise(k0, k1, i / BLOCK, z);
+        dispatch()->sghmc(len, w + i, v + i, g + i, lambda ? lambda + i : c.lambda, mask ? mask + i : c.ones,
                     z, lr, alpha, noise_sd);
-    }
-}
-
-BP_CLONES
-static void sgld_block(size_t n, float *restrict w, const float *restrict g, const float *restrict lambda,
-                       float lambda_const, const float *restrict mask, const float *restrict z, float lr, float noise_sd) {
-    for (size_t i = 0; i < n; i++) {
-        float lam = lambda ? lambda[i] : lambda_const;
-        float wi = w[i] - lr * (g[i] + lam * w[i]) + noise_sd * z[i];
-        w[i] = mask ? wi * mask[i] : wi;
     }
 }
 
@@ -187,14 +185,13 @@ void bp_sgld_step(size_t n, float *w, const float *g, const float *lambda, float
     uint32_t k0, k1;
     derive_keys(key, counter, &k0, &k1);
     float z[BLOCK];
+    constants c;
+    fill_constants(&c, lambda_const);
     for (size_t i = 0; i < n; i += BLOCK) {
         size_t len = n - i < BLOCK ? n - i : BLOCK;
-        noise_block(k0, k1, i / BLOCK, z);
-        sgld_block(len, w + i, g + i, lambda ? lambda + i : NULL, lambda_const, mask ? mask + i : NULL, z, lr, noise_sd);
+        dispatch()->noise(k0, k1, i / BLOCK, z);
+        dispatch()->sgld(len, w + i, g + i, lambda ? lambda + i : c.lambda, mask ? mask + i : c.ones, z, lr, noise_sd);
     }
 }
 
-BP_CLONES
-void bp_sigmoid(size_t n, const float *x, float *out) {
-    for (size_t i = 0; i < n; i++) out[i] = sigmoid_poly(x[i]);
-}
+void bp_sigmoid(size_t n, const float *x, float *out) { dispatch()->sigmoid(n, x, out); }

@@ -31,6 +31,9 @@ void bp_sghmc_step(size_t n, float *w, float *v, const float *g, const float *la
 void bp_sgld_step(size_t n, float *w, const float *g, const float *lambda, float lambda_const,
                   const float *mask, float lr, float noise_sd, uint64_t key, uint64_t counter);
 
+/// The instruction set the sampler kernels dispatched to: "avx512", "avx2" or "baseline".
+const char *bp_sampler_isa(void);
+
 /// Vectorised logistic function 1/(1+e^−x) over n values (used for τ statistics).
 void bp_sigmoid(size_t n, const float *x, float *out);
 #endif
