@@ -15,34 +15,45 @@ public enum ChannelRef: Sendable {
     case convIn(layer: String, weight: Int, shape: [Int])
     /// Columns [c·block, (c+1)·block) of a linear weight [out, in] (block > 1 after a flatten).
     case linearIn(layer: String, weight: Int, shape: [Int], block: Int)
-    /// Batch-norm scale and shift of channel c (a producer's epilogue).
-    case batchNorm(layer: String, scale: Int, shift: Int)
     /// Channel c of this space is channel c + offset of space `space` (the option-A shortcut).
     case link(space: Int, offset: Int)
 
     public var layer: String? {
         switch self {
-        case .convOut(let l, _, _, _), .linearOut(let l, _, _, _), .convIn(let l, _, _), .linearIn(let l, _, _, _), .batchNorm(let l, _, _): return l
+        case .convOut(let l, _, _, _), .linearOut(let l, _, _, _), .convIn(let l, _, _), .linearIn(let l, _, _, _): return l
         case .link: return nil
         }
     }
+}
+
+/// Batch-norm scale and shift offsets of the layer that normalises a producer's output.
+public struct BatchNormRef: Sendable {
+    public let layer: String, scale: Int, shift: Int
+}
+
+/// A producer of a space's channels and the batch norm applied to its output (zeroed with it).
+public struct Producer: Sendable {
+    public var ref: ChannelRef
+    public var batchNorm: BatchNormRef?
+    public init(_ ref: ChannelRef, batchNorm: BatchNormRef? = nil) { self.ref = ref; self.batchNorm = batchNorm }
 }
 
 public struct ChannelSpace: Sendable {
     public var name: String
     public var channels: Int
     /// Empty for the network's input (its channels come from the data and cannot be switched off).
-    public var producers: [ChannelRef]
+    public var producers: [Producer]
     public var consumers: [ChannelRef]
-    /// Batch norms applied to this space's channels by its producers (zeroed with them).
-    public var batchNorms: [ChannelRef]
     /// The data's input features: dead only when every consumer is gone.
     public var isInput: Bool
+    /// Whether a compact export may drop this space's dead channels (block-inner and plain layer outputs;
+    /// not the input features nor the residual streams, whose width the shortcuts fix).
+    public var compactable: Bool
 
-    public init(name: String, channels: Int, producers: [ChannelRef] = [], consumers: [ChannelRef] = [],
-                batchNorms: [ChannelRef] = [], isInput: Bool = false) {
+    public init(name: String, channels: Int, producers: [Producer] = [], consumers: [ChannelRef] = [],
+                isInput: Bool = false, compactable: Bool = true) {
         self.name = name; self.channels = channels; self.producers = producers; self.consumers = consumers
-        self.batchNorms = batchNorms; self.isInput = isInput
+        self.isInput = isInput; self.compactable = compactable && !isInput
     }
 }
 
@@ -68,5 +79,5 @@ extension Linear {
 }
 
 extension BatchNorm2d {
-    public var ref: ChannelRef { .batchNorm(layer: name, scale: scaleOffset, shift: shiftOffset) }
+    public var ref: BatchNormRef { BatchNormRef(layer: name, scale: scaleOffset, shift: shiftOffset) }
 }

@@ -60,7 +60,7 @@ public enum ModelBuilder {
             layers.append(last); fcs.append(last)
             graph.add(ChannelSpace(name: "input", channels: x.size, consumers: [fcs[0].inRef()], isInput: true))
             for i in 0..<(fcs.count - 1) {
-                graph.add(ChannelSpace(name: "\(fcs[i].name).out", channels: fcs[i].outFeatures, producers: [fcs[i].outRef],
+                graph.add(ChannelSpace(name: "\(fcs[i].name).out", channels: fcs[i].outFeatures, producers: [Producer(fcs[i].outRef)],
                                        consumers: [fcs[i + 1].inRef()]))
             }
         case .lenet:
@@ -83,11 +83,11 @@ public enum ModelBuilder {
             let f3 = Linear("fc3", store: store, inFeatures: w[3], outFeatures: spec.outputs)
             layers = [c1, r1, p1, c2, r2, p2, fl, f1, r3, f2, r4, f3]
             graph.add(ChannelSpace(name: "input", channels: x.c, consumers: [c1.inRef], isInput: true))
-            graph.add(ChannelSpace(name: "conv1.out", channels: w[0], producers: [c1.outRef], consumers: [c2.inRef]))
-            graph.add(ChannelSpace(name: "conv2.out", channels: w[1], producers: [c2.outRef],
+            graph.add(ChannelSpace(name: "conv1.out", channels: w[0], producers: [Producer(c1.outRef)], consumers: [c2.inRef]))
+            graph.add(ChannelSpace(name: "conv2.out", channels: w[1], producers: [Producer(c2.outRef)],
                                    consumers: [f1.inRef(block: p2.outShape.plane)]))
-            graph.add(ChannelSpace(name: "fc1.out", channels: w[2], producers: [f1.outRef], consumers: [f2.inRef()]))
-            graph.add(ChannelSpace(name: "fc2.out", channels: w[3], producers: [f2.outRef], consumers: [f3.inRef()]))
+            graph.add(ChannelSpace(name: "fc1.out", channels: w[2], producers: [Producer(f1.outRef)], consumers: [f2.inRef()]))
+            graph.add(ChannelSpace(name: "fc2.out", channels: w[3], producers: [Producer(f2.outRef)], consumers: [f3.inRef()]))
         case .resnet20, .resnet32, .resnet56:
             guard x.h >= 4, x.w >= 4 else {
                 throw ModelError(description: "--model \(spec.kind.rawValue): needs images of at least 4x4, data is \(x)")
@@ -105,7 +105,8 @@ public enum ModelBuilder {
             var shape = r1.outShape
             // One channel space per stage's residual stream; links between streams are stream-relative
             // here and rebased to graph indices once the inner spaces are in.
-            var streams = [ChannelSpace(name: "stage1.stream", channels: 16, producers: [c1.outRef], batchNorms: [b1.ref])]
+            var streams = [ChannelSpace(name: "stage1.stream", channels: 16, producers: [Producer(c1.outRef, batchNorm: b1.ref)],
+                                        compactable: false)]
             var blockIndex = 0
             for (stage, planes) in [16, 32, 64].enumerated() {
                 if stage > 0 {
@@ -113,7 +114,7 @@ public enum ModelBuilder {
                     let pad = (planes - shape.c) / 2, previous = streams.count - 1
                     streams[previous].consumers.append(.link(space: previous + 1, offset: pad))
                     streams.append(ChannelSpace(name: "stage\(stage + 1).stream", channels: planes,
-                                                producers: [.link(space: previous, offset: -pad)]))
+                                                producers: [Producer(.link(space: previous, offset: -pad))], compactable: false))
                 }
                 for i in 0..<n {
                     let stride = (stage > 0 && i == 0) ? 2 : 1
@@ -123,10 +124,10 @@ public enum ModelBuilder {
                     layers.append(block)
                     let k = streams.count - 1
                     streams[k].consumers.append(block.conv1.inRef)
-                    streams[k].producers.append(block.conv2.outRef)
-                    streams[k].batchNorms.append(block.bn2.ref)
-                    graph.add(ChannelSpace(name: "\(block.name).inner", channels: block.inner, producers: [block.conv1.outRef],
-                                           consumers: [block.conv2.inRef], batchNorms: [block.bn1.ref]))
+                    streams[k].producers.append(Producer(block.conv2.outRef, batchNorm: block.bn2.ref))
+                    graph.add(ChannelSpace(name: "\(block.name).inner", channels: block.inner,
+                                           producers: [Producer(block.conv1.outRef, batchNorm: block.bn1.ref)],
+                                           consumers: [block.conv2.inRef]))
                     shape = block.outShape
                 }
             }
@@ -141,7 +142,8 @@ public enum ModelBuilder {
                 return r
             }
             for var st in streams {
-                st.producers = st.producers.map(rebase); st.consumers = st.consumers.map(rebase)
+                st.producers = st.producers.map { Producer(rebase($0.ref), batchNorm: $0.batchNorm) }
+                st.consumers = st.consumers.map(rebase)
                 graph.add(st)
             }
         }

@@ -120,3 +120,34 @@ public enum Benchmark {
                 "adavb_share_of_step": perWeight["adavb"]! * 1e-9 * Double(store.parameterCount) / (Double(B * comm.size) / ips)]
     }
 }
+
+extension Benchmark {
+    /// Inference images/s (evaluation mode, batch `batch`) of a compact export against its dense source run.
+    public static func compareCompact(exportDirectory: String, batch: Int, steps: Int, repeats: Int) throws -> [String: Any] {
+        let arch = try JSONDecoder().decode(CompactSummary.self,
+                                            from: FileManager.default.contents(atPath: exportDirectory + "/architecture.json")
+                                                ?? { throw OutputError(description: "\(exportDirectory)/architecture.json: missing (not a compact export)") }())
+        let (_, dense, _) = try CompactExport.loadPruned(directory: arch.source)
+        let compact = try RunEvaluation.loadNetwork(try RunManifest.load(directory: exportDirectory))
+        try WeightsFile.load(compact, from: exportDirectory + "/weights.safetensors")
+        var rng = Xoshiro256(seed: 3)
+        let x = FloatBuffer(count: batch * dense.inputShape.size)
+        for i in 0..<x.count { x[i] = rng.nextGaussian() }
+        func rate(_ net: Network) -> Double {
+            for _ in 0..<3 { _ = net.forward(x.pointer, batch: batch, training: false) }
+            var r: [Double] = []
+            for _ in 0..<repeats {
+                let t0 = monotonicSeconds()
+                for _ in 0..<steps { _ = net.forward(x.pointer, batch: batch, training: false) }
+                r.append(Double(steps * batch) / (monotonicSeconds() - t0))
+            }
+            return median(r)
+        }
+        // Interleave the two so machine noise hits both alike.
+        let d1 = rate(dense), c1 = rate(compact), d2 = rate(dense), c2 = rate(compact)
+        let d = median([d1, d2]), c = median([c1, c2])
+        return ["model": arch.model, "batch": batch, "dense_images_per_second": d, "compact_images_per_second": c,
+                "speedup": c / d, "dense_parameters": arch.denseParameters, "compact_parameters": arch.compactParameters,
+                "dense_macs_per_example": arch.denseMACsPerExample, "compact_macs_per_example": arch.compactMACsPerExample]
+    }
+}

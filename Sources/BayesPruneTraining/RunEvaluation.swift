@@ -24,7 +24,7 @@ public enum RunEvaluation {
         }
         let loss: LossKind = m.task == "multiclass" ? .softmaxCrossEntropy : (m.task == "binary" ? .logistic : .squaredError)
         let spec = ModelSpec(kind: kind, input: ActShape(m.inputShape[0], m.inputShape[1], m.inputShape[2]),
-                             outputs: m.outputs, loss: loss, hidden: m.config.hidden)
+                             outputs: m.outputs, loss: loss, hidden: m.config.hidden, widths: m.config.widths)
         return try ModelBuilder.build(spec, seed: m.config.seed)
     }
 
@@ -80,6 +80,13 @@ public enum RunEvaluation {
             out["bma"] = try average.mean.map { try metrics($0, samples: average.count) } ?? ["samples": 0]
         }
 
+        if m.config.pruning.enabled || FileManager.default.fileExists(atPath: directory + "/mask.safetensors") {
+            let (_, _, pruner) = try CompactExport.loadPruned(directory: directory)
+            var p = pruner.summary()
+            p["connected_inputs"] = data.train.featureNames.isEmpty ? nil
+                : pruner.connectedInputs().map { $0 < data.train.featureNames.count ? data.train.featureNames[$0] : "\($0)" }
+            out["pruning"] = p
+        }
         if let ood, let oodSet {
             net.store.values.zero()
             try WeightsFile.load(net, from: directory + "/weights.safetensors")

@@ -79,12 +79,21 @@ public enum Sampler {
         switch c.kind {
         case .sgd:
             let v = state.momentum.pointer, mu = c.momentum
-            for i in 0..<n {
-                let lam = lambda?[i] ?? c.weightDecay
-                let vi = mu * v[i] - lr * (g[i] + lam * w[i])
-                v[i] = vi
-                let wi = w[i] + vi
-                w[i] = mask.map { wi * $0[i] } ?? wi
+            if let lambda, let mask {
+                for i in 0..<n {
+                    let vi = mu * v[i] - lr * (g[i] + lambda[i] * w[i])
+                    v[i] = vi
+                    w[i] = mask[i] != 0 ? w[i] + vi : 0   // +0.0, never −0.0
+                }
+            } else {
+                // Dense: one λ, no mask (a separate loop so it vectorises).
+                let lam = lambda?[0] ?? c.weightDecay
+                precondition(lambda == nil && mask == nil, "sgd: pass both λ and mask, or neither")
+                for i in 0..<n {
+                    let vi = mu * v[i] - lr * (g[i] + lam * w[i])
+                    v[i] = vi
+                    w[i] += vi
+                }
             }
         case .adavb:
             let p = bp_adavb_params(beta1: c.beta1, beta2: c.beta2, eta: c.eta, temperature: c.temperature,

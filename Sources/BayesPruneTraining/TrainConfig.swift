@@ -33,6 +33,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var samplesPerCycle: Int = 3
     /// Equal-width confidence bins for ECE/MCE and the reliability diagram.
     public var calibrationBins: Int = 15
+    /// EM-MCMC spike-and-slab pruning.
+    public var pruning = PruningConfig()
+    /// Channel widths of a compacted network (see ModelSpec.widths); nil for the standard architecture.
+    public var widths: [Int]?
     public var seed: UInt64 = 1
     public var threads: Int?
     public var out: String = "runs/latest"

@@ -33,6 +33,8 @@ public final class Trainer {
     public let sampler: SamplerConfig
     public let state: SamplerState
     public let average: ModelAverage
+    /// The spike-and-slab EM, when `config.pruning.enabled`.
+    public let pruner: Pruner?
     public private(set) var samples = SampleManifest()
     public let communicator: Communicator
     /// Replica agreement is checked every this many steps (0: never).
@@ -61,7 +63,8 @@ public final class Trainer {
         self.data = data
         let input = ActShape(data.train.channels, data.train.height, data.train.width)
         network = try ModelBuilder.build(ModelSpec(kind: kind, input: input, outputs: data.outputs,
-                                                   loss: data.modelSpecLoss, hidden: config.hidden), seed: config.seed)
+                                                   loss: data.modelSpecLoss, hidden: config.hidden, widths: config.widths),
+                                         seed: config.seed)
         let steps = config.epochs * (data.train.count / config.batchSize)
         schedule = Schedule(kind: scheduleKind, baseLR: config.lr, totalSteps: steps, cycles: config.cycles)
         sampler = SamplerConfig(kind: samplerKind, weightDecay: Float(config.weightDecay), momentum: Float(config.momentum),
@@ -70,6 +73,9 @@ public final class Trainer {
                                 noiseSeed: config.seed)
         state = SamplerState(config: sampler, parameterCount: network.store.parameterCount)
         average = ModelAverage(keepMembers: data.train.task == .regression)
+        pruner = config.pruning.enabled
+            ? Pruner(network: network, config: config.pruning, dataSize: data.train.count, lambda1: Float(config.weightDecay))
+            : nil
 
     }
 
@@ -123,6 +129,12 @@ public final class Trainer {
 
         for epoch in 1...max(config.epochs, 1) where config.epochs > 0 {
             loader.startEpoch(epoch - 1)
+            // The E-step (and structured pruning) once per epoch, at its first batch, after the warm-up.
+            var pruningActive = false
+            if let pruner, epoch > config.pruning.warmUp {
+                try pruner.step(comm)
+                pruningActive = true
+            }
             let t0 = monotonicSeconds()
             var lossSum = 0.0
             var lastProgress = t0
@@ -150,7 +162,9 @@ public final class Trainer {
                 lossSum += loss[0]
                 lr = schedule.learningRate(step: state.step)
                 Sampler.step(sampler, state: state, weights: store.values.pointer, grads: store.grads.pointer,
-                             count: store.parameterCount, lr: Float(lr))
+                             count: store.parameterCount, lr: Float(lr),
+                             lambda: pruningActive ? UnsafePointer(pruner!.lambda.pointer) : nil,
+                             mask: pruningActive ? UnsafePointer(pruner!.mask.pointer) : nil)
                 if let f = fault, f.rank == comm.rank, f.step == state.step { inject(f.kind) }
                 if comm.size > 1, syncCheckEvery > 0, state.step % syncCheckEvery == 0 {
                     try checkReplicas(step: state.step, epoch: epoch)
@@ -181,6 +195,17 @@ public final class Trainer {
                                        "images_per_second": record.imagesPerSecond, "lr": lr,
                                        "elapsed_seconds": monotonicSeconds() - runStart]
             for (k, v) in test { line[k] = v.isNaN ? NSNull() : v }
+            if let pruner {
+                let summary = pruner.summary()
+                for (k, v) in summary where k != "layers" { line[k] = v }
+                line["pruning_layers"] = summary["layers"]
+                line["pruning_active"] = pruningActive
+                if data.train.task != .multiclass || data.train.height == 1 && data.train.width == 1 && !data.train.featureNames.isEmpty {
+                    line["connected_inputs"] = pruner.connectedInputs().map { i in
+                        i < data.train.featureNames.count ? data.train.featureNames[i] : "\(i)"
+                    }
+                }
+            }
             if comm.size > 1 {
                 line["ranks"] = comm.size
                 line["allreduce_seconds_per_step"] = allreduceSeconds / Double(max(state.step, 1))
@@ -189,11 +214,20 @@ public final class Trainer {
                 let json = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
                 metrics.write(json + Data("\n".utf8))
                 try metrics.synchronize()
-                log(summaryLine(record))
+                var text = summaryLine(record)
+                if let pruner {
+                    let sm = pruner.summary()
+                    text += String(format: "  sparsity %.3f  channels %.3f  MACs saved %.3f", sm["weight_sparsity"] as! Double,
+                                   sm["channel_sparsity"] as! Double, sm["mac_savings"] as! Double)
+                }
+                log(text)
             }
         }
         if comm.size > 1 { try checkReplicas(step: state.step, epoch: config.epochs) }
-        if root { try saveWeights(to: dir + "/weights.safetensors") }
+        if root {
+            try saveWeights(to: dir + "/weights.safetensors")
+            if let pruner { try MaskFile.write(pruner, to: dir + "/mask.safetensors") }
+        }
     }
 
     func inject(_ kind: Fault) {
@@ -274,6 +308,29 @@ public final class Trainer {
 
     public func saveWeights(to path: String) throws {
         try WeightsFile.write(network, to: path, metadata: ["model": config.model, "format": "bayesprune-weights-1"])
+    }
+}
+
+/// The pruning mask as safetensors: one 0/1 tensor per trainable tensor, under the weights' names.
+public enum MaskFile {
+    public static func write(_ pruner: Pruner, to path: String) throws {
+        let s = pruner.network.store
+        let tensors = s.entries.map { e in
+            NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: pruner.mask.pointer + e.offset, count: e.count)))
+        }
+        try Safetensors.write(tensors, metadata: ["format": "bayesprune-mask-1"], to: path)
+    }
+
+    /// Loads a mask into `pruner` (and recomputes which channels are dead).
+    public static func load(_ pruner: Pruner, from path: String) throws {
+        let (tensors, _) = try Safetensors.read(path: path)
+        for e in pruner.network.store.entries {
+            guard let t = tensors[e.name], t.shape == e.shape else {
+                throw OutputError(description: "\(path): mask for \(e.name) missing or of the wrong shape")
+            }
+            (pruner.mask.pointer + e.offset).update(from: t.values, count: e.count)
+        }
+        pruner.refreshDeadChannels()
     }
 }
 

@@ -4,6 +4,7 @@ import Foundation
 import BayesPruneTraining
 import BayesPruneRuntime
 import BayesPruneDistributed
+import BayesPruneKernels
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure training throughput on random data (JSON on stdout).")
@@ -15,6 +16,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed warm-up steps.") var warmup: Int = 5
     @Option(help: "Repeats (the median is reported).") var repeats: Int = 3
     @Option(help: "Write the JSON here as well (atomically).") var output: String?
+    @Option(help: "Instead of training throughput: inference images/s of this compact export (bayesprune export --compact) against its dense run.") var compact: String?
     @Flag(help: "Under mpirun: weak scaling, every rank at --batch-size with one gradient allreduce per step (see launch/bench-mpi).") var distributed = false
 
     func run() throws {
@@ -29,6 +31,14 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--batch-size, --steps, --repeats must be positive and --warmup non-negative")
             }
             o.batch = batchSize; o.steps = steps; o.warmup = warmup; o.repeats = repeats
+            if let compact {
+                setBLASThreads(o.threads.first ?? 1)
+                let r = try Benchmark.compareCompact(exportDirectory: compact, batch: batchSize, steps: steps, repeats: repeats)
+                let json = try JSONSerialization.data(withJSONObject: r, options: [.prettyPrinted, .sortedKeys])
+                if let output { try AtomicFile.write(json, to: output) }
+                print(String(decoding: json, as: UTF8.self))
+                return
+            }
             var mpi: MPICommunicator? = nil
             if distributed && MPICommunicator.launchedUnderMPI {
                 mpi = try MPICommunicator(timeoutSeconds: 300)

@@ -57,6 +57,7 @@ struct Train: ParsableCommand {
     @Option(help: "Under MPI: check that every rank's weights agree every N steps (0: never).") var syncCheckEvery: Int = 100
     @Option(help: "Under MPI: abort the job when a collective does not complete within this many seconds.") var collectiveTimeout: Double = 300
     @Option(help: .hidden) var debugFault: String?
+    @OptionGroup var pruning: PruningOptions
 
     /// Checked inside run() so a bad value gives one line ("bayesprune: --epochs: ..."), not usage text.
     func check() throws {
@@ -152,10 +153,14 @@ struct Train: ParsableCommand {
         c.model = model; c.hidden = try parseHidden(); c.sampler = sampler
         let d = TrainConfig.defaults(model: model, sampler: sampler)
         c.epochs = epochs; c.batchSize = batchSize ?? d.batchSize; c.evalBatchSize = evalBatchSize
-        c.lr = lr ?? d.lr; c.momentum = momentum ?? d.momentum; c.weightDecay = weightDecay ?? d.weightDecay
+        c.lr = lr ?? d.lr; c.momentum = momentum ?? d.momentum; c.weightDecay = weightDecay ?? pruning.lambda1 ?? d.weightDecay
+        if let l1 = pruning.lambda1, let wd = weightDecay, l1 != wd {
+            throw ValidationError("--lambda1 and --weight-decay are the same setting; given \(l1) and \(wd)")
+        }
         c.schedule = schedule; c.cycles = cycles; c.seed = seed; c.out = out
         c.temperature = temperature; c.beta1 = beta1; c.beta2 = beta2; c.eta = eta
         c.samplesPerCycle = samplesPerCycle; c.calibrationBins = calibrationBins
+        c.pruning = try pruning.resolve(model: model)
         c.threads = configureThreads(requested: threads)
         if comm.size > 1 && c.batchSize % comm.size != 0 {
             throw ValidationError("--batch-size: the global batch \(c.batchSize) is not divisible by the \(comm.size) ranks")
@@ -175,5 +180,44 @@ struct Train: ParsableCommand {
         trainer.log("\(kernelReport.summary); \(c.threads!) BLAS thread(s)\(comm.size > 1 ? " per rank, \(comm.size) ranks" : "")")
         trainer.log("training \(c.model) (\(trainer.network.store.parameterCount) parameters) with \(c.sampler) on \(data.train.name): \(data.train.count) train / \(data.test.count) test examples, \(c.epochs) epochs, batch \(c.batchSize), lr \(c.lr) → \(c.out)")
         return trainer
+    }
+}
+
+struct PruningOptions: ParsableArguments {
+    @Flag(help: "Turn on EM-MCMC spike-and-slab pruning.") var prune = false
+    @Option(help: "Epochs before the first E-step (nothing changes until then).") var warmUp: Int = 1
+    @Option(help: "λ1, the slab's weight decay (the same setting as --weight-decay).") var lambda1: Double?
+    @Option(help: "λ0, the spike's weight decay (default per model family: conv 1e-3, mlp 1e-1).") var lambda0: Double?
+    @Option(help: "E-step: threshold (fixed mean-square --soft-threshold) or bayes (threshold t* from λ0, λ1, θ, N with θ's M-step).") var eStep: String = "threshold"
+    @Option(help: "Mean-square threshold of the threshold E-step (default: conv 1e-4, mlp 1e-2).") var softThreshold: Double?
+    @Option(help: "Hard threshold for permanent removal (range for conv channels/filters, mean square for fc units; default: conv 1e-2, mlp 1e-3).") var hardThreshold: Double?
+    @Option(help: "Beta(a, b) prior on θ for the bayes E-step, as A,B.") var thetaPrior: String = "1,1"
+    @Flag(help: "Also remove single k×k kernels in the spike whose range is below the hard threshold.") var pruneKernels = false
+    @Option(help: "Whether the first weight layer is prunable: on or off (default: on for mlp, off otherwise).") var pruneFirstLayer: String?
+    @Option(help: "Whether the last weight layer is prunable: on or off (default: on for mlp, off otherwise).") var pruneLastLayer: String?
+
+    func onOff(_ v: String?, _ name: String) throws -> Bool? {
+        guard let v else { return nil }
+        guard v == "on" || v == "off" else { throw ValidationError("\(name): expected on or off, got \(v)") }
+        return v == "on"
+    }
+
+    func resolve(model: String) throws -> PruningConfig {
+        var c = PruningConfig.defaults(model: model)
+        c.enabled = prune
+        guard warmUp >= 0 else { throw ValidationError("--warm-up: must be >= 0, got \(warmUp)") }
+        c.warmUp = warmUp
+        guard let mode = EStepMode(rawValue: eStep) else { throw ValidationError("--e-step: expected threshold or bayes, got \(eStep)") }
+        c.eStep = mode
+        if let l = lambda0 { guard l > 0 else { throw ValidationError("--lambda0: must be positive, got \(l)") }; c.lambda0 = l }
+        if let t = softThreshold { guard t >= 0 else { throw ValidationError("--soft-threshold: must be >= 0, got \(t)") }; c.softThreshold = t }
+        if let t = hardThreshold { guard t >= 0 else { throw ValidationError("--hard-threshold: must be >= 0, got \(t)") }; c.hardThreshold = t }
+        let ab = thetaPrior.split(separator: ",").compactMap { Double($0) }
+        guard ab.count == 2, ab.allSatisfy({ $0 > 0 }) else { throw ValidationError("--theta-prior: expected A,B with A, B > 0, got \(thetaPrior)") }
+        c.thetaPrior = ab
+        c.pruneKernels = pruneKernels
+        if let v = try onOff(pruneFirstLayer, "--prune-first-layer") { c.pruneFirstLayer = v }
+        if let v = try onOff(pruneLastLayer, "--prune-last-layer") { c.pruneLastLayer = v }
+        return c
     }
 }

@@ -1,0 +1,382 @@
+// EM-MCMC pruning with the spike-and-slab group prior (ALGORITHM.md §4): once per epoch after the
+// warm-up, the E-step puts every group of a prunable tensor in the spike or the slab (switching its
+// weight decay between λ0 and λ1 for the sampler), and structured hard pruning removes, permanently,
+// convolution input channels and output filters whose weight range is below the hard threshold, fully
+// connected input units whose mean square is below it, and (optionally) single kernels in the spike
+// with a small range. The channel graph then removes whatever those removals leave dead, with its
+// batch-norm scale and shift, so removed channels carry exact zeros. Masks and per-weight decays are
+// flat buffers with the parameters' layout; the sampler multiplies by the mask every step.
+import Foundation
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneDistributed
+
+public struct PruningConfig: Codable, Equatable, Sendable {
+    public var enabled = false
+    /// The E-step starts after this many epochs; nothing changes before.
+    public var warmUp = 1
+    public var lambda0 = 1e-3
+    public var eStep: EStepMode = .threshold
+    public var softThreshold = 1e-4
+    public var hardThreshold = 1e-2
+    /// Beta(a, b) prior on θ, and θ's starting value (bayes mode).
+    public var thetaPrior: [Double] = [1, 1]
+    public var initialTheta = 0.5
+    public var pruneKernels = false
+    /// Whether the first / last weight layer is prunable (consistency can still remove its dead parts).
+    public var pruneFirstLayer = false
+    public var pruneLastLayer = false
+
+    public init() {}
+
+    /// The authors' defaults per family (ALGORITHM.md §4): convolutional nets λ0 1e-3, soft 1e-4,
+    /// hard 1e-2; fully connected nets λ0 1e-1, soft 1e-2, hard 1e-3. mlp prunes its first layer (input
+    /// feature selection) and its last.
+    public static func defaults(model: String) -> PruningConfig {
+        var c = PruningConfig()
+        if model == "mlp" {
+            c.lambda0 = 1e-1; c.softThreshold = 1e-2; c.hardThreshold = 1e-3
+            c.pruneFirstLayer = true; c.pruneLastLayer = true
+        }
+        return c
+    }
+}
+
+/// Per-layer structured-sparsity figures.
+public struct LayerSparsity: Codable, Equatable {
+    public var layer: String
+    public var prunable: Bool
+    public var weights: Int
+    public var zeroWeights: Int
+    public var outputs: Int, outputsRemoved: Int
+    public var inputs: Int, inputsRemoved: Int
+    public var kernelsRemoved: Int
+    public var macs: Int, macsAfter: Int
+
+    enum CodingKeys: String, CodingKey {
+        case layer, prunable, weights, macs
+        case zeroWeights = "zero_weights", outputs = "filters_or_units", outputsRemoved = "filters_or_units_removed"
+        case inputs = "input_channels_or_units", inputsRemoved = "input_channels_or_units_removed"
+        case kernelsRemoved = "kernels_removed", macsAfter = "macs_after"
+    }
+}
+
+public final class Pruner {
+    public let config: PruningConfig
+    public let network: Network
+    public let dataSize: Int
+    public let lambda1: Float
+    /// 1 for live weights, 0 for removed ones (all parameters, the store's layout).
+    public let mask: FloatBuffer
+    /// Per-weight decay: λ1 in the slab, λ0 in the spike.
+    public let lambda: FloatBuffer
+    public private(set) var theta: Double
+    public private(set) var eSteps = 0
+    /// Weight tensors the E-step and the hard criteria act on.
+    public let prunable: [ParameterEntry]
+    /// Channels found dead by the graph, per space.
+    public private(set) var dead: [[Bool]]
+
+    public init(network: Network, config: PruningConfig, dataSize: Int, lambda1: Float) {
+        self.config = config; self.network = network; self.dataSize = dataSize; self.lambda1 = lambda1
+        let s = network.store
+        mask = FloatBuffer(count: s.parameterCount)
+        lambda = FloatBuffer(count: s.parameterCount)
+        for i in 0..<s.parameterCount { mask[i] = 1; lambda[i] = lambda1 }
+        theta = config.initialTheta
+        prunable = s.entries.filter { e in
+            e.role == .weight && e.group != .none
+                && (config.pruneFirstLayer || e.layerIndex != 0) && (config.pruneLastLayer || !e.isLastLayer)
+        }
+        dead = network.graph.spaces.map { [Bool](repeating: false, count: $0.channels) }
+    }
+
+    // MARK: - E-step
+
+    /// Group mean squares of every prunable tensor, averaged over ranks so every rank decides alike.
+    func groupMeanSquares(_ comm: Communicator) throws -> [[Double]] {
+        let s = network.store
+        var all: [[Double]] = prunable.map { e in
+            let w = s.value(e.offset)
+            switch e.group {
+            case .convKernel:
+                let k = e.shape[2] * e.shape[3], groups = e.shape[0] * e.shape[1]
+                return (0..<groups).map { g in
+                    var r = 0.0
+                    for j in 0..<k { let v = Double(w[g * k + j]); r += v * v }
+                    return r / Double(k)
+                }
+            case .linearColumn:
+                let (out, inp) = (e.shape[0], e.shape[1])
+                var r = [Double](repeating: 0, count: inp)
+                for o in 0..<out { for j in 0..<inp { let v = Double(w[o * inp + j]); r[j] += v * v } }
+                return r.map { $0 / Double(out) }
+            case .none: return []
+            }
+        }
+        if comm.size > 1 {
+            var flat = all.flatMap { $0 }
+            try comm.allreduceSum(&flat, what: "E-step statistics")
+            var k = 0
+            for t in all.indices { for g in all[t].indices { all[t][g] = flat[k] / Double(comm.size); k += 1 } }
+        }
+        return all
+    }
+
+    func groupSize(_ e: ParameterEntry) -> Int { e.group == .convKernel ? e.shape[2] * e.shape[3] : e.shape[0] }
+
+    /// Assigns every group to spike or slab (switching λ), updates θ in bayes mode, then applies the hard
+    /// criteria and the channel graph. Returns the number of groups in the slab.
+    @discardableResult
+    public func step(_ comm: Communicator) throws -> Int {
+        let ms = try groupMeanSquares(comm)
+        let N = Double(dataSize), l0 = config.lambda0, l1 = Double(lambda1)
+        var slabCount = 0, inclusionSum = 0.0, groups = 0
+        var spike: [[Bool]] = []
+        for (t, e) in prunable.enumerated() {
+            let m = groupSize(e)
+            let threshold = config.eStep == .threshold ? config.softThreshold
+                : SpikeAndSlab.meanSquareThreshold(groupSize: m, theta: theta, lambda0: l0, lambda1: l1, dataSize: N)
+            var sp = [Bool](repeating: false, count: ms[t].count)
+            for (g, v) in ms[t].enumerated() {
+                if config.eStep == .bayes {
+                    inclusionSum += SpikeAndSlab.inclusionProbability(squaredNorm: v * Double(m), groupSize: m, theta: theta,
+                                                                      lambda0: l0, lambda1: l1, dataSize: N)
+                }
+                groups += 1
+                sp[g] = !(v > threshold)
+                if !sp[g] { slabCount += 1 }
+                setGroup(e, group: g, lambda: Float(sp[g] ? l0 : l1))
+            }
+            spike.append(sp)
+        }
+        if config.eStep == .bayes && groups > 0 {
+            theta = SpikeAndSlab.updatedTheta(inclusionSum: inclusionSum, groups: groups, a: config.thetaPrior[0], b: config.thetaPrior[1])
+        }
+        hardPrune(spike: spike, meanSquares: ms)
+        propagate()
+        applyMask()
+        eSteps += 1
+        return slabCount
+    }
+
+    private func setGroup(_ e: ParameterEntry, group g: Int, lambda v: Float) {
+        let p = lambda.pointer + e.offset
+        switch e.group {
+        case .convKernel:
+            let k = e.shape[2] * e.shape[3]
+            for j in 0..<k { p[g * k + j] = v }
+        case .linearColumn:
+            let (out, inp) = (e.shape[0], e.shape[1])
+            for o in 0..<out { p[o * inp + g] = v }
+        case .none: break
+        }
+    }
+
+    // MARK: - Hard pruning and the channel graph
+
+    private func range(_ values: [Float]) -> Float { (values.max() ?? 0) - (values.min() ?? 0) }
+
+    func hardPrune(spike: [[Bool]], meanSquares ms: [[Double]]) {
+        let s = network.store, hard = config.hardThreshold
+        for (t, e) in prunable.enumerated() {
+            let w = s.value(e.offset)
+            switch e.group {
+            case .convKernel:
+                let (O, C, k) = (e.shape[0], e.shape[1], e.shape[2] * e.shape[3])
+                for c in 0..<C {
+                    var v: [Float] = []
+                    for o in 0..<O { for j in 0..<k { v.append(w[(o * C + c) * k + j]) } }
+                    if Double(range(v)) < hard { removeConvIn(e, c) }
+                }
+                for o in 0..<O where Double(range(Array(UnsafeBufferPointer(start: w + o * C * k, count: C * k)))) < hard {
+                    removeConvOut(e, o, bias: nil)
+                }
+                if config.pruneKernels {
+                    for g in 0..<(O * C) where spike[t][g] {
+                        if Double(range(Array(UnsafeBufferPointer(start: w + g * k, count: k)))) < hard {
+                            (mask.pointer + e.offset + g * k).update(repeating: 0, count: k)
+                        }
+                    }
+                }
+            case .linearColumn:
+                for j in 0..<e.shape[1] where ms[t][j] < hard { removeLinearIn(e.offset, shape: e.shape, first: j, count: 1) }
+            case .none: break
+            }
+        }
+    }
+
+    private func zero(_ offset: Int, _ count: Int) { (mask.pointer + offset).update(repeating: 0, count: count) }
+
+    private func removeConvIn(_ e: ParameterEntry, _ c: Int) { removeConvIn(weight: e.offset, shape: e.shape, c) }
+    private func removeConvIn(weight: Int, shape: [Int], _ c: Int) {
+        let (O, C, k) = (shape[0], shape[1], shape[2] * shape[3])
+        for o in 0..<O { zero(weight + (o * C + c) * k, k) }
+    }
+    private func removeConvOut(_ e: ParameterEntry, _ o: Int, bias: Int?) {
+        let per = e.shape[1] * e.shape[2] * e.shape[3]
+        zero(e.offset + o * per, per)
+    }
+    private func removeLinearIn(_ weight: Int, shape: [Int], first: Int, count: Int) {
+        let (out, inp) = (shape[0], shape[1])
+        for o in 0..<out { zero(weight + o * inp + first, count) }
+    }
+
+    private func allZero(_ offset: Int, _ count: Int) -> Bool {
+        let p = mask.pointer + offset
+        for i in 0..<count where p[i] != 0 { return false }
+        return true
+    }
+
+    /// Whether channel c of a producer/consumer reference is removed (all its weights masked).
+    func isRemoved(_ r: ChannelRef, _ c: Int) -> Bool {
+        switch r {
+        case .convOut(_, let w, let sh, _):
+            let per = sh[1] * sh[2] * sh[3]
+            return allZero(w + c * per, per)
+        case .linearOut(_, let w, let sh, _):
+            return allZero(w + c * sh[1], sh[1])
+        case .convIn(_, let w, let sh):
+            let (O, C, k) = (sh[0], sh[1], sh[2] * sh[3])
+            return (0..<O).allSatisfy { allZero(w + ($0 * C + c) * k, k) }
+        case .linearIn(_, let w, let sh, let block):
+            return (0..<sh[0]).allSatisfy { allZero(w + $0 * sh[1] + c * block, block) }
+        case .link(let space, let offset):
+            let j = c + offset
+            return j < 0 || j >= dead[space].count || dead[space][j]
+        }
+    }
+
+    func remove(_ r: ChannelRef, _ c: Int) {
+        switch r {
+        case .convOut(_, let w, let sh, let bias):
+            let per = sh[1] * sh[2] * sh[3]
+            zero(w + c * per, per)
+            if let bias { zero(bias + c, 1) }
+        case .linearOut(_, let w, let sh, let bias):
+            zero(w + c * sh[1], sh[1])
+            if let bias { zero(bias + c, 1) }
+        case .convIn(_, let w, let sh): removeConvIn(weight: w, shape: sh, c)
+        case .linearIn(_, let w, let sh, let block): removeLinearIn(w, shape: sh, first: c * block, count: block)
+        case .link: break
+        }
+    }
+
+    /// A channel is dead when every producer is removed (it carries zeros) or every consumer is (nobody
+    /// reads it); a dead channel loses all its producers (with their bias and batch norm) and consumers.
+    /// Repeats until nothing changes, since links carry deaths between residual streams.
+    func propagate() {
+        let spaces = network.graph.spaces
+        var changed = true
+        while changed {
+            changed = false
+            for (k, sp) in spaces.enumerated() {
+                for c in 0..<sp.channels where !dead[k][c] {
+                    // A producer filter removed by a criterion takes its batch norm with it.
+                    for p in sp.producers where p.batchNorm != nil && isRemoved(p.ref, c) {
+                        zero(p.batchNorm!.scale + c, 1); zero(p.batchNorm!.shift + c, 1)
+                    }
+                    let producersGone = !sp.isInput && !sp.producers.isEmpty && sp.producers.allSatisfy { isRemoved($0.ref, c) }
+                    let consumersGone = !sp.consumers.isEmpty && sp.consumers.allSatisfy { isRemoved($0, c) }
+                    guard producersGone || consumersGone else { continue }
+                    dead[k][c] = true
+                    changed = true
+                    for p in sp.producers {
+                        remove(p.ref, c)
+                        if let bn = p.batchNorm { zero(bn.scale + c, 1); zero(bn.shift + c, 1) }
+                    }
+                    for r in sp.consumers { remove(r, c) }
+                }
+            }
+        }
+    }
+
+    /// Recomputes the dead-channel table from the mask (after loading one).
+    public func refreshDeadChannels() {
+        dead = network.graph.spaces.map { [Bool](repeating: false, count: $0.channels) }
+        propagate()
+    }
+
+    /// Zeroes every removed weight (the sampler keeps them at zero from then on).
+    public func applyMask() {
+        let s = network.store
+        let w = s.values.pointer, m = mask.pointer
+        for i in 0..<s.parameterCount where m[i] == 0 { w[i] = 0 }
+    }
+
+    // MARK: - Reporting
+
+    public func layerReport() -> [LayerSparsity] {
+        let s = network.store
+        let prunableNames = Set(prunable.map(\.name))
+        var out: [LayerSparsity] = []
+        for e in s.entries where e.role == .weight {
+            let w = s.value(e.offset), m = mask.pointer + e.offset
+            var zeros = 0
+            for i in 0..<e.count where w[i] == 0 { zeros += 1 }
+            var r = LayerSparsity(layer: e.layer, prunable: prunableNames.contains(e.name), weights: e.count, zeroWeights: zeros,
+                                  outputs: e.shape[0], outputsRemoved: 0, inputs: e.shape[1], inputsRemoved: 0,
+                                  kernelsRemoved: 0, macs: 0, macsAfter: 0)
+            let layer = network.flatLayers.first { $0.name == e.layer }
+            let perExample = layer?.macsPerExample ?? e.count
+            if e.group == .convKernel {
+                let (O, C, k) = (e.shape[0], e.shape[1], e.shape[2] * e.shape[3])
+                r.outputsRemoved = (0..<O).filter { allZero(e.offset + $0 * C * k, C * k) }.count
+                r.inputsRemoved = (0..<C).filter { c in (0..<O).allSatisfy { allZero(e.offset + ($0 * C + c) * k, k) } }.count
+                var kernels = 0
+                for g in 0..<(O * C) where allZero(e.offset + g * k, k) { kernels += 1 }
+                // Kernels inside removed filters/channels are counted there, not again here.
+                r.kernelsRemoved = kernels - (r.outputsRemoved * C + r.inputsRemoved * O - r.outputsRemoved * r.inputsRemoved)
+            } else {
+                let (out, inp) = (e.shape[0], e.shape[1])
+                r.outputsRemoved = (0..<out).filter { allZero(e.offset + $0 * inp, inp) }.count
+                r.inputsRemoved = (0..<inp).filter { j in (0..<out).allSatisfy { m[$0 * inp + j] == 0 } }.count
+            }
+            r.macs = perExample
+            let keepOut = Double(r.outputs - r.outputsRemoved) / Double(r.outputs)
+            let keepIn = Double(r.inputs - r.inputsRemoved) / Double(r.inputs)
+            r.macsAfter = Int((Double(perExample) * keepOut * keepIn).rounded())
+            out.append(r)
+        }
+        return out
+    }
+
+    /// Totals for metrics.jsonl: weight_sparsity (exactly-zero prunable weights), channel_sparsity
+    /// (removed conv filters and fully connected input units over all of them, prunable layers),
+    /// kernel_sparsity, mac_savings (whole network), theta, e_step.
+    public func summary() -> [String: Any] {
+        let layers = layerReport()
+        let p = layers.filter(\.prunable)
+        let weights = p.reduce(0) { $0 + $1.weights }, zeros = p.reduce(0) { $0 + $1.zeroWeights }
+        var channels = 0, removed = 0, kernels = 0, kernelsRemoved = 0
+        for (l, e) in zip(layers, network.store.entries.filter { $0.role == .weight }) where l.prunable {
+            if e.group == .convKernel {
+                channels += l.outputs; removed += l.outputsRemoved
+                kernels += e.shape[0] * e.shape[1]; kernelsRemoved += l.kernelsRemoved
+            } else {
+                channels += l.inputs; removed += l.inputsRemoved
+            }
+        }
+        let macs = layers.reduce(0) { $0 + $1.macs }, after = layers.reduce(0) { $0 + $1.macsAfter }
+        var out: [String: Any] = [
+            "weight_sparsity": weights > 0 ? Double(zeros) / Double(weights) : 0,
+            "channel_sparsity": channels > 0 ? Double(removed) / Double(channels) : 0,
+            "kernel_sparsity": kernels > 0 ? Double(kernelsRemoved) / Double(kernels) : 0,
+            "mac_savings": macs > 0 ? 1 - Double(after) / Double(macs) : 0,
+            "theta": theta, "e_step": config.eStep.rawValue, "e_steps": eSteps,
+        ]
+        out["layers"] = layers.map { l -> [String: Any] in
+            ["layer": l.layer, "prunable": l.prunable, "weights": l.weights, "zero_fraction": Double(l.zeroWeights) / Double(max(l.weights, 1)),
+             "filters_or_units_removed": l.outputsRemoved, "filters_or_units": l.outputs,
+             "input_channels_or_units_removed": l.inputsRemoved, "input_channels_or_units": l.inputs,
+             "kernels_removed": l.kernelsRemoved, "mac_share_saved": 1 - Double(l.macsAfter) / Double(max(l.macs, 1))]
+        }
+        return out
+    }
+
+    /// Indices of the input features still connected (the input space's live channels).
+    public func connectedInputs() -> [Int] {
+        guard let k = network.graph.spaces.firstIndex(where: \.isInput) else { return [] }
+        return (0..<network.graph.spaces[k].channels).filter { !dead[k][$0] }
+    }
+}

@@ -1,0 +1,175 @@
+// EM-MCMC pruning: nothing changes before the warm-up (U7), removed weights stay exactly zero after
+// every later step and masks never regrow (U7), removals propagate through the channel graph so dead
+// channels are truly dead, and the compact export predicts what the masked network predicts.
+import Testing
+import Foundation
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneDistributed
+@testable import BayesPruneTraining
+
+func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
+    var c = TrainConfig()
+    c.data = "mnist"; c.dataDir = dir; c.model = model; c.hidden = [24, 12]
+    c.epochs = epochs; c.batchSize = 32; c.lr = 0.05; c.out = dir + "/run-\(UUID())"
+    c.samplesPerCycle = 1
+    return c
+}
+
+func quietTrainer(_ c: TrainConfig) throws -> Trainer {
+    let t = try Trainer(config: c, data: try PreparedData.load(c))
+    t.showProgress = false
+    t.log = { _ in }
+    return t
+}
+
+@Suite(.serialized) struct Pruning {
+    static let data: String = {
+        let dir = try! temporaryDirectory("prune-data")
+        try! writeQuadrantIDX(dir: dir, prefix: "train", count: 192, seed: 1)
+        try! writeQuadrantIDX(dir: dir, prefix: "t10k", count: 64, seed: 2)
+        return dir
+    }()
+
+    /// U7: with the warm-up covering the whole run, a pruning run is bitwise the dense run.
+    @Test(arguments: ["sgd", "adavb"])
+    func nothingChangesDuringWarmUp(sampler: String) throws {
+        var dense = quadrantConfig(Self.data, model: "lenet", epochs: 2)
+        dense.sampler = sampler
+        var pruned = dense
+        pruned.out = dense.out + "-p"
+        pruned.pruning = PruningConfig.defaults(model: "lenet")
+        pruned.pruning.enabled = true
+        pruned.pruning.warmUp = 2
+        let a = try quietTrainer(dense), b = try quietTrainer(pruned)
+        try a.run(blasCore: ""); try b.run(blasCore: "")
+        #expect(a.network.store.values.array == b.network.store.values.array)
+        #expect(b.pruner!.eSteps == 0)
+    }
+
+    /// U7: once removed, a weight is exactly 0.0 after every later step, and masks only shrink.
+    @Test(arguments: [SamplerKind.sgd, .adavb, .sghmc, .sgld])
+    func removedWeightsStayExactlyZero(kind: SamplerKind) throws {
+        let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 3)
+        var pc = PruningConfig.defaults(model: "lenet")
+        pc.enabled = true; pc.hardThreshold = 0.3; pc.softThreshold = 0.05; pc.pruneKernels = true
+        let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
+        let c = SamplerConfig(kind: kind, weightDecay: 5e-4, momentum: 0.9, temperature: kind == .adavb ? nil : 1, dataSize: 200, noiseSeed: 4)
+        let st = SamplerState(config: c, parameterCount: net.store.parameterCount)
+        var rng = Xoshiro256(seed: 5)
+        var previousMask = pruner.mask.array
+        for round in 0..<3 {
+            try pruner.step(SingleProcess())
+            let m = pruner.mask.array
+            #expect(zip(previousMask, m).allSatisfy { $0 >= $1 }, "a removed weight came back in round \(round)")
+            #expect(m.contains(0))
+            previousMask = m
+            for _ in 0..<5 {
+                let g = (0..<net.store.parameterCount).map { _ in rng.nextGaussian() }
+                Sampler.step(c, state: st, weights: net.store.values.pointer, grads: g, count: net.store.parameterCount,
+                             lr: 0.01, lambda: pruner.lambda.pointer, mask: pruner.mask.pointer)
+                let w = net.store.values.array
+                for i in m.indices where m[i] == 0 { #expect(w[i].bitPattern == 0, "weight \(i) is \(w[i])") }
+            }
+        }
+        // Spike groups carry λ0, slab groups λ1.
+        let lam = Set(pruner.lambda.array)
+        #expect(lam.isSubset(of: [Float(5e-4), Float(pc.lambda0)]))
+    }
+
+    @Test func deadChannelsPropagateThroughLeNet() throws {
+        let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 3)
+        var pc = PruningConfig.defaults(model: "lenet")
+        pc.enabled = true; pc.hardThreshold = 1e-6; pc.softThreshold = 0
+        let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
+        let s = net.store
+        let conv2 = s.entry(named: "conv2.weight")!, fc2 = s.entry(named: "fc2.weight")!
+        // conv2's input channel 2 is zero (a criterion removes it there): conv1 filter 2 and bias 2 must go.
+        for o in 0..<16 { for j in 0..<25 { s.values[conv2.offset + (o * 6 + 2) * 25 + j] = 0 } }
+        // fc2's input unit 7 is zero: fc1's row 7 and bias 7 must go.
+        for o in 0..<84 { s.values[fc2.offset + o * 120 + 7] = 0 }
+        try pruner.step(SingleProcess())
+        let conv1 = s.entry(named: "conv1.weight")!, b1 = s.entry(named: "conv1.bias")!
+        let fc1 = s.entry(named: "fc1.weight")!, fb1 = s.entry(named: "fc1.bias")!
+        #expect((0..<25).allSatisfy { pruner.mask[conv1.offset + 2 * 25 + $0] == 0 })
+        #expect(pruner.mask[b1.offset + 2] == 0 && pruner.mask[b1.offset + 1] == 1)
+        #expect((0..<fc1.shape[1]).allSatisfy { pruner.mask[fc1.offset + 7 * fc1.shape[1] + $0] == 0 })
+        #expect(pruner.mask[fb1.offset + 7] == 0)
+        let r = pruner.layerReport()
+        #expect(r.first { $0.layer == "conv1" }!.outputsRemoved == 1)
+        #expect(r.first { $0.layer == "fc1" }!.outputsRemoved == 1)
+    }
+
+    /// A residual-stream channel goes only when every path agrees: all its producers (stem and every
+    /// block's second conv) are gone; then every block's first conv loses that input channel.
+    @Test func residualStreamChannelNeedsEveryPath() throws {
+        let net = try ModelBuilder.build(ModelSpec(kind: .resnet20, input: ActShape(1, 12, 12), outputs: 4), seed: 3)
+        var pc = PruningConfig.defaults(model: "resnet20")
+        pc.enabled = true; pc.hardThreshold = 1e-6; pc.softThreshold = 0; pc.pruneFirstLayer = true
+        let s = net.store
+        func zeroFilter(_ name: String, _ o: Int) {
+            let e = s.entry(named: name)!
+            let per = e.shape[1] * e.shape[2] * e.shape[3]
+            for j in 0..<per { s.values[e.offset + o * per + j] = 0 }
+        }
+        // Channel 5 of stage 1: zero it in the stem and in two of the three blocks: not dead yet.
+        zeroFilter("conv1.weight", 5); zeroFilter("layer1.0.conv2.weight", 5); zeroFilter("layer1.1.conv2.weight", 5)
+        let p1 = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
+        try p1.step(SingleProcess())
+        let in5: (ParameterEntry) -> Bool = { e in (0..<e.shape[0]).allSatisfy { o in (0..<9).allSatisfy { p1.mask[e.offset + (o * e.shape[1] + 5) * 9 + $0] == 0 } } }
+        #expect(!in5(s.entry(named: "layer1.2.conv1.weight")!))
+        // The removed producers took their batch norms with them.
+        #expect(p1.mask[s.entry(named: "layer1.0.bn2.weight")!.offset + 5] == 0 && p1.mask[s.entry(named: "layer1.0.bn2.bias")!.offset + 5] == 0)
+        // Now the third block agrees: the stream channel is dead and every consumer loses it.
+        zeroFilter("layer1.2.conv2.weight", 5)
+        try p1.step(SingleProcess())
+        for b in 0..<3 { #expect(in5(s.entry(named: "layer1.\(b).conv1.weight")!)) }
+    }
+
+    /// The compact export predicts what the masked network predicts (within 1e-5).
+    @Test(arguments: ["mlp", "lenet", "resnet20"])
+    func compactExportMatchesTheMaskedNetwork(model: String) throws {
+        var c = quadrantConfig(Self.data, model: model, epochs: 1)
+        c.pruning = PruningConfig.defaults(model: model)
+        c.pruning.enabled = true; c.pruning.warmUp = 0; c.pruning.hardThreshold = 1e-6; c.pruning.softThreshold = 0
+        let t = try quietTrainer(c)
+        try t.run(blasCore: "")
+        // Kill about a third of every compactable space's channels by zeroing their producers, then prune.
+        let s = t.network.store
+        for sp in t.network.graph.spaces where sp.compactable {
+            for ch in stride(from: 1, to: sp.channels, by: 3) {
+                for p in sp.producers {
+                    switch p.ref {
+                    case .convOut(_, let w, let sh, _): let per = sh[1] * sh[2] * sh[3]; for j in 0..<per { s.values[w + ch * per + j] = 0 }
+                    case .linearOut(_, let w, let sh, _): for j in 0..<sh[1] { s.values[w + ch * sh[1] + j] = 0 }
+                    default: break
+                    }
+                }
+                // Fully connected units are removed from the consumer's side (input columns).
+                for r in sp.consumers {
+                    if case .linearIn(_, let w, let sh, let block) = r {
+                        for o in 0..<sh[0] { for j in 0..<block { s.values[w + o * sh[1] + ch * block + j] = 0 } }
+                    }
+                }
+            }
+        }
+        try t.pruner!.step(SingleProcess())
+        try t.saveWeights(to: c.out + "/weights.safetensors")
+        try MaskFile.write(t.pruner!, to: c.out + "/mask.safetensors")
+        let masked = try Evaluator.predict(t.network, data: t.data.test, batchSize: 50)
+
+        let out = c.out + "-compact"
+        let summary = try CompactExport.export(directory: c.out, to: out)
+        #expect(summary.compactParameters < summary.denseParameters)
+        #expect(summary.compactMACsPerExample < summary.denseMACsPerExample)
+        let m = try RunManifest.load(directory: out)
+        let compact = try RunEvaluation.loadNetwork(m)
+        try WeightsFile.load(compact, from: out + "/weights.safetensors")
+        let p = try Evaluator.predict(compact, data: t.data.test, batchSize: 50)
+        let worst = zip(masked.values, p.values).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-5, "\(model): compact and masked predictions differ by \(worst)")
+        // evaluate loads the export like any run.
+        let json = try JSONSerialization.jsonObject(with: Data(try RunEvaluation.evaluate(directory: out).utf8)) as! [String: Any]
+        #expect((json["last"] as! [String: Any])["accuracy"] != nil)
+    }
+}
