@@ -15,10 +15,15 @@ public struct PruningConfig: Codable, Equatable, Sendable {
     public var enabled = false
     /// The E-step starts after this many epochs; nothing changes before.
     public var warmUp = 1
+    /// λ0 and the thresholds for convolution kernels...
     public var lambda0 = 1e-3
     public var eStep: EStepMode = .threshold
     public var softThreshold = 1e-4
     public var hardThreshold = 1e-2
+    /// ...and for fully connected input units (a network with both uses each family's values).
+    public var fcLambda0 = 1e-1
+    public var fcSoftThreshold = 1e-2
+    public var fcHardThreshold = 1e-3
     /// Beta(a, b) prior on θ, and θ's starting value (bayes mode).
     public var thetaPrior: [Double] = [1, 1]
     public var initialTheta = 0.5
@@ -29,17 +34,18 @@ public struct PruningConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
-    /// The authors' defaults per family (ALGORITHM.md §4): convolutional nets λ0 1e-3, soft 1e-4,
-    /// hard 1e-2; fully connected nets λ0 1e-1, soft 1e-2, hard 1e-3. mlp prunes its first layer (input
-    /// feature selection) and its last.
+    /// The authors' defaults per family (ALGORITHM.md §4), applied per layer family: convolution kernels
+    /// λ0 1e-3, soft 1e-4, hard 1e-2; fully connected units λ0 1e-1, soft 1e-2, hard 1e-3. mlp prunes its
+    /// first layer (input feature selection) and its last.
     public static func defaults(model: String) -> PruningConfig {
         var c = PruningConfig()
-        if model == "mlp" {
-            c.lambda0 = 1e-1; c.softThreshold = 1e-2; c.hardThreshold = 1e-3
-            c.pruneFirstLayer = true; c.pruneLastLayer = true
-        }
+        if model == "mlp" { c.pruneFirstLayer = true; c.pruneLastLayer = true }
         return c
     }
+
+    func lambda0(for g: GroupKind) -> Double { g == .convKernel ? lambda0 : fcLambda0 }
+    func soft(for g: GroupKind) -> Double { g == .convKernel ? softThreshold : fcSoftThreshold }
+    func hard(for g: GroupKind) -> Double { g == .convKernel ? hardThreshold : fcHardThreshold }
 }
 
 /// Per-layer structured-sparsity figures.
@@ -130,12 +136,12 @@ public final class Pruner {
     @discardableResult
     public func step(_ comm: Communicator) throws -> Int {
         let ms = try groupMeanSquares(comm)
-        let N = Double(dataSize), l0 = config.lambda0, l1 = Double(lambda1)
+        let N = Double(dataSize), l1 = Double(lambda1)
         var slabCount = 0, inclusionSum = 0.0, groups = 0
         var spike: [[Bool]] = []
         for (t, e) in prunable.enumerated() {
-            let m = groupSize(e)
-            let threshold = config.eStep == .threshold ? config.softThreshold
+            let m = groupSize(e), l0 = config.lambda0(for: e.group)
+            let threshold = config.eStep == .threshold ? config.soft(for: e.group)
                 : SpikeAndSlab.meanSquareThreshold(groupSize: m, theta: theta, lambda0: l0, lambda1: l1, dataSize: N)
             var sp = [Bool](repeating: false, count: ms[t].count)
             for (g, v) in ms[t].enumerated() {
@@ -178,9 +184,9 @@ public final class Pruner {
     private func range(_ values: [Float]) -> Float { (values.max() ?? 0) - (values.min() ?? 0) }
 
     func hardPrune(spike: [[Bool]], meanSquares ms: [[Double]]) {
-        let s = network.store, hard = config.hardThreshold
+        let s = network.store
         for (t, e) in prunable.enumerated() {
-            let w = s.value(e.offset)
+            let w = s.value(e.offset), hard = config.hard(for: e.group)
             switch e.group {
             case .convKernel:
                 let (O, C, k) = (e.shape[0], e.shape[1], e.shape[2] * e.shape[3])

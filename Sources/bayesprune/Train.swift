@@ -187,10 +187,10 @@ struct PruningOptions: ParsableArguments {
     @Flag(help: "Turn on EM-MCMC spike-and-slab pruning.") var prune = false
     @Option(help: "Epochs before the first E-step (nothing changes until then).") var warmUp: Int = 1
     @Option(help: "λ1, the slab's weight decay (the same setting as --weight-decay).") var lambda1: Double?
-    @Option(help: "λ0, the spike's weight decay (default per model family: conv 1e-3, mlp 1e-1).") var lambda0: Double?
+    @Option(help: "λ0, the spike's weight decay: one value, or CONV,FC for convolution kernels and fully connected units (default 1e-3,1e-1).") var lambda0: String?
     @Option(help: "E-step: threshold (fixed mean-square --soft-threshold) or bayes (threshold t* from λ0, λ1, θ, N with θ's M-step).") var eStep: String = "threshold"
-    @Option(help: "Mean-square threshold of the threshold E-step (default: conv 1e-4, mlp 1e-2).") var softThreshold: Double?
-    @Option(help: "Hard threshold for permanent removal (range for conv channels/filters, mean square for fc units; default: conv 1e-2, mlp 1e-3).") var hardThreshold: Double?
+    @Option(help: "Mean-square threshold of the threshold E-step: one value or CONV,FC (default 1e-4,1e-2).") var softThreshold: String?
+    @Option(help: "Hard threshold for permanent removal (range for conv channels/filters/kernels, mean square for fc units): one value or CONV,FC (default 1e-2,1e-3).") var hardThreshold: String?
     @Option(help: "Beta(a, b) prior on θ for the bayes E-step, as A,B.") var thetaPrior: String = "1,1"
     @Flag(help: "Also remove single k×k kernels in the spike whose range is below the hard threshold.") var pruneKernels = false
     @Option(help: "Whether the first weight layer is prunable: on or off (default: on for mlp, off otherwise).") var pruneFirstLayer: String?
@@ -202,6 +202,16 @@ struct PruningOptions: ParsableArguments {
         return v == "on"
     }
 
+    /// "X" → (X, X); "X,Y" → (X, Y) for (convolution, fully connected).
+    func pair(_ text: String?, _ name: String, positive: Bool) throws -> (Double, Double)? {
+        guard let text else { return nil }
+        let v = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard (v.count == 1 || v.count == 2), v.allSatisfy({ $0 != nil && $0!.isFinite && (positive ? $0! > 0 : $0! >= 0) }) else {
+            throw ValidationError("\(name): expected one \(positive ? "positive" : "non-negative") number or CONV,FC, got \(text)")
+        }
+        return (v[0]!, v.count == 2 ? v[1]! : v[0]!)
+    }
+
     func resolve(model: String) throws -> PruningConfig {
         var c = PruningConfig.defaults(model: model)
         c.enabled = prune
@@ -209,9 +219,9 @@ struct PruningOptions: ParsableArguments {
         c.warmUp = warmUp
         guard let mode = EStepMode(rawValue: eStep) else { throw ValidationError("--e-step: expected threshold or bayes, got \(eStep)") }
         c.eStep = mode
-        if let l = lambda0 { guard l > 0 else { throw ValidationError("--lambda0: must be positive, got \(l)") }; c.lambda0 = l }
-        if let t = softThreshold { guard t >= 0 else { throw ValidationError("--soft-threshold: must be >= 0, got \(t)") }; c.softThreshold = t }
-        if let t = hardThreshold { guard t >= 0 else { throw ValidationError("--hard-threshold: must be >= 0, got \(t)") }; c.hardThreshold = t }
+        if let v = try pair(lambda0, "--lambda0", positive: true) { (c.lambda0, c.fcLambda0) = v }
+        if let v = try pair(softThreshold, "--soft-threshold", positive: false) { (c.softThreshold, c.fcSoftThreshold) = v }
+        if let v = try pair(hardThreshold, "--hard-threshold", positive: false) { (c.hardThreshold, c.fcHardThreshold) = v }
         let ab = thetaPrior.split(separator: ",").compactMap { Double($0) }
         guard ab.count == 2, ab.allSatisfy({ $0 > 0 }) else { throw ValidationError("--theta-prior: expected A,B with A, B > 0, got \(thetaPrior)") }
         c.thetaPrior = ab
