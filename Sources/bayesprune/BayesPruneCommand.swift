@@ -9,7 +9,7 @@ struct BayesPruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bayesprune",
         abstract: "Train Bayesian neural networks and prune them in the same run.",
-        subcommands: [Train.self, Evaluate.self, Export.self, Bench.self, BLASCore.self]
+        subcommands: [Train.self, Evaluate.self, Export.self, Bench.self, MakeData.self, BLASCore.self]
     )
 }
 
