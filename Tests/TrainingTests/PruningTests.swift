@@ -173,3 +173,27 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
         #expect((json["last"] as! [String: Any])["accuracy"] != nil)
     }
 }
+
+@Suite(.serialized) struct VariableSelection {
+    /// The synthetic problem solved from CSV: pruning keeps exactly the inputs that drive the target.
+    @Test func pruningKeepsTheRelevantInputs() throws {
+        let dir = try temporaryDirectory("vs")
+        var spec = VariableSelectionSpec()
+        spec.seed = 7   // the documented size: 12,800 rows of 200 inputs
+        try SyntheticData.variableSelectionCSV(spec).write(toFile: dir + "/vs.csv", atomically: true, encoding: .utf8)
+        var c = TrainConfig()
+        c.data = "csv"; c.trainFile = dir + "/vs.csv"; c.model = "mlp"; c.hidden = [20, 10]; c.sampler = "adavb"
+        c.epochs = 30; c.batchSize = 32; c.lr = 0.3; c.out = dir + "/run"
+        c.pruning = PruningConfig.defaults(model: "mlp"); c.pruning.enabled = true; c.pruning.warmUp = 5
+        let t = try quietTrainer(c)
+        try t.run(blasCore: "")
+        let kept = t.pruner!.connectedInputs().map { t.data.train.featureNames[$0] }
+        #expect(kept == VariableSelectionSpec.relevant, "connected inputs: \(kept)")
+        let rmse = t.history.last!.test["test_rmse"]!
+        #expect(rmse < 2 * spec.noise, "test RMSE \(rmse) against noise \(spec.noise)")
+        let line = try String(contentsOfFile: c.out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").last!
+        let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+        #expect(json["connected_inputs"] as? [String] == VariableSelectionSpec.relevant)
+        #expect((json["weight_sparsity"] as! Double) > 0.8)
+    }
+}
