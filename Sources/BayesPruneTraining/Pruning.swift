@@ -161,6 +161,14 @@ public final class Pruner {
         }
         hardPrune(spike: spike, meanSquares: ms)
         propagate()
+        if comm.size > 1 {
+            // Masks must be identical on every rank even if the replicas drifted by rounding: a weight
+            // stays only where every rank keeps it.
+            try comm.allreduceSum(mask.pointer, count: mask.count, what: "pruning masks")
+            let all = Float(comm.size) - 0.5
+            for i in 0..<mask.count { mask[i] = mask[i] > all ? 1 : 0 }
+            propagate()
+        }
         applyMask()
         eSteps += 1
         return slabCount

@@ -54,19 +54,31 @@ func allWeights(_ dir: String) throws -> [Float] {
 
     /// Global batch B over R ranks equals one process with batch B up to summation order. One step's
     /// gradient differs by rounding, relative ~u·⌈log2 B⌉ (u = 2^−24); over S = 16 steps of a
-    /// near-identity map such differences add up at most linearly: tol = 10·S·u·⌈log2 B⌉ ≈ 5e-5
+    /// near-identity map such differences add up at most linearly: tol = 10·S·u·⌈log2 B⌉ ≈ 5e-5 for S = 16
     /// relative (10 as a margin for the sampler's and loss's own rounding), on weights of size ~1.
-    @Test(arguments: ["sgd", "adavb"])
-    func rankCountsAgree(sampler: String) throws {
+    /// A run that exits 0 under mpirun also passed the final replica check: bitwise identical replicas.
+    /// With pruning the masks must be identical, whatever the rank count.
+    @Test(arguments: [("sgd", false), ("adavb", false), ("sgd", true), ("adavb", true)])
+    func rankCountsAgree(sampler: String, prune: Bool) throws {
         let base = try temporaryDirectory("mpi-eq")
-        var losses: [[Double]] = [], weights: [[Float]] = []
+        var losses: [[Double]] = [], weights: [[Float]] = [], masks: [[Float]] = []
+        let pruning = prune ? ["--prune", "--warm-up", "1", "--soft-threshold", "2e-2", "--hard-threshold", "1e-2", "--epochs", "3"] : []
         for ranks in [0, 2, 4] {
             let out = "\(base)/r\(ranks)"
-            let r = try runRanks(ranks, trainArgs(out, sampler: sampler))
+            let r = try runRanks(ranks, trainArgs(out, sampler: sampler, extra: pruning))
             #expect(r.status == 0, "ranks \(ranks): \(r.stderr)")
             losses.append(try trainLosses(out)); weights.append(try allWeights(out))
+            if prune {
+                let t = try Safetensors.read(path: out + "/mask.safetensors").tensors
+                masks.append(t.keys.sorted().flatMap { t[$0]!.values })
+            }
         }
-        let tol: Double = 10.0 * 16 * pow(2.0, -24.0) * 5
+        if prune {
+            #expect(masks[0] == masks[1] && masks[0] == masks[2])
+            #expect(masks[0].contains(0), "the settings should prune something")
+        }
+        let steps = Double(losses[0].count * 8)
+        let tol: Double = 10.0 * steps * pow(2.0, -24.0) * 5
         for k in 1..<3 {
             for (a, b) in zip(losses[0], losses[k]) { #expect(abs(a - b) <= tol * max(1, abs(a)), "loss \(a) vs \(b)") }
             let worst = zip(weights[0], weights[k]).map { Double(abs($0 - $1)) / max(1, Double(abs($0))) }.max()!
