@@ -18,6 +18,8 @@ public protocol Communicator: AnyObject {
     func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int, what: String) throws
     /// Every rank's value, rank-major.
     func allgather(_ value: UInt64, what: String) throws -> [UInt64]
+    /// Every rank's `bytes` bytes into `out` (size·bytes), rank-major.
+    func allgather(_ value: UnsafeRawPointer, bytes: Int, into out: UnsafeMutableRawPointer, what: String) throws
     /// Ends every rank of the job (MPI_Abort); alone, exits.
     func abort(code: Int32) -> Never
 }
@@ -37,6 +39,9 @@ public final class SingleProcess: Communicator {
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int, what: String) throws {}
     public func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int, what: String) throws {}
     public func allgather(_ value: UInt64, what: String) throws -> [UInt64] { [value] }
+    public func allgather(_ value: UnsafeRawPointer, bytes: Int, into out: UnsafeMutableRawPointer, what: String) throws {
+        out.copyMemory(from: value, byteCount: bytes)
+    }
     public func abort(code: Int32) -> Never { exit(code) }
 }
 
@@ -75,6 +80,9 @@ public final class MPICommunicator: Communicator {
         var out = [UInt64](repeating: 0, count: size)
         try check(bp_mpi_allgather(&v, 8, &out, what), what)
         return out
+    }
+    public func allgather(_ value: UnsafeRawPointer, bytes: Int, into out: UnsafeMutableRawPointer, what: String) throws {
+        try check(bp_mpi_allgather(value, bytes, out, what), what)
     }
     public func abort(code: Int32) -> Never {
         bp_mpi_abort(code)

@@ -21,16 +21,14 @@ public struct CompactSummary: Codable {
 
 public enum CompactExport {
     /// Loads a run's final weights and its pruning mask (all ones when the run did not prune).
+    /// `directory`: a run directory or one of its checkpoint files.
     public static func loadPruned(directory: String) throws -> (RunManifest, Network, Pruner) {
-        let m = try RunManifest.load(directory: directory)
+        let source = try RunSource.open(directory)
+        let m = try RunManifest.load(directory: source.runDirectory)
         let net = try RunEvaluation.loadNetwork(m)
-        try WeightsFile.load(net, from: directory + "/weights.safetensors")
+        try source.loadWeights(into: net)
         let pruner = Pruner(network: net, config: m.config.pruning, dataSize: 1, lambda1: Float(m.config.weightDecay))
-        if FileManager.default.fileExists(atPath: directory + "/mask.safetensors") {
-            try MaskFile.load(pruner, from: directory + "/mask.safetensors")
-        } else {
-            pruner.refreshDeadChannels()
-        }
+        if try !source.loadMask(into: pruner) { pruner.refreshDeadChannels() }
         return (m, net, pruner)
     }
 

@@ -56,6 +56,12 @@ public final class ModelAverage {
 
     public init(keepMembers: Bool) { self.keepMembers = keepMembers }
 
+    /// The running sums and members, for a checkpoint.
+    public var sums: [Double] { sum }
+    public func restore(count: Int, sums: [Double], width: Int, examples: Int, members: [Predictions]) {
+        self.count = count; sum = sums; shape = (examples, width); self.members = members
+    }
+
     public func add(_ p: Predictions) {
         if count == 0 { sum = [Double](repeating: 0, count: p.values.count); shape = (p.count, p.width) }
         precondition(p.values.count == sum.count, "model average: prediction shapes differ")

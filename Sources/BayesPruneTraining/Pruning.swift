@@ -76,8 +76,8 @@ public final class Pruner {
     public let mask: FloatBuffer
     /// Per-weight decay: λ1 in the slab, λ0 in the spike.
     public let lambda: FloatBuffer
-    public private(set) var theta: Double
-    public private(set) var eSteps = 0
+    public internal(set) var theta: Double
+    public internal(set) var eSteps = 0
     /// Weight tensors the E-step and the hard criteria act on.
     public let prunable: [ParameterEntry]
     /// Channels found dead by the graph, per space.

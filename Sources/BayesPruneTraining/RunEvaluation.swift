@@ -35,7 +35,8 @@ public enum RunEvaluation {
     /// One JSON object: {"last": {...}, "bma": {..., "samples", "reliability"}, "ood": {...}}.
     public static func evaluate(directory: String, dataDir: String? = nil, ood: OODRequest? = nil,
                                 bins: Int? = nil) throws -> String {
-        let m = try RunManifest.load(directory: directory)
+        let source = try RunSource.open(directory)
+        let m = try RunManifest.load(directory: source.runDirectory)
         var c = m.config
         if let dataDir { c.dataDir = dataDir }
         let norm = Normalization(mean: m.normalizationMean, std: m.normalizationStd)
@@ -45,8 +46,8 @@ public enum RunEvaluation {
         let nbins = bins ?? c.calibrationBins
 
         // Every model to score: the final weights, then each posterior sample.
-        let sampleManifest = try SampleManifest.load(directory: directory)
-        try WeightsFile.load(net, from: directory + "/weights.safetensors")
+        let sampleManifest = try source.samples
+        try source.loadWeights(into: net)
         let last = try Evaluator.predict(net, data: data.test, batchSize: c.evalBatchSize)
         let average = ModelAverage(keepMembers: data.test.task == .regression)
         var oodSet: Dataset? = nil
@@ -55,7 +56,7 @@ public enum RunEvaluation {
         }
         let oodAverage = ModelAverage(keepMembers: false)
         for s in sampleManifest.samples {
-            try WeightsFile.load(net, from: directory + "/samples/" + s.file)
+            try WeightsFile.load(net, from: source.runDirectory + "/samples/" + s.file)
             average.add(try Evaluator.predict(net, data: data.test, batchSize: c.evalBatchSize))
             if let oodSet { oodAverage.add(try Evaluator.predict(net, data: oodSet, batchSize: c.evalBatchSize)) }
         }
@@ -80,7 +81,7 @@ public enum RunEvaluation {
             out["bma"] = try average.mean.map { try metrics($0, samples: average.count) } ?? ["samples": 0]
         }
 
-        if m.config.pruning.enabled || FileManager.default.fileExists(atPath: directory + "/mask.safetensors") {
+        if m.config.pruning.enabled {
             let (_, _, pruner) = try CompactExport.loadPruned(directory: directory)
             var p = pruner.summary()
             p["connected_inputs"] = data.train.featureNames.isEmpty ? nil
@@ -89,7 +90,7 @@ public enum RunEvaluation {
         }
         if let ood, let oodSet {
             net.store.values.zero()
-            try WeightsFile.load(net, from: directory + "/weights.safetensors")
+            try source.loadWeights(into: net)
             let oodLast = try Evaluator.predict(net, data: oodSet, batchSize: c.evalBatchSize)
             var report: [String: Any] = ["data": ood.data, "transform": ood.transform.rawValue, "examples": oodSet.count]
             for (name, inP, outP) in [("last", last, oodLast), ("bma", average.mean, oodAverage.mean)] {

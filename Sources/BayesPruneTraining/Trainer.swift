@@ -35,15 +35,20 @@ public final class Trainer {
     public let average: ModelAverage
     /// The spike-and-slab EM, when `config.pruning.enabled`.
     public let pruner: Pruner?
-    public private(set) var samples = SampleManifest()
+    public internal(set) var samples = SampleManifest()
     public let communicator: Communicator
     /// Replica agreement is checked every this many steps (0: never).
     public var syncCheckEvery = 100
     /// Test hooks for the multi-process failure tests: after step `step`, on rank `rank`.
-    public enum Fault: String { case perturb, kill, stall }
+    public enum Fault: String { case perturb, kill, stall, term, nan }
     public var fault: (kind: Fault, rank: Int, step: Int)? = nil
     /// Seconds spent in the gradient allreduce, summed over the run (this rank).
     public private(set) var allreduceSeconds = 0.0
+    /// Checkpoints every this many epochs (0: only at the end), keeping the newest `keepCheckpoints`.
+    public var checkpointEvery = 1
+    public var keepCheckpoints = 2
+    /// Set by `restore`: where the run continues.
+    public internal(set) var resumePoint: CheckpointHeader?
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     public var showProgress = isatty(STDERR_FILENO) != 0
     public private(set) var history: [EpochRecord] = []
@@ -88,25 +93,38 @@ public final class Trainer {
                     blasCore: blasCore)
     }
 
-    /// Trains for `config.epochs` epochs, writing the run directory as it goes.
+    /// Trains for `config.epochs` epochs, writing the run directory as it goes. With `resumeFrom`, the run
+    /// continues from that checkpoint (already restored with `restore`).
     public func run(blasCore: String) throws {
         let dir = config.out
         let comm = communicator, root = comm.isRoot
         var metrics: FileHandle? = nil
+        let resuming = resumePoint != nil
         if root {
             try makeRunDirectory(dir)
-            try manifest(blasCore: blasCore).write(directory: dir)
             let metricsPath = dir + "/metrics.jsonl"
-            try AtomicFile.write("", to: metricsPath)
+            if let r = resumePoint {
+                // Keep the epochs the checkpoint covers; later lines belong to the interrupted attempt.
+                let old = (try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? ""
+                let kept = old.split(separator: "\n").filter { line in
+                    let d = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                    return (d?["epoch"] as? Int ?? Int.max) <= r.epochsDone
+                }
+                try AtomicFile.write(kept.map { $0 + "\n" }.joined(), to: metricsPath)
+            } else {
+                try manifest(blasCore: blasCore).write(directory: dir)
+                try AtomicFile.write("", to: metricsPath)
+            }
             guard let handle = FileHandle(forWritingAtPath: metricsPath) else {
                 throw OutputError(description: "\(metricsPath): cannot open for appending")
             }
+            handle.seekToEndOfFile()
             metrics = handle
         } else {
             showProgress = false
         }
         defer { try? metrics?.close() }
-        if comm.size > 1 {
+        if comm.size > 1 && !resuming {
             // Rank 0's initial weights and batch-norm state for everyone (the sampler's initial state is a
             // pure function of the seed, identical everywhere).
             let s = network.store
@@ -126,26 +144,34 @@ public final class Trainer {
         let runStart = monotonicSeconds()
         let plan = SamplingPlan.sampleEpochs(epochs: config.epochs, stepsPerEpoch: steps, schedule: schedule,
                                              perCycle: config.samplesPerCycle)
+        let firstEpoch = (resumePoint?.epochsDone ?? 0) + 1
 
-        for epoch in 1...max(config.epochs, 1) where config.epochs > 0 {
+        for epoch in firstEpoch...max(config.epochs, firstEpoch) where epoch <= config.epochs {
             loader.startEpoch(epoch - 1)
-            // The E-step (and structured pruning) once per epoch, at its first batch, after the warm-up.
-            var pruningActive = false
-            if let pruner, epoch > config.pruning.warmUp {
-                try pruner.step(comm)
-                pruningActive = true
+            var firstBatch = 0
+            var lossSum = 0.0
+            let pruningActive = pruner != nil && epoch > config.pruning.warmUp
+            if let r = resumePoint, r.batchInEpoch > 0, epoch == firstEpoch {
+                // Mid-epoch: this epoch's E-step is in the restored masks; the loader continues where it was.
+                firstBatch = r.batchInEpoch
+                lossSum = r.lossSumInEpoch
+                if comm.rank < r.augmentationStates.count { loader.augmentationRNG = Xoshiro256(state: r.augmentationStates[comm.rank]) }
+            } else if pruningActive {
+                // The E-step (and structured pruning) once per epoch, at its first batch, after the warm-up.
+                try pruner!.step(comm)
             }
             let t0 = monotonicSeconds()
-            var lossSum = 0.0
             var lastProgress = t0
             var lr = schedule.learningRate(step: state.step)
-            for b in 0..<steps {
+            for b in firstBatch..<steps {
                 let n = labels.withUnsafeMutableBufferPointer { l in
                     targets.withUnsafeMutableBufferPointer { t in
                         loader.fill(batchIndex: b, into: x.pointer, labels: l.baseAddress!, targets: t.baseAddress!)
                     }
                 }
-                var loss = [network.lossAndGradient(x.pointer, batch: n, labels: labels, targets: targets)]
+                // [loss, stop requested]: one scalar allreduce carries both, so every rank stops at the same step.
+                var loss = [network.lossAndGradient(x.pointer, batch: n, labels: labels, targets: targets),
+                            StopSignal.requested ? 1 : 0]
                 if comm.size > 1 {
                     // g = the global minibatch mean: sum of the ranks' local means, divided by R.
                     let t = monotonicSeconds()
@@ -156,7 +182,7 @@ public final class Trainer {
                     loss[0] /= Double(comm.size)
                 }
                 guard loss[0].isFinite else {
-                    throw TrainingError(description: "training diverged: non-finite loss at epoch \(epoch), step \(b + 1) (lr \(lr)); try a smaller --lr",
+                    throw TrainingError(description: "training diverged: non-finite loss at epoch \(epoch), step \(b + 1) (lr \(lr)); try a smaller --lr; the last good checkpoint is kept",
                                         collective: true)
                 }
                 lossSum += loss[0]
@@ -169,11 +195,17 @@ public final class Trainer {
                 if comm.size > 1, syncCheckEvery > 0, state.step % syncCheckEvery == 0 {
                     try checkReplicas(step: state.step, epoch: epoch)
                 }
+                if loss[1] > 0 {
+                    // Preemption: every rank agreed at this step; checkpoint mid-epoch and stop.
+                    if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+                    let path = try writeCheckpoint(epochsDone: epoch - 1, batchInEpoch: b + 1, lossSum: lossSum, loader: loader)
+                    throw StopSignal.Stopped(signal: StopSignal.signal, checkpoint: path)
+                }
                 if showProgress {
                     let now = monotonicSeconds()
                     if now - lastProgress > 0.25 || b == steps - 1 {
                         lastProgress = now
-                        let rate = Double((b + 1) * config.batchSize) / (now - t0)
+                        let rate = Double((b + 1 - firstBatch) * config.batchSize) / (now - t0)
                         let remaining = Double((steps - b - 1) + (config.epochs - epoch) * steps) * Double(config.batchSize) / rate
                         let line = String(format: "\repoch %d/%d  step %d/%d  loss %.4f  %.0f img/s  ETA %@   ",
                                           epoch, config.epochs, b + 1, steps, lossSum / Double(b + 1), rate, formatDuration(remaining))
@@ -189,7 +221,7 @@ public final class Trainer {
                 for (k, v) in tau { test[k] = v }
             }
             let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(steps, 1)), seconds: seconds,
-                                     imagesPerSecond: Double(steps * config.batchSize) / seconds, lr: lr, test: test)
+                                     imagesPerSecond: Double((steps - firstBatch) * config.batchSize) / seconds, lr: lr, test: test)
             history.append(record)
             var line: [String: Any] = ["epoch": epoch, "sampler": config.sampler, "train_loss": record.trainLoss, "seconds": seconds,
                                        "images_per_second": record.imagesPerSecond, "lr": lr,
@@ -209,6 +241,11 @@ public final class Trainer {
             if comm.size > 1 {
                 line["ranks"] = comm.size
                 line["allreduce_seconds_per_step"] = allreduceSeconds / Double(max(state.step, 1))
+            }
+            if epoch == config.epochs || (checkpointEvery > 0 && epoch % checkpointEvery == 0) {
+                let t = monotonicSeconds()
+                _ = try writeCheckpoint(epochsDone: epoch, batchInEpoch: 0, lossSum: 0, loader: loader)
+                line["checkpoint_seconds"] = monotonicSeconds() - t
             }
             if let metrics {
                 let json = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
@@ -235,6 +272,8 @@ public final class Trainer {
         case .perturb: network.store.values[0] += 1e-3
         case .kill: kill(getpid(), SIGKILL)
         case .stall: while true { sleep(3600) }
+        case .term: raise(SIGTERM)
+        case .nan: network.store.values[0] = .nan
         }
     }
 

@@ -57,6 +57,9 @@ struct Train: ParsableCommand {
     @Option(help: "Under MPI: check that every rank's weights agree every N steps (0: never).") var syncCheckEvery: Int = 100
     @Option(help: "Under MPI: abort the job when a collective does not complete within this many seconds.") var collectiveTimeout: Double = 300
     @Option(help: .hidden) var debugFault: String?
+    @Option(help: "Continue the run in DIR from its newest valid checkpoint (options given again must agree with the run's).") var resume: String?
+    @Option(help: "Write a checkpoint every N epochs (and always at the end; 0: only at the end).") var checkpointEvery: Int = 1
+    @Option(help: "Keep the newest K checkpoints.") var keepCheckpoints: Int = 2
     @OptionGroup var pruning: PruningOptions
 
     /// Checked inside run() so a bad value gives one line ("bayesprune: --epochs: ..."), not usage text.
@@ -79,6 +82,8 @@ struct Train: ParsableCommand {
         if let m = momentum, !(m >= 0 && m < 1) { throw ValidationError("--momentum: must be in [0, 1), got \(m)") }
         if let w = weightDecay, !(w >= 0 && w.isFinite) { throw ValidationError("--weight-decay: must be >= 0, got \(w)") }
         if let t = threads, t < 1 { throw ValidationError("--threads: must be at least 1, got \(t)") }
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every: must be >= 0, got \(checkpointEvery)") }
+        guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints: must be at least 1, got \(keepCheckpoints)") }
         guard syncCheckEvery >= 0 else { throw ValidationError("--sync-check-every: must be >= 0, got \(syncCheckEvery)") }
         guard collectiveTimeout > 0 else { throw ValidationError("--collective-timeout: must be positive, got \(collectiveTimeout)") }
         if let t = temperature, !(t >= 0 && t.isFinite) { throw ValidationError("--temperature: must be >= 0, got \(t)") }
@@ -123,8 +128,13 @@ struct Train: ParsableCommand {
             throw ExitCode(2)
         }
         let t = trainer!
+        StopSignal.install()
         do {
             try t.run(blasCore: kernelReport.coreName)
+        } catch let stop as StopSignal.Stopped {
+            if comm.isRoot { report(stop, rank: 0, ranks: 1) }
+            (comm as? MPICommunicator)?.finalize()
+            throw ExitCode(stop.exitStatus)
         } catch {
             // Collective errors (divergence, replica mismatch) happen on every rank at once: rank 0 reports.
             // Anything else may be local to one rank: it reports and takes the job down.
@@ -135,6 +145,42 @@ struct Train: ParsableCommand {
             comm.abort(code: 2)
         }
         (comm as? MPICommunicator)?.finalize()
+    }
+
+    /// The run's recorded configuration; every option given again on the command line must agree with it.
+    func resumedConfig(given: TrainConfig, run: String) throws -> TrainConfig {
+        let stored = try RunManifest.load(directory: run).config
+        let enc = JSONEncoder()
+        let a = try JSONSerialization.jsonObject(with: enc.encode(given)) as! [String: Any]
+        let b = try JSONSerialization.jsonObject(with: enc.encode(stored)) as! [String: Any]
+        // Options that do not change the numbers may differ; --out must name the run itself.
+        let free: Set<String> = ["resume", "threads", "out", "sync-check-every", "collective-timeout", "checkpoint-every",
+                                 "keep-checkpoints", "eval-batch-size", "debug-fault"]
+        let renamed = ["train": "trainFile", "test": "testFile", "lambda1": "weightDecay"]
+        let pruningFlags: Set<String> = ["prune", "warm-up", "lambda0", "e-step", "soft-threshold", "hard-threshold",
+                                         "theta-prior", "prune-kernels", "prune-first-layer", "prune-last-layer"]
+        for arg in CommandLine.arguments where arg.hasPrefix("--") {
+            let flag = String(arg.dropFirst(2).split(separator: "=").first ?? "")
+            if free.contains(flag) {
+                if flag == "out", let o = arg.split(separator: "=").dropFirst().first.map(String.init) ?? outValue(), o != run {
+                    throw ValidationError("--out: a resumed run writes to its own directory \(run), not \(o)")
+                }
+                continue
+            }
+            let key = pruningFlags.contains(flag) ? "pruning" : renamed[flag] ?? flag.split(separator: "-").enumerated()
+                .map { $0.offset == 0 ? String($0.element) : $0.element.prefix(1).uppercased() + $0.element.dropFirst() }.joined()
+            let x = a[key].map { "\($0)" } ?? "nil", y = b[key].map { "\($0)" } ?? "nil"
+            if x != y { throw ValidationError("--\(flag): differs from the run being resumed (\(y)); options given with --resume must agree") }
+        }
+        var c = stored
+        c.out = run
+        return c
+    }
+
+    func outValue() -> String? {
+        let args = CommandLine.arguments
+        guard let i = args.firstIndex(of: "--out"), i + 1 < args.count else { return nil }
+        return args[i + 1]
     }
 
     func report(_ error: Error, rank: Int, ranks: Int) {
@@ -161,6 +207,9 @@ struct Train: ParsableCommand {
         c.temperature = temperature; c.beta1 = beta1; c.beta2 = beta2; c.eta = eta
         c.samplesPerCycle = samplesPerCycle; c.calibrationBins = calibrationBins
         c.pruning = try pruning.resolve(model: model)
+        if let resume {
+            c = try resumedConfig(given: c, run: resume)
+        }
         c.threads = configureThreads(requested: threads)
         if comm.size > 1 && c.batchSize % comm.size != 0 {
             throw ValidationError("--batch-size: the global batch \(c.batchSize) is not divisible by the \(comm.size) ranks")
@@ -168,11 +217,23 @@ struct Train: ParsableCommand {
         let data = try PreparedData.load(c)
         let trainer = try Trainer(config: c, data: data, communicator: comm)
         trainer.syncCheckEvery = syncCheckEvery
+        trainer.checkpointEvery = checkpointEvery
+        trainer.keepCheckpoints = keepCheckpoints
+        if let resume {
+            let (checkpoint, path) = try ResumeSearch.newestValid(run: resume) { message in
+                if comm.isRoot { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            }
+            try trainer.restore(checkpoint, path: path)
+            let h = checkpoint.header
+            if comm.isRoot {
+                FileHandle.standardError.write(Data("resuming \(resume) from \(path): epoch \(h.epochsDone + (h.batchInEpoch > 0 ? 1 : 0)), step \(h.samplerStep)\(h.worldSize != comm.size ? " (was \(h.worldSize) rank(s); equal up to summation order)" : "")\n".utf8))
+            }
+        }
         if let f = debugFault {
-            // KIND:RANK:STEP with KIND perturb|kill|stall (used by the multi-process tests).
+            // KIND:RANK:STEP with KIND perturb|kill|stall|term|nan (used by the failure tests).
             let parts = f.split(separator: ":")
             guard parts.count == 3, let kind = Trainer.Fault(rawValue: String(parts[0])), let r = Int(parts[1]), let st = Int(parts[2]) else {
-                throw ValidationError("--debug-fault: expected perturb|kill|stall:RANK:STEP, got \(f)")
+                throw ValidationError("--debug-fault: expected perturb|kill|stall|term|nan:RANK:STEP, got \(f)")
             }
             trainer.fault = (kind, r, st)
         }

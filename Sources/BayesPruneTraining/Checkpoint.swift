@@ -1,0 +1,149 @@
+// Checkpoints: everything a run needs to continue bit for bit. Binary, versioned, every section
+// checksummed (CRC-32), written by rank 0 to a temporary name, fsync'd and renamed.
+//
+// Layout (little-endian):
+//   "BPCKPT\r\n"            8-byte magic
+//   u32 version (1)
+//   u32 section count
+//   per section: u32 name length, name (UTF-8), u64 byte length, u32 CRC-32 of the bytes, the bytes
+//   "DONE" + u32 CRC-32 of everything before it (a truncated file never ends this way)
+// Sections: "header" (JSON: CheckpointHeader), then raw little-endian arrays: "weights", "state"
+// (batch-norm running statistics), "momentum", "rho", "previous_noise", "lambda", "mask" (Float32),
+// "bma_sum" (Float64), "bma_members" (Float32, regression only).
+import Foundation
+import CShims
+
+public struct CheckpointHeader: Codable, Equatable {
+    public var model: String
+    public var parameterCount: Int
+    public var stateCount: Int
+    /// Hash of the parameter layout (names and shapes): a checkpoint of another model is rejected.
+    public var layoutHash: UInt64
+    public var worldSize: Int
+    public var globalBatch: Int
+    /// Epochs fully done, and within the next epoch the batches already taken (0 at an epoch boundary).
+    public var epochsDone: Int
+    public var batchInEpoch: Int
+    /// Sampler step count: the noise RNG is (seed, step), so this is its state; also the schedule position.
+    public var samplerStep: Int
+    public var lossSumInEpoch: Double
+    /// Augmentation RNG state of every rank (xoshiro256 words), in rank order.
+    public var augmentationStates: [[UInt64]]
+    public var theta: Double?
+    public var eSteps: Int?
+    public var bmaCount: Int
+    public var samples: SampleManifest
+    public var config: TrainConfig
+}
+
+public struct CheckpointError: Error, CustomStringConvertible { public let description: String }
+
+public struct Checkpoint {
+    public var header: CheckpointHeader
+    public var sections: [String: Data]
+
+    static let magic = Data("BPCKPT\r\n".utf8)
+    static let version: UInt32 = 1
+
+    static func crc(_ d: Data) -> UInt32 {
+        d.withUnsafeBytes { UInt32(crc32(0, $0.bindMemory(to: UInt8.self).baseAddress, uInt($0.count))) }
+    }
+
+    public func encode() throws -> Data {
+        var out = Checkpoint.magic
+        func u32(_ v: UInt32) { var x = v.littleEndian; withUnsafeBytes(of: &x) { out.append(contentsOf: $0) } }
+        func u64(_ v: UInt64) { var x = v.littleEndian; withUnsafeBytes(of: &x) { out.append(contentsOf: $0) } }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        var all: [(String, Data)] = [("header", try enc.encode(header))]
+        all += sections.keys.sorted().map { ($0, sections[$0]!) }
+        u32(Checkpoint.version)
+        u32(UInt32(all.count))
+        for (name, bytes) in all {
+            let n = Data(name.utf8)
+            u32(UInt32(n.count)); out.append(n)
+            u64(UInt64(bytes.count)); u32(Checkpoint.crc(bytes)); out.append(bytes)
+        }
+        let total = Checkpoint.crc(out)
+        out.append(Data("DONE".utf8)); u32(total)
+        return out
+    }
+
+    /// Parses and verifies a checkpoint; every defect is a one-line error naming the file.
+    public static func read(path: String) throws -> Checkpoint {
+        guard let d = FileManager.default.contents(atPath: path) else { throw CheckpointError(description: "\(path): missing or unreadable") }
+        func fail(_ what: String) -> CheckpointError { CheckpointError(description: "\(path): \(what)") }
+        guard d.count >= 16 else { throw fail("truncated (\(d.count) bytes)") }
+        guard d.prefix(8) == magic else { throw fail("not a bayesprune checkpoint (bad magic)") }
+        var pos = 8
+        func u32() throws -> UInt32 {
+            guard pos + 4 <= d.count else { throw fail("truncated") }
+            defer { pos += 4 }
+            return d.subdata(in: pos..<(pos + 4)).withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }.littleEndian
+        }
+        func u64() throws -> UInt64 {
+            guard pos + 8 <= d.count else { throw fail("truncated") }
+            defer { pos += 8 }
+            return d.subdata(in: pos..<(pos + 8)).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+        }
+        let v = try u32()
+        guard v == version else { throw fail("unsupported checkpoint version \(v) (this build reads version \(version))") }
+        let count = try u32()
+        guard count < 1000 else { throw fail("corrupt section count \(count)") }
+        var sections: [String: Data] = [:]
+        for _ in 0..<count {
+            let nl = Int(try u32())
+            guard nl < 256, pos + nl <= d.count else { throw fail("truncated or corrupt section name") }
+            let name = String(decoding: d.subdata(in: pos..<(pos + nl)), as: UTF8.self)
+            pos += nl
+            let len = try u64(), sum = try u32()
+            guard len <= UInt64(d.count - pos) else { throw fail("truncated in section \(name)") }
+            let bytes = d.subdata(in: pos..<(pos + Int(len)))
+            pos += Int(len)
+            guard crc(bytes) == sum else { throw fail("checksum mismatch in section \(name) (damaged file)") }
+            sections[name] = bytes
+        }
+        guard pos + 8 <= d.count, d.subdata(in: pos..<(pos + 4)) == Data("DONE".utf8) else { throw fail("truncated (no end marker)") }
+        let bodyCRC = crc(d.prefix(pos))
+        pos += 4
+        guard try u32() == bodyCRC else { throw fail("checksum mismatch in the file structure (damaged file)") }
+        guard let h = sections.removeValue(forKey: "header") else { throw fail("no header section") }
+        let header: CheckpointHeader
+        do { header = try JSONDecoder().decode(CheckpointHeader.self, from: h) } catch { throw fail("unreadable header (\(error))") }
+        return Checkpoint(header: header, sections: sections)
+    }
+
+    public func floats(_ name: String, count: Int, path: String) throws -> [Float] {
+        guard let d = sections[name], d.count == count * 4 else {
+            throw CheckpointError(description: "\(path): section \(name) missing or of the wrong size")
+        }
+        return d.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+}
+
+extension Data {
+    init(floats p: UnsafePointer<Float>, count: Int) { self.init(bytes: p, count: count * 4) }
+}
+
+/// The checkpoints of a run directory, newest first.
+public enum CheckpointStore {
+    public static func directory(_ run: String) -> String { run + "/checkpoints" }
+
+    public static func name(epochsDone: Int, batch: Int, step: Int) -> String {
+        String(format: "ckpt-e%05d-b%06d-s%09d.bpck", epochsDone, batch, step)
+    }
+
+    public static func list(_ run: String) -> [String] {
+        let dir = directory(run)
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return files.filter { $0.hasPrefix("ckpt-") && $0.hasSuffix(".bpck") }.sorted(by: >).map { dir + "/" + $0 }
+    }
+
+    public static func write(_ c: Checkpoint, run: String, keep: Int) throws -> String {
+        try makeRunDirectory(directory(run))
+        let path = directory(run) + "/" + name(epochsDone: c.header.epochsDone, batch: c.header.batchInEpoch, step: c.header.samplerStep)
+        try AtomicFile.write(try c.encode(), to: path)
+        for old in list(run).dropFirst(max(keep, 1)) { try? FileManager.default.removeItem(atPath: old) }
+        return path
+    }
+}

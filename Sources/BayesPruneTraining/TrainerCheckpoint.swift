@@ -1,0 +1,202 @@
+// The trainer's side of checkpoints: gathering every buffer (and every rank's data-order state) into a
+// Checkpoint, restoring from one, and the preemption signal (SIGTERM/SIGINT) that asks the ranks to
+// stop at the next step boundary.
+import Foundation
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneDistributed
+import BayesPruneData
+
+/// SIGTERM or SIGINT sets a flag the training loop reads at every step; a second signal exits at once.
+public enum StopSignal {
+    nonisolated(unsafe) public static var requested = false
+    nonisolated(unsafe) public static var signal: Int32 = 0
+
+    /// Exit status after a stop on a signal: 128 + the signal (143 for SIGTERM, 130 for SIGINT).
+    public struct Stopped: Error, CustomStringConvertible {
+        public let signal: Int32
+        public let checkpoint: String
+        public var exitStatus: Int32 { 128 + signal }
+        public var description: String { "stopped on signal \(signal) at a step boundary; checkpoint \(checkpoint) written; continue with --resume" }
+    }
+
+    public static func install() {
+        let handler: @convention(c) (Int32) -> Void = { sig in
+            if StopSignal.requested { _exit(128 + sig) }   // the second signal: leave now
+            StopSignal.signal = sig
+            StopSignal.requested = true
+        }
+        Glibc.signal(SIGTERM, handler)
+        Glibc.signal(SIGINT, handler)
+    }
+}
+
+extension ParameterStore {
+    /// FNV-1a over every tensor's name and shape: equal for the same model, different for another.
+    public var layoutHash: UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        func mix(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 } }
+        for e in entries { mix(e.name); mix(e.shape.map(String.init).joined(separator: "x")) }
+        for e in stateEntries { mix(e.name); mix("\(e.count)") }
+        return h
+    }
+}
+
+extension Trainer {
+    /// Gathers the state (every rank takes part); rank 0 writes it. Refuses to write non-finite weights,
+    /// so the last good checkpoint is never replaced by a diverged one. Returns the path (rank 0) or "".
+    @discardableResult
+    func writeCheckpoint(epochsDone: Int, batchInEpoch: Int, lossSum: Double, loader: TrainBatchLoader) throws -> String {
+        let comm = communicator, s = network.store
+        var words = [UInt64](repeating: 0, count: 4 * comm.size)
+        let mine = loader.augmentationRNG.stateWords
+        try mine.withUnsafeBytes { m in
+            try words.withUnsafeMutableBytes { w in
+                try comm.allgather(m.baseAddress!, bytes: 32, into: w.baseAddress!, what: "checkpoint RNG states")
+            }
+        }
+        // Mid-epoch, batch-norm running statistics still differ per rank (they are averaged at epoch end).
+        var rankStates = [Float](repeating: 0, count: s.stateCount * comm.size)
+        if batchInEpoch > 0 && s.stateCount > 0 {
+            try rankStates.withUnsafeMutableBytes { out in
+                try comm.allgather(UnsafeRawPointer(s.state.pointer), bytes: s.stateCount * 4, into: out.baseAddress!, what: "checkpoint batch-norm state")
+            }
+        }
+        guard comm.isRoot else { return "" }
+        for i in 0..<s.parameterCount where !s.values[i].isFinite {
+            throw TrainingError(description: "training diverged: non-finite weight \(i) at epoch \(epochsDone + (batchInEpoch > 0 ? 1 : 0)), step \(state.step); try a smaller --lr; the last good checkpoint is kept",
+                                collective: true)
+        }
+        let header = CheckpointHeader(
+            model: config.model, parameterCount: s.parameterCount, stateCount: s.stateCount, layoutHash: s.layoutHash,
+            worldSize: comm.size, globalBatch: config.batchSize, epochsDone: epochsDone, batchInEpoch: batchInEpoch,
+            samplerStep: state.step, lossSumInEpoch: lossSum,
+            augmentationStates: (0..<comm.size).map { Array(words[($0 * 4)..<($0 * 4 + 4)]) },
+            theta: pruner?.theta, eSteps: pruner?.eSteps, bmaCount: average.count, samples: samples, config: config)
+        var sections: [String: Data] = [
+            "weights": Data(floats: s.values.pointer, count: s.parameterCount),
+            "state": Data(floats: s.state.pointer, count: s.stateCount),
+            "momentum": Data(floats: state.momentum.pointer, count: state.momentum.count),
+            "rho": Data(floats: state.rho.pointer, count: state.rho.count),
+            "previous_noise": Data(floats: state.previousNoise.pointer, count: state.previousNoise.count),
+        ]
+        if batchInEpoch > 0 && s.stateCount > 0 { sections["state_per_rank"] = rankStates.withUnsafeBufferPointer { Data(buffer: $0) } }
+        if let pruner {
+            sections["lambda"] = Data(floats: pruner.lambda.pointer, count: pruner.lambda.count)
+            sections["mask"] = Data(floats: pruner.mask.pointer, count: pruner.mask.count)
+        }
+        sections["bma_sum"] = average.sums.withUnsafeBufferPointer { Data(buffer: $0) }
+        if !average.members.isEmpty {
+            sections["bma_members"] = average.members.flatMap(\.values).withUnsafeBufferPointer { Data(buffer: $0) }
+        }
+        return try CheckpointStore.write(Checkpoint(header: header, sections: sections), run: config.out, keep: keepCheckpoints)
+    }
+
+    /// Restores every buffer from a checkpoint; `run` then continues where it stopped.
+    public func restore(_ c: Checkpoint, path: String) throws {
+        let s = network.store, h = c.header
+        guard h.model == config.model, h.parameterCount == s.parameterCount, h.stateCount == s.stateCount,
+              h.layoutHash == s.layoutHash else {
+            throw CheckpointError(description: "\(path): checkpoint of another model (\(h.model), \(h.parameterCount) parameters) than this run's \(config.model) (\(s.parameterCount))")
+        }
+        if h.batchInEpoch > 0 && h.worldSize != communicator.size {
+            throw CheckpointError(description: "\(path): a mid-epoch checkpoint of \(h.worldSize) rank(s) resumes only on \(h.worldSize) rank(s) (this job has \(communicator.size))")
+        }
+        guard config.batchSize % communicator.size == 0 else {
+            throw CheckpointError(description: "\(path): the global batch \(config.batchSize) is not divisible by \(communicator.size) ranks")
+        }
+        s.values.pointer.update(from: try c.floats("weights", count: s.parameterCount, path: path), count: s.parameterCount)
+        s.state.pointer.update(from: try c.floats("state", count: s.stateCount, path: path), count: s.stateCount)
+        if let perRank = c.sections["state_per_rank"], perRank.count == s.stateCount * 4 * h.worldSize {
+            let all = perRank.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            s.state.pointer.update(from: Array(all[(communicator.rank * s.stateCount)..<((communicator.rank + 1) * s.stateCount)]), count: s.stateCount)
+        }
+        state.step = h.samplerStep
+        state.momentum.pointer.update(from: try c.floats("momentum", count: state.momentum.count, path: path), count: state.momentum.count)
+        state.rho.pointer.update(from: try c.floats("rho", count: state.rho.count, path: path), count: state.rho.count)
+        state.previousNoise.pointer.update(from: try c.floats("previous_noise", count: state.previousNoise.count, path: path),
+                                           count: state.previousNoise.count)
+        if let pruner {
+            pruner.lambda.pointer.update(from: try c.floats("lambda", count: pruner.lambda.count, path: path), count: pruner.lambda.count)
+            pruner.mask.pointer.update(from: try c.floats("mask", count: pruner.mask.count, path: path), count: pruner.mask.count)
+            pruner.theta = h.theta ?? pruner.theta
+            pruner.eSteps = h.eSteps ?? 0
+            pruner.refreshDeadChannels()
+        }
+        let width = data.test.task == .regression ? 1 : max(data.test.classes, 2)
+        let sums = (c.sections["bma_sum"] ?? Data()).withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        var members: [Predictions] = []
+        if let m = c.sections["bma_members"] {
+            let all = m.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            let per = data.test.count * width
+            members = stride(from: 0, to: all.count, by: per).map { Predictions(count: data.test.count, values: Array(all[$0..<($0 + per)]), width: width) }
+        }
+        average.restore(count: h.bmaCount, sums: sums, width: width, examples: data.test.count, members: members)
+        samples = h.samples
+        resumePoint = h
+    }
+}
+
+public enum ResumeSearch {
+    /// The newest checkpoint of a run that reads back intact; damaged ones are reported through `warn`
+    /// and skipped.
+    public static func newestValid(run: String, warn: (String) -> Void) throws -> (Checkpoint, String) {
+        let all = CheckpointStore.list(run)
+        guard !all.isEmpty else { throw CheckpointError(description: "--resume: \(run) has no checkpoints (\(CheckpointStore.directory(run)) is empty or missing)") }
+        for (i, path) in all.enumerated() {
+            do { return (try Checkpoint.read(path: path), path) }
+            catch {
+                warn("bayesprune: \(error); \(i + 1 < all.count ? "falling back to the previous checkpoint" : "no older checkpoint")")
+            }
+        }
+        throw CheckpointError(description: "--resume: no valid checkpoint in \(CheckpointStore.directory(run))")
+    }
+}
+
+/// What `evaluate` and `export` read: a finished run directory, or one checkpoint file of a run
+/// (run/checkpoints/ckpt-….bpck), whose weights, batch-norm state, mask and sample list are used.
+public struct RunSource {
+    public let runDirectory: String
+    public let checkpoint: Checkpoint?
+    public let checkpointPath: String?
+
+    public static func open(_ path: String) throws -> RunSource {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw OutputError(description: "\(path): no such run directory or checkpoint")
+        }
+        if isDir.boolValue { return RunSource(runDirectory: path, checkpoint: nil, checkpointPath: nil) }
+        let c = try Checkpoint.read(path: path)
+        let run = URL(fileURLWithPath: path).deletingLastPathComponent().deletingLastPathComponent().path
+        return RunSource(runDirectory: run, checkpoint: c, checkpointPath: path)
+    }
+
+    public var samples: SampleManifest {
+        get throws { try checkpoint?.header.samples ?? SampleManifest.load(directory: runDirectory) }
+    }
+
+    public func loadWeights(into net: Network) throws {
+        guard let c = checkpoint, let path = checkpointPath else {
+            try WeightsFile.load(net, from: runDirectory + "/weights.safetensors")
+            return
+        }
+        let s = net.store
+        guard c.header.layoutHash == s.layoutHash else { throw CheckpointError(description: "\(path): checkpoint of another model") }
+        s.values.pointer.update(from: try c.floats("weights", count: s.parameterCount, path: path), count: s.parameterCount)
+        s.state.pointer.update(from: try c.floats("state", count: s.stateCount, path: path), count: s.stateCount)
+    }
+
+    /// Loads the pruning mask if the source has one; returns whether it did.
+    public func loadMask(into pruner: Pruner) throws -> Bool {
+        if let c = checkpoint, let path = checkpointPath {
+            guard c.sections["mask"] != nil else { return false }
+            pruner.mask.pointer.update(from: try c.floats("mask", count: pruner.mask.count, path: path), count: pruner.mask.count)
+            pruner.refreshDeadChannels()
+            return true
+        }
+        let p = runDirectory + "/mask.safetensors"
+        guard FileManager.default.fileExists(atPath: p) else { return false }
+        try MaskFile.load(pruner, from: p)
+        return true
+    }
+}
