@@ -199,7 +199,8 @@ public final class Trainer {
                     // Preemption: every rank agreed at this step; checkpoint mid-epoch and stop.
                     if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
                     let path = try writeCheckpoint(epochsDone: epoch - 1, batchInEpoch: b + 1, lossSum: lossSum, loader: loader)
-                    throw StopSignal.Stopped(signal: StopSignal.signal, checkpoint: path)
+                    // Non-root ranks may not have seen the signal themselves: report SIGTERM's status then.
+                    throw StopSignal.Stopped(signal: StopSignal.signal != 0 ? StopSignal.signal : SIGTERM, checkpoint: path)
                 }
                 if showProgress {
                     let now = monotonicSeconds()

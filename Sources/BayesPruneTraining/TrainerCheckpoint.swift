@@ -2,6 +2,7 @@
 // Checkpoint, restoring from one, and the preemption signal (SIGTERM/SIGINT) that asks the ranks to
 // stop at the next step boundary.
 import Foundation
+import CShims
 import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneDistributed
@@ -9,8 +10,8 @@ import BayesPruneData
 
 /// SIGTERM or SIGINT sets a flag the training loop reads at every step; a second signal exits at once.
 public enum StopSignal {
-    nonisolated(unsafe) public static var requested = false
-    nonisolated(unsafe) public static var signal: Int32 = 0
+    public static var requested: Bool { bp_stop_signal() != 0 }
+    public static var signal: Int32 { Int32(bp_stop_signal()) }
 
     /// Exit status after a stop on a signal: 128 + the signal (143 for SIGTERM, 130 for SIGINT).
     public struct Stopped: Error, CustomStringConvertible {
@@ -20,15 +21,7 @@ public enum StopSignal {
         public var description: String { "stopped on signal \(signal) at a step boundary; checkpoint \(checkpoint) written; continue with --resume" }
     }
 
-    public static func install() {
-        let handler: @convention(c) (Int32) -> Void = { sig in
-            if StopSignal.requested { _exit(128 + sig) }   // the second signal: leave now
-            StopSignal.signal = sig
-            StopSignal.requested = true
-        }
-        Glibc.signal(SIGTERM, handler)
-        Glibc.signal(SIGINT, handler)
-    }
+    public static func install() { bp_install_stop_handlers() }
 }
 
 extension ParameterStore {

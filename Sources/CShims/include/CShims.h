@@ -11,6 +11,11 @@
 
 /// CPUID leaf/subleaf registers; returns 0 when the leaf is not supported.
 int bp_cpuid(unsigned leaf, unsigned subleaf, unsigned *eax, unsigned *ebx, unsigned *ecx, unsigned *edx);
+/// SIGTERM/SIGINT handlers that record the first signal (a second one exits with 128 + signal).
+void bp_install_stop_handlers(void);
+/// The recorded stop signal, 0 if none.
+int bp_stop_signal(void);
+
 /// XGETBV(0): which register states the OS saves (bit 1-2 SSE/AVX, 5-7 AVX-512).
 uint64_t bp_xgetbv0(void);
 /// Number of CPUs in this process's affinity mask (sched_getaffinity); 0 if unknown.

@@ -1,0 +1,30 @@
+// Preemption signals: SIGTERM/SIGINT set a flag the training loop polls at every step (a C volatile
+// sig_atomic_t, so the compiler re-reads it); a second signal exits at once with 128 + the signal.
+#include "CShims.h"
+#include <signal.h>
+#include <unistd.h>
+#include <pthread.h>
+
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_stop(int sig) {
+    if (stop_signal) _exit(128 + sig);
+    stop_signal = sig;
+}
+
+void bp_install_stop_handlers(void) {
+    struct sigaction sa;
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    // A parent that blocked these (some launchers and test runners do) passes the mask on: unblock.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int bp_stop_signal(void) { return stop_signal; }
