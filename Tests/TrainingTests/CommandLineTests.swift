@@ -37,7 +37,7 @@ func runCLI(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: 
         (["train", "--data", "mnist", "--data-dir", "/nonexistent-bp"], "/nonexistent-bp"),
         (["train", "--data", "csv"], "--train"),
         (["train", "--data", "csv", "--train", "/nonexistent-bp.csv"], "/nonexistent-bp.csv"),
-        (["evaluate", "/nonexistent-bp-run"], "config.json"),
+        (["evaluate", "/nonexistent-bp-run"], "/nonexistent-bp-run: no such run directory or checkpoint"),
     ])
     func badInputGivesOneLineAndNonZeroExit(args: [String], mentions: String) throws {
         guard FileManager.default.isExecutableFile(atPath: bayesprunePath()) else { return }

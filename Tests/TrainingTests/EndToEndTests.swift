@@ -63,7 +63,7 @@ func writeQuadrantIDX(dir: String, prefix: String, count: Int, seed: UInt64) thr
             #expect(last[key] != nil, "metrics.jsonl lacks \(key)")
         }
         let files = try FileManager.default.contentsOfDirectory(atPath: c.out).sorted()
-        #expect(files == ["config.json", "metrics.jsonl", "samples", "weights.safetensors"])
+        #expect(files == ["checkpoints", "config.json", "metrics.jsonl", "samples", "weights.safetensors"])
         let manifest = try SampleManifest.load(directory: c.out)
         #expect(manifest.samples.map(\.epoch) == Array(max(1, c.epochs - 2)...c.epochs))
 
