@@ -144,54 +144,64 @@ void bp_gaussian_fill(uint64_t key, uint64_t counter, size_t i0, size_t n, float
 
 /// Constant stand-ins for the optional per-weight inputs.
 typedef struct { float lambda[BLOCK]; float ones[BLOCK]; } constants;
-static void fill_constants(constants *c, float lambda_const) {
-    for (int i = 0; i < BLOCK; i++) { c->lambda[i] = lambda_const; c->ones[i] = 1.0f; }
+
+/// One sampler step over n weights, a block at a time: the block's noise, then `update` on
+/// [i, i + len) with λ and mask pointers that are real even where the caller passed NULL.
+typedef struct {
+    const float *lambda, *mask;
+    const float *z;
+} block_inputs;
+typedef void (*block_update)(size_t i, size_t len, block_inputs in, void *ctx);
+
+static void for_each_block(size_t n, const float *lambda, float lambda_const, const float *mask,
+                           uint64_t key, uint64_t counter, block_update update, void *ctx) {
+    uint32_t k0, k1;
+    derive_keys(key, counter, &k0, &k1);
+    float z[BLOCK];
+    constants c;
+    for (int j = 0; j < BLOCK; j++) { c.lambda[j] = lambda_const; c.ones[j] = 1.0f; }
+    for (size_t i = 0; i < n; i += BLOCK) {
+        size_t len = n - i < BLOCK ? n - i : BLOCK;
+        dispatch()->noise(k0, k1, i / BLOCK, z);
+        block_inputs in = { lambda ? lambda + i : c.lambda, mask ? mask + i : c.ones, z };
+        update(i, len, in, ctx);
+    }
+}
+
+typedef struct { float *w, *m, *rho, *eps; const float *g; float lambda_const; int dense; bp_adavb_params p; } adavb_ctx;
+static void adavb_update(size_t i, size_t len, block_inputs in, void *ctx) {
+    adavb_ctx *a = ctx;
+    if (a->dense) dispatch()->adavb_dense(len, a->w + i, a->m + i, a->rho + i, a->eps + i, a->g + i, a->lambda_const, in.z, a->p);
+    else dispatch()->adavb(len, a->w + i, a->m + i, a->rho + i, a->eps + i, a->g + i, in.lambda, in.mask, in.z, a->p);
 }
 
 void bp_adavb_step(size_t n, float *w, float *m, float *rho, float *eps, const float *g,
                    const float *lambda, float lambda_const, const float *mask,
                    bp_adavb_params p, uint64_t key, uint64_t counter) {
-    uint32_t k0, k1;
-    derive_keys(key, counter, &k0, &k1);
-    float z[BLOCK];
-    constants c;
-    fill_constants(&c, lambda_const);
-    for (size_t i = 0; i < n; i += BLOCK) {
-        size_t len = n - i < BLOCK ? n - i : BLOCK;
-        dispatch()->noise(k0, k1, i / BLOCK, z);
-        if (!lambda && !mask) dispatch()->adavb_dense(len, w + i, m + i, rho + i, eps + i, g + i, lambda_const, z, p);
-        else dispatch()->adavb(len, w + i, m + i, rho + i, eps + i, g + i, lambda ? lambda + i : c.lambda,
-                               mask ? mask + i : c.ones, z, p);
-    }
+    adavb_ctx a = { w, m, rho, eps, g, lambda_const, !lambda && !mask, p };
+    for_each_block(n, lambda, lambda_const, mask, key, counter, adavb_update, &a);
+}
+
+typedef struct { float *w, *v; const float *g; float lr, alpha, noise_sd; } sg_ctx;
+static void sghmc_update(size_t i, size_t len, block_inputs in, void *ctx) {
+    sg_ctx *a = ctx;
+    dispatch()->sghmc(len, a->w + i, a->v + i, a->g + i, in.lambda, in.mask, in.z, a->lr, a->alpha, a->noise_sd);
+}
+static void sgld_update(size_t i, size_t len, block_inputs in, void *ctx) {
+    sg_ctx *a = ctx;
+    dispatch()->sgld(len, a->w + i, a->g + i, in.lambda, in.mask, in.z, a->lr, a->noise_sd);
 }
 
 void bp_sghmc_step(size_t n, float *w, float *v, const float *g, const float *lambda, float lambda_const,
                    const float *mask, float lr, float alpha, float noise_sd, uint64_t key, uint64_t counter) {
-    uint32_t k0, k1;
-    derive_keys(key, counter, &k0, &k1);
-    float z[BLOCK];
-    constants c;
-    fill_constants(&c, lambda_const);
-    for (size_t i = 0; i < n; i += BLOCK) {
-        size_t len = n - i < BLOCK ? n - i : BLOCK;
-        dispatch()->noise(k0, k1, i / BLOCK, z);
-        dispatch()->sghmc(len, w + i, v + i, g + i, lambda ? lambda + i : c.lambda, mask ? mask + i : c.ones,
-                    z, lr, alpha, noise_sd);
-    }
+    sg_ctx a = { w, v, g, lr, alpha, noise_sd };
+    for_each_block(n, lambda, lambda_const, mask, key, counter, sghmc_update, &a);
 }
 
 void bp_sgld_step(size_t n, float *w, const float *g, const float *lambda, float lambda_const,
                   const float *mask, float lr, float noise_sd, uint64_t key, uint64_t counter) {
-    uint32_t k0, k1;
-    derive_keys(key, counter, &k0, &k1);
-    float z[BLOCK];
-    constants c;
-    fill_constants(&c, lambda_const);
-    for (size_t i = 0; i < n; i += BLOCK) {
-        size_t len = n - i < BLOCK ? n - i : BLOCK;
-        dispatch()->noise(k0, k1, i / BLOCK, z);
-        dispatch()->sgld(len, w + i, g + i, lambda ? lambda + i : c.lambda, mask ? mask + i : c.ones, z, lr, noise_sd);
-    }
+    sg_ctx a = { w, NULL, g, lr, 0.0f, noise_sd };
+    for_each_block(n, lambda, lambda_const, mask, key, counter, sgld_update, &a);
 }
 
 void bp_sigmoid(size_t n, const float *x, float *out) { dispatch()->sigmoid(n, x, out); }
