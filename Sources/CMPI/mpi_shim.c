@@ -114,20 +114,20 @@ static long long begin(void) {
     return seq;
 }
 
-int bp_mpi_allreduce_sum_float(float *buffer, size_t count, const char *what) {
+static int allreduce_sum(void *buffer, size_t count, MPI_Datatype type, const char *what) {
     if (world_size == 1) return 0;
     long long seq = begin();
     MPI_Request req;
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, buffer, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req);
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buffer, (int)count, type, MPI_SUM, MPI_COMM_WORLD, &req);
     return rc != MPI_SUCCESS ? rc : wait_for(&req, seq, what);
 }
 
+int bp_mpi_allreduce_sum_float(float *buffer, size_t count, const char *what) {
+    return allreduce_sum(buffer, count, MPI_FLOAT, what);
+}
+
 int bp_mpi_allreduce_sum_double(double *buffer, size_t count, const char *what) {
-    if (world_size == 1) return 0;
-    long long seq = begin();
-    MPI_Request req;
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, buffer, (int)count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &req);
-    return rc != MPI_SUCCESS ? rc : wait_for(&req, seq, what);
+    return allreduce_sum(buffer, count, MPI_DOUBLE, what);
 }
 
 int bp_mpi_broadcast(void *buffer, size_t bytes, int root, const char *what) {
