@@ -31,6 +31,12 @@ public struct PruningConfig: Codable, Equatable, Sendable {
     /// Whether the first / last weight layer is prunable (consistency can still remove its dead parts).
     public var pruneFirstLayer = false
     public var pruneLastLayer = false
+    /// Per-layer overrides of the family values, keyed by layer name (nil: none). Layers differ in how
+    /// much of the weight budget they hold and how much accuracy each removal costs, so one value per
+    /// family can spend the sparsity where it hurts most.
+    public var layerLambda0: [String: Double]?
+    public var layerSoftThreshold: [String: Double]?
+    public var layerHardThreshold: [String: Double]?
 
     public init() {}
 
@@ -43,9 +49,19 @@ public struct PruningConfig: Codable, Equatable, Sendable {
         return c
     }
 
-    func lambda0(for g: GroupKind) -> Double { g == .convKernel ? lambda0 : fcLambda0 }
-    func soft(for g: GroupKind) -> Double { g == .convKernel ? softThreshold : fcSoftThreshold }
-    func hard(for g: GroupKind) -> Double { g == .convKernel ? hardThreshold : fcHardThreshold }
+    func lambda0(for e: ParameterEntry) -> Double { layerLambda0?[e.layer] ?? (e.group == .convKernel ? lambda0 : fcLambda0) }
+    func soft(for e: ParameterEntry) -> Double { layerSoftThreshold?[e.layer] ?? (e.group == .convKernel ? softThreshold : fcSoftThreshold) }
+    func hard(for e: ParameterEntry) -> Double { layerHardThreshold?[e.layer] ?? (e.group == .convKernel ? hardThreshold : fcHardThreshold) }
+
+    /// Names a per-layer override that does not match a prunable layer of the network (nil: all match).
+    public func unknownOverride(prunableLayers: Set<String>) -> String? {
+        for (option, table) in [("--lambda0", layerLambda0), ("--soft-threshold", layerSoftThreshold), ("--hard-threshold", layerHardThreshold)] {
+            for name in (table ?? [:]).keys.sorted() where !prunableLayers.contains(name) {
+                return "\(option): \(name) is not a prunable layer of this model (prunable: \(prunableLayers.sorted().joined(separator: ", ")))"
+            }
+        }
+        return nil
+    }
 }
 
 /// Per-layer structured-sparsity figures.
@@ -99,26 +115,42 @@ public final class Pruner {
 
     // MARK: - E-step
 
-    /// Group mean squares of every prunable tensor, averaged over ranks so every rank decides alike.
-    func groupMeanSquares(_ comm: Communicator) throws -> [[Double]] {
+    /// Group statistics over live weights only: a group's removed weights are no longer parameters (the
+    /// compact network does not have them), so they count neither in its mean square nor in its size.
+    /// Otherwise removing fc units would shrink every input column's mean square and drag live inputs
+    /// below the thresholds with them.
+    struct GroupStatistics {
+        /// Mean square of each group's live weights (0 when none is left), per prunable tensor.
+        var meanSquares: [[Double]]
+        /// Live weights per group.
+        var sizes: [[Int]]
+    }
+
+    /// Group statistics of every prunable tensor, averaged over ranks so every rank decides alike (masks
+    /// are identical on every rank, so the sizes are too).
+    func groupStatistics(_ comm: Communicator) throws -> GroupStatistics {
         let s = network.store
+        var sizes: [[Int]] = []
         var all: [[Double]] = prunable.map { e in
-            let w = s.value(e.offset)
+            let w = s.value(e.offset), m = mask.pointer + e.offset
+            var r: [Double], n: [Int]
             switch e.group {
             case .convKernel:
                 let k = e.shape[2] * e.shape[3], groups = e.shape[0] * e.shape[1]
-                return (0..<groups).map { g in
-                    var r = 0.0
-                    for j in 0..<k { let v = Double(w[g * k + j]); r += v * v }
-                    return r / Double(k)
+                r = [Double](repeating: 0, count: groups); n = [Int](repeating: 0, count: groups)
+                for g in 0..<groups {
+                    for j in 0..<k where m[g * k + j] != 0 { let v = Double(w[g * k + j]); r[g] += v * v; n[g] += 1 }
                 }
             case .linearColumn:
                 let (out, inp) = (e.shape[0], e.shape[1])
-                var r = [Double](repeating: 0, count: inp)
-                for o in 0..<out { for j in 0..<inp { let v = Double(w[o * inp + j]); r[j] += v * v } }
-                return r.map { $0 / Double(out) }
-            case .none: return []
+                r = [Double](repeating: 0, count: inp); n = [Int](repeating: 0, count: inp)
+                for o in 0..<out {
+                    for j in 0..<inp where m[o * inp + j] != 0 { let v = Double(w[o * inp + j]); r[j] += v * v; n[j] += 1 }
+                }
+            case .none: r = []; n = []
             }
+            sizes.append(n)
+            return zip(r, n).map { $1 > 0 ? $0 / Double($1) : 0 }
         }
         if comm.size > 1 {
             var flat = all.flatMap { $0 }
@@ -126,25 +158,26 @@ public final class Pruner {
             var k = 0
             for t in all.indices { for g in all[t].indices { all[t][g] = flat[k] / Double(comm.size); k += 1 } }
         }
-        return all
+        return GroupStatistics(meanSquares: all, sizes: sizes)
     }
-
-    func groupSize(_ e: ParameterEntry) -> Int { e.group == .convKernel ? e.shape[2] * e.shape[3] : e.shape[0] }
 
     /// Assigns every group to spike or slab (switching λ), updates θ in bayes mode, then applies the hard
     /// criteria and the channel graph. Returns the number of groups in the slab.
     @discardableResult
     public func step(_ comm: Communicator) throws -> Int {
-        let ms = try groupMeanSquares(comm)
+        let stats = try groupStatistics(comm)
+        let ms = stats.meanSquares
         let N = Double(dataSize), l1 = Double(lambda1)
         var slabCount = 0, inclusionSum = 0.0, groups = 0
         var spike: [[Bool]] = []
         for (t, e) in prunable.enumerated() {
-            let m = groupSize(e), l0 = config.lambda0(for: e.group)
-            let threshold = config.eStep == .threshold ? config.soft(for: e.group)
-                : SpikeAndSlab.meanSquareThreshold(groupSize: m, theta: theta, lambda0: l0, lambda1: l1, dataSize: N)
+            let l0 = config.lambda0(for: e)
             var sp = [Bool](repeating: false, count: ms[t].count)
             for (g, v) in ms[t].enumerated() {
+                let m = stats.sizes[t][g]
+                if m == 0 { sp[g] = true; continue }  // already removed: not a group any more
+                let threshold = config.eStep == .threshold ? config.soft(for: e)
+                    : SpikeAndSlab.meanSquareThreshold(groupSize: m, theta: theta, lambda0: l0, lambda1: l1, dataSize: N)
                 if config.eStep == .bayes {
                     inclusionSum += SpikeAndSlab.inclusionProbability(squaredNorm: v * Double(m), groupSize: m, theta: theta,
                                                                       lambda0: l0, lambda1: l1, dataSize: N)
@@ -194,17 +227,21 @@ public final class Pruner {
     func hardPrune(spike: [[Bool]], meanSquares ms: [[Double]]) {
         let s = network.store
         for (t, e) in prunable.enumerated() {
-            let w = s.value(e.offset), hard = config.hard(for: e.group)
+            let w = s.value(e.offset), hard = config.hard(for: e)
             switch e.group {
             case .convKernel:
                 let (O, C, k) = (e.shape[0], e.shape[1], e.shape[2] * e.shape[3])
+                let m = mask.pointer + e.offset
+                // Ranges over live weights only, like the mean squares: a removed filter's zeros must not
+                // widen the range of an input channel (and an all-removed channel has nothing to remove).
                 for c in 0..<C {
                     var v: [Float] = []
-                    for o in 0..<O { for j in 0..<k { v.append(w[(o * C + c) * k + j]) } }
-                    if Double(range(v)) < hard { removeConvIn(e, c) }
+                    for o in 0..<O { for j in 0..<k where m[(o * C + c) * k + j] != 0 { v.append(w[(o * C + c) * k + j]) } }
+                    if !v.isEmpty && Double(range(v)) < hard { removeConvIn(e, c) }
                 }
-                for o in 0..<O where Double(range(Array(UnsafeBufferPointer(start: w + o * C * k, count: C * k)))) < hard {
-                    removeConvOut(e, o, bias: nil)
+                for o in 0..<O {
+                    let v = (o * C * k..<(o + 1) * C * k).filter { m[$0] != 0 }.map { w[$0] }
+                    if !v.isEmpty && Double(range(v)) < hard { removeConvOut(e, o, bias: nil) }
                 }
                 if config.pruneKernels {
                     for g in 0..<(O * C) where spike[t][g] {

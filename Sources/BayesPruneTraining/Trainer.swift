@@ -81,7 +81,9 @@ public final class Trainer {
         pruner = config.pruning.enabled
             ? Pruner(network: network, config: config.pruning, dataSize: data.train.count, lambda1: Float(config.weightDecay))
             : nil
-
+        if let pruner, let problem = config.pruning.unknownOverride(prunableLayers: Set(pruner.prunable.map(\.layer))) {
+            throw TrainingError(description: problem)
+        }
     }
 
     public func manifest(blasCore: String) -> RunManifest {

@@ -248,10 +248,10 @@ struct PruningOptions: ParsableArguments {
     @Flag(help: "Turn on EM-MCMC spike-and-slab pruning.") var prune = false
     @Option(help: "Epochs before the first E-step (nothing changes until then).") var warmUp: Int = 1
     @Option(help: "λ1, the slab's weight decay (the same setting as --weight-decay).") var lambda1: Double?
-    @Option(help: "λ0, the spike's weight decay: one value, or CONV,FC for convolution kernels and fully connected units (default 1e-3,1e-1).") var lambda0: String?
+    @Option(help: "λ0, the spike's weight decay: one value, or CONV,FC for convolution kernels and fully connected units (default 1e-3,1e-1), then optional LAYER=X overrides (e.g. 1e-3,1e-1,fc2=5e-2).") var lambda0: String?
     @Option(help: "E-step: threshold (fixed mean-square --soft-threshold) or bayes (threshold t* from λ0, λ1, θ, N with θ's M-step).") var eStep: String = "threshold"
-    @Option(help: "Mean-square threshold of the threshold E-step: one value or CONV,FC (default 1e-4,1e-2).") var softThreshold: String?
-    @Option(help: "Hard threshold for permanent removal (range for conv channels/filters/kernels, mean square for fc units): one value or CONV,FC (default 1e-2,1e-3).") var hardThreshold: String?
+    @Option(help: "Mean-square threshold of the threshold E-step: one value or CONV,FC (default 1e-4,1e-2), then optional LAYER=X overrides.") var softThreshold: String?
+    @Option(help: "Hard threshold for permanent removal (range for conv channels/filters/kernels, mean square for fc units): one value or CONV,FC (default 1e-2,1e-3), then optional LAYER=X overrides.") var hardThreshold: String?
     @Option(help: "Beta(a, b) prior on θ for the bayes E-step, as A,B.") var thetaPrior: String = "1,1"
     @Flag(help: "Also remove single k×k kernels in the spike whose range is below the hard threshold.") var pruneKernels = false
     @Option(help: "Whether the first weight layer is prunable: on or off (default: on for mlp, off otherwise).") var pruneFirstLayer: String?
@@ -263,14 +263,32 @@ struct PruningOptions: ParsableArguments {
         return v == "on"
     }
 
-    /// "X" → (X, X); "X,Y" → (X, Y) for (convolution, fully connected).
-    func pair(_ text: String?, _ name: String, positive: Bool) throws -> (Double, Double)? {
-        guard let text else { return nil }
-        let v = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard (v.count == 1 || v.count == 2), v.allSatisfy({ $0 != nil && $0!.isFinite && (positive ? $0! > 0 : $0! >= 0) }) else {
-            throw ValidationError("\(name): expected one \(positive ? "positive" : "non-negative") number or CONV,FC, got \(text)")
+    /// "X" → (X, X); "X,Y" → (X, Y) for (convolution, fully connected); then any LAYER=X entries, which
+    /// override the family value for that layer.
+    func perFamily(_ text: String?, _ name: String, positive: Bool) throws -> (family: (Double, Double)?, layers: [String: Double]?) {
+        guard let text else { return (nil, nil) }
+        let kind = positive ? "positive" : "non-negative"
+        func number(_ s: Substring) throws -> Double {
+            guard let v = Double(s.trimmingCharacters(in: .whitespaces)), v.isFinite, positive ? v > 0 : v >= 0 else {
+                throw ValidationError("\(name): expected \(kind) numbers as X, CONV,FC and/or LAYER=X entries, got \(text)")
+            }
+            return v
         }
-        return (v[0]!, v.count == 2 ? v[1]! : v[0]!)
+        var plain: [Double] = [], layers: [String: Double] = [:]
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            if let eq = item.firstIndex(of: "=") {
+                let layer = item[..<eq].trimmingCharacters(in: .whitespaces)
+                guard !layer.isEmpty, layers[layer] == nil else {
+                    throw ValidationError("\(name): empty or repeated layer name in \(text)")
+                }
+                layers[layer] = try number(item[item.index(after: eq)...])
+            } else {
+                guard layers.isEmpty else { throw ValidationError("\(name): family values (X or CONV,FC) must come before LAYER=X entries, got \(text)") }
+                plain.append(try number(item))
+            }
+        }
+        guard plain.count <= 2 else { throw ValidationError("\(name): expected one value or CONV,FC before any LAYER=X entries, got \(text)") }
+        return (plain.isEmpty ? nil : (plain[0], plain.count == 2 ? plain[1] : plain[0]), layers.isEmpty ? nil : layers)
     }
 
     func resolve(model: String) throws -> PruningConfig {
@@ -280,9 +298,15 @@ struct PruningOptions: ParsableArguments {
         c.warmUp = warmUp
         guard let mode = EStepMode(rawValue: eStep) else { throw ValidationError("--e-step: expected threshold or bayes, got \(eStep)") }
         c.eStep = mode
-        if let v = try pair(lambda0, "--lambda0", positive: true) { (c.lambda0, c.fcLambda0) = v }
-        if let v = try pair(softThreshold, "--soft-threshold", positive: false) { (c.softThreshold, c.fcSoftThreshold) = v }
-        if let v = try pair(hardThreshold, "--hard-threshold", positive: false) { (c.hardThreshold, c.fcHardThreshold) = v }
+        let l0 = try perFamily(lambda0, "--lambda0", positive: true)
+        if let v = l0.family { (c.lambda0, c.fcLambda0) = v }
+        c.layerLambda0 = l0.layers
+        let soft = try perFamily(softThreshold, "--soft-threshold", positive: false)
+        if let v = soft.family { (c.softThreshold, c.fcSoftThreshold) = v }
+        c.layerSoftThreshold = soft.layers
+        let hard = try perFamily(hardThreshold, "--hard-threshold", positive: false)
+        if let v = hard.family { (c.hardThreshold, c.fcHardThreshold) = v }
+        c.layerHardThreshold = hard.layers
         let ab = thetaPrior.split(separator: ",").compactMap { Double($0) }
         guard ab.count == 2, ab.allSatisfy({ $0 > 0 }) else { throw ValidationError("--theta-prior: expected A,B with A, B > 0, got \(thetaPrior)") }
         c.thetaPrior = ab

@@ -172,6 +172,80 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
         let json = try JSONSerialization.jsonObject(with: Data(try RunEvaluation.evaluate(directory: out).utf8)) as! [String: Any]
         #expect((json["last"] as! [String: Any])["accuracy"] != nil)
     }
+
+    /// Group statistics count live weights only: removing fc1 units (rows) must not change the mean
+    /// square of an input column over the rows that are left. Checked against a naive twin.
+    @Test func groupStatisticsIgnoreRemovedWeights() throws {
+        let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 7)
+        var pc = PruningConfig.defaults(model: "lenet")
+        pc.enabled = true
+        let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
+        let s = net.store, fc1 = s.entry(named: "fc1.weight")!, conv2 = s.entry(named: "conv2.weight")!
+        let (out, inp) = (fc1.shape[0], fc1.shape[1])
+        let removedRows: Set<Int> = [0, 3, 4, 50, 119]
+        for o in removedRows { for j in 0..<inp { pruner.mask[fc1.offset + o * inp + j] = 0 } }
+        // conv2 filter 5 removed: each of its kernels is no longer a group.
+        for i in 0..<(6 * 25) { pruner.mask[conv2.offset + 5 * 150 + i] = 0 }
+        pruner.applyMask()
+        let stats = try pruner.groupStatistics(SingleProcess())
+        let t1 = pruner.prunable.firstIndex { $0.name == "fc1.weight" }!
+        let t2 = pruner.prunable.firstIndex { $0.name == "conv2.weight" }!
+        for j in [0, 1, 17, inp - 1] {
+            var sum = 0.0, n = 0
+            for o in 0..<out where !removedRows.contains(o) { let v = Double(s.values[fc1.offset + o * inp + j]); sum += v * v; n += 1 }
+            #expect(stats.sizes[t1][j] == out - removedRows.count)
+            #expect(abs(stats.meanSquares[t1][j] - sum / Double(n)) <= 1e-9 * sum / Double(n))
+        }
+        #expect(stats.sizes[t2][5 * 6 + 2] == 0 && stats.meanSquares[t2][5 * 6 + 2] == 0)
+        #expect(stats.sizes[t2][4 * 6 + 2] == 25)
+    }
+
+    /// A convolution input channel's range is taken over the filters still live: a removed filter's
+    /// zeros must not keep a channel whose live weights all sit inside the hard threshold.
+    @Test func convChannelRangeIgnoresRemovedFilters() throws {
+        let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 7)
+        var pc = PruningConfig.defaults(model: "lenet")
+        pc.enabled = true; pc.hardThreshold = 0.01; pc.softThreshold = 0
+        let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
+        let s = net.store, conv2 = s.entry(named: "conv2.weight")!
+        // Channel 3: live weights in [0.030, 0.036] (range 0.006 < 0.01), but 0.036 away from the zeros
+        // of removed filter 0. Every other weight is well spread.
+        var rng = Xoshiro256(seed: 9)
+        for i in 0..<conv2.count { s.values[conv2.offset + i] = Float(rng.nextGaussian()) * 0.2 }
+        for o in 0..<16 { for j in 0..<25 { s.values[conv2.offset + (o * 6 + 3) * 25 + j] = 0.030 + 0.006 * Float(j) / 24 } }
+        for i in 0..<150 { pruner.mask[conv2.offset + i] = 0 }
+        pruner.applyMask()
+        try pruner.step(SingleProcess())
+        let r = pruner.layerReport().first { $0.layer == "conv2" }!
+        #expect(r.inputsRemoved == 1, "channel 3 must go")
+        #expect((1..<16).allSatisfy { o in (0..<25).allSatisfy { pruner.mask[conv2.offset + (o * 6 + 3) * 25 + $0] == 0 } })
+        #expect(pruner.mask[conv2.offset + (1 * 6 + 2) * 25] == 1)
+    }
+
+    /// Per-layer overrides win over the family values for that layer only, and a name that is not a
+    /// prunable layer is refused when the trainer is set up.
+    @Test func perLayerOverrides() throws {
+        let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 7)
+        var pc = PruningConfig.defaults(model: "lenet")
+        pc.enabled = true; pc.softThreshold = 0; pc.fcSoftThreshold = 0; pc.hardThreshold = 0; pc.fcHardThreshold = 0
+        pc.layerSoftThreshold = ["fc2": 1e9]  // every fc2 column in the spike, nothing else
+        pc.layerLambda0 = ["fc2": 0.25]
+        let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
+        try pruner.step(SingleProcess())
+        let s = net.store
+        for name in ["conv2.weight", "fc1.weight", "fc2.weight"] {
+            let e = s.entry(named: name)!
+            let lam = Set((0..<e.count).map { pruner.lambda[e.offset + $0] })
+            #expect(lam == [name == "fc2.weight" ? Float(0.25) : Float(5e-4)], "\(name): \(lam)")
+        }
+        #expect(pc.unknownOverride(prunableLayers: Set(pruner.prunable.map(\.layer))) == nil)
+
+        var c = quadrantConfig(Self.data, model: "lenet", epochs: 1)
+        c.pruning = pc
+        c.pruning.layerHardThreshold = ["fc3": 1]  // the last layer is not prunable by default
+        #expect(throws: TrainingError.self) { _ = try quietTrainer(c) }
+        do { _ = try quietTrainer(c) } catch { #expect("\(error)".contains("--hard-threshold: fc3 is not a prunable layer")) }
+    }
 }
 
 @Suite(.serialized) struct VariableSelection {
