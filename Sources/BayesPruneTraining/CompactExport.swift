@@ -11,7 +11,8 @@ import BayesPruneNN
 public struct CompactSummary: Codable {
     public var model: String
     public var source: String
-    public var hidden: [Int]
+    /// mlp's hidden widths (nil for the other models, which use `widths`).
+    public var hidden: [Int]?
     public var widths: [Int]?
     public var denseParameters: Int
     public var compactParameters: Int
@@ -101,7 +102,7 @@ public enum CompactExport {
         try makeRunDirectory(out)
         try cm.write(directory: out)
         try WeightsFile.write(compact, to: out + "/weights.safetensors", metadata: ["model": c.model, "format": "bayesprune-compact-1"])
-        let summary = CompactSummary(model: c.model, source: directory, hidden: c.hidden, widths: c.widths,
+        let summary = CompactSummary(model: c.model, source: directory, hidden: c.model == ModelKind.mlp.rawValue ? c.hidden : nil, widths: c.widths,
                                      denseParameters: ds.parameterCount, compactParameters: cs.parameterCount,
                                      denseMACsPerExample: dense.macsPerExample, compactMACsPerExample: compact.macsPerExample)
         let enc = JSONEncoder()
