@@ -14,6 +14,14 @@ public struct ConvGeometry: Equatable {
     public var outPlane: Int { outH * outW }
     public var inPlane: Int { inH * inW }
 
+    /// The output columns ow with 0 <= ow·stride − padding + kj < inW: one contiguous range (maybe empty).
+    @inline(__always)
+    func validColumns(kj: Int) -> Range<Int> {
+        let lo = max(0, (padding - kj + stride - 1) / stride)
+        let hi = min(outW, (inW + padding - kj + stride - 1) / stride)
+        return lo..<max(lo, hi)
+    }
+
     public init(inChannels: Int, outChannels: Int, kernelH: Int, kernelW: Int, stride: Int, padding: Int, inH: Int, inW: Int) {
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernelH = kernelH; self.kernelW = kernelW
@@ -31,9 +39,7 @@ public func im2col(_ g: ConvGeometry, x: UnsafePointer<Float>, batch: Int, b0: I
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {
                 let row = col + ((c * g.kernelH + ki) * g.kernelW + kj) * rowLen
-                // Output columns ow with 0 <= ow*stride - pad + kj < inW form one contiguous range.
-                let owLo = max(0, (g.padding - kj + g.stride - 1) / g.stride)
-                let owHi = min(outW, (g.inW + g.padding - kj + g.stride - 1) / g.stride)
+                let cols = g.validColumns(kj: kj), owLo = cols.lowerBound, owHi = cols.upperBound
                 for bi in 0..<nb {
                     let plane = x + (c * batch + b0 + bi) * g.inPlane
                     let dstImage = row + bi * P
@@ -70,9 +76,8 @@ public func col2imAccumulate(_ g: ConvGeometry, col: UnsafePointer<Float>, batch
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {
                 let row = col + ((c * g.kernelH + ki) * g.kernelW + kj) * rowLen
-                let owLo = max(0, (g.padding - kj + g.stride - 1) / g.stride)
-                let owHi = min(outW, (g.inW + g.padding - kj + g.stride - 1) / g.stride)
-                if owLo >= owHi { continue }
+                let cols = g.validColumns(kj: kj), owLo = cols.lowerBound, owHi = cols.upperBound
+                if cols.isEmpty { continue }
                 for bi in 0..<nb {
                     let plane = dx + (c * batch + b0 + bi) * g.inPlane
                     let srcImage = row + bi * P

@@ -62,8 +62,9 @@ func checkLayer(_ layer: Layer, store: ParameterStore?, batch: Int, training: Bo
 }
 
 @Suite struct LayerGradients {
-    @Test(arguments: [(3, 1, 0, true), (3, 2, 1, false), (5, 1, 2, true), (2, 2, 0, true), (1, 1, 0, true), (3, 3, 1, true)])
-    func conv(kernel: Int, stride: Int, padding: Int, bias: Bool) {
+    /// A 3→4 channel convolution on 7×6 inputs with a distinct bias per filter, split into several batch
+    /// chunks; oneDNN or the im2col + GEMM fallback.
+    func checkConv(kernel: Int, stride: Int, padding: Int, bias: Bool, useDNNL: Bool) {
         let store = ParameterStore()
         let conv = Conv2d("conv", store: store, input: ActShape(3, 7, 6), outChannels: 4, kernel: kernel,
                           stride: stride, padding: padding, bias: bias)
@@ -71,23 +72,20 @@ func checkLayer(_ layer: Layer, store: ParameterStore?, batch: Int, training: Bo
         var rng = Xoshiro256(seed: 3)
         conv.initialize(rng: &rng)
         if let b = conv.biasOffset { for i in 0..<4 { store.values[b + i] = Float(i) * 0.1 } }
+        if !useDNNL { conv.useDNNL = false }
         conv.chunkFloats = 64   // force several batch chunks
         checkLayer(conv, store: store, batch: 3)
+    }
+
+    @Test(arguments: [(3, 1, 0, true), (3, 2, 1, false), (5, 1, 2, true), (2, 2, 0, true), (1, 1, 0, true), (3, 3, 1, true)])
+    func conv(kernel: Int, stride: Int, padding: Int, bias: Bool) {
+        checkConv(kernel: kernel, stride: stride, padding: padding, bias: bias, useDNNL: true)
     }
 
     /// The im2col + GEMM fallback (oneDNN off) passes the same finite-difference check.
     @Test(arguments: [(3, 1, 0, true), (3, 2, 1, false), (5, 1, 2, true), (1, 1, 0, true), (3, 3, 1, true)])
     func convIm2col(kernel: Int, stride: Int, padding: Int, bias: Bool) {
-        let store = ParameterStore()
-        let conv = Conv2d("conv", store: store, input: ActShape(3, 7, 6), outChannels: 4, kernel: kernel,
-                          stride: stride, padding: padding, bias: bias)
-        store.finalize()
-        var rng = Xoshiro256(seed: 3)
-        conv.initialize(rng: &rng)
-        if let b = conv.biasOffset { for i in 0..<4 { store.values[b + i] = Float(i) * 0.1 } }
-        conv.useDNNL = false
-        conv.chunkFloats = 64
-        checkLayer(conv, store: store, batch: 3)
+        checkConv(kernel: kernel, stride: stride, padding: padding, bias: bias, useDNNL: false)
     }
 
     /// oneDNN and im2col + GEMM agree on outputs, input gradients and accumulated parameter gradients.

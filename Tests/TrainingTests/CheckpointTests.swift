@@ -16,12 +16,7 @@ func metricValues(_ dir: String) throws -> [[String: Double]] {
 }
 
 @Suite(.serialized) struct Checkpoints {
-    static let data: String = {
-        let dir = try! temporaryDirectory("ckpt-data")
-        try! writeQuadrantIDX(dir: dir, prefix: "train", count: 256, seed: 1)
-        try! writeQuadrantIDX(dir: dir, prefix: "t10k", count: 64, seed: 2)
-        return dir
-    }()
+    static let data = try! quadrantDataset("ckpt-data", train: 256, test: 64)
 
     func args(_ out: String, _ extra: [String] = []) -> [String] {
         ["train", "--data", "mnist", "--data-dir", Self.data, "--model", "lenet", "--sampler", "adavb", "--epochs", "3",

@@ -55,10 +55,7 @@ func runCLI(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: 
 
     @Test func outputPathThatIsAFileIsRejected() throws {
         guard FileManager.default.isExecutableFile(atPath: bayesprunePath()) else { return }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bp-cli-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try writeQuadrantIDX(dir: dir, prefix: "train", count: 64, seed: 1)
-        try writeQuadrantIDX(dir: dir, prefix: "t10k", count: 16, seed: 2)
+        let dir = try quadrantDataset("cli", train: 64, test: 16)
         try "x".write(toFile: dir + "/file", atomically: true, encoding: .utf8)
         let r = try runCLI(["train", "--data", "mnist", "--data-dir", dir, "--model", "mlp", "--epochs", "1",
                             "--batch-size", "16", "--out", dir + "/file"])

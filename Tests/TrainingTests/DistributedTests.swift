@@ -40,12 +40,7 @@ func allWeights(_ dir: String) throws -> [Float] {
 }
 
 @Suite(.serialized, .enabled(if: mpirunAvailable())) struct Distributed {
-    static let data: String = {
-        let dir = try! temporaryDirectory("mpi-data")
-        try! writeQuadrantIDX(dir: dir, prefix: "train", count: 256, seed: 1)
-        try! writeQuadrantIDX(dir: dir, prefix: "t10k", count: 64, seed: 2)
-        return dir
-    }()
+    static let data = try! quadrantDataset("mpi-data", train: 256, test: 64)
 
     func trainArgs(_ out: String, sampler: String, extra: [String] = []) -> [String] {
         ["train", "--data", "mnist", "--data-dir", Self.data, "--model", "mlp", "--hidden", "16", "--sampler", sampler,

@@ -34,20 +34,32 @@ func writeQuadrantIDX(dir: String, prefix: String, count: Int, seed: UInt64) thr
     try labels.write(to: URL(fileURLWithPath: "\(dir)/\(prefix)-labels-idx1-ubyte"))
 }
 
+/// A fresh directory holding a quadrant training set ("train") and test set ("t10k") in MNIST layout.
+func quadrantDataset(_ tag: String, train: Int, test: Int) throws -> String {
+    let dir = try temporaryDirectory(tag)
+    try writeQuadrantIDX(dir: dir, prefix: "train", count: train, seed: 1)
+    try writeQuadrantIDX(dir: dir, prefix: "t10k", count: test, seed: 2)
+    return dir
+}
+
+/// A trainer for `c` that prints nothing.
+func quietTrainer(_ c: TrainConfig) throws -> Trainer {
+    let t = try Trainer(config: c, data: try PreparedData.load(c))
+    t.showProgress = false
+    t.log = { _ in }
+    return t
+}
+
 @Suite(.serialized) struct EndToEnd {
     @Test(arguments: ["mlp", "lenet", "resnet20"])
     func imagesFromIDXLearnAndEvaluateReproduces(model: String) throws {
-        let dir = try temporaryDirectory("idx")
-        try writeQuadrantIDX(dir: dir, prefix: "train", count: 256, seed: 1)
-        try writeQuadrantIDX(dir: dir, prefix: "t10k", count: 128, seed: 2)
+        let dir = try quadrantDataset("idx", train: 256, test: 128)
         var c = TrainConfig()
         c.data = "mnist"; c.dataDir = dir; c.model = model; c.hidden = [32]
         c.sampler = model == "lenet" ? "adavb" : "sgd"
         c.epochs = model == "resnet20" ? 6 : 4; c.batchSize = 32; c.lr = 0.05; c.evalBatchSize = 50
         c.out = dir + "/run"
-        let trainer = try Trainer(config: c, data: try PreparedData.load(c))
-        trainer.showProgress = false
-        trainer.log = { _ in }
+        let trainer = try quietTrainer(c)
         try trainer.run(blasCore: blasCoreName())
         let h = trainer.history
         #expect(h.count == c.epochs)
@@ -80,15 +92,11 @@ func writeQuadrantIDX(dir: String, prefix: String, count: Int, seed: UInt64) thr
 
     /// Out-of-distribution scoring end to end: a model of the quadrant images tells them from uniform noise.
     @Test func outOfDistributionScoringSeparatesNoise() throws {
-        let dir = try temporaryDirectory("ood")
-        try writeQuadrantIDX(dir: dir, prefix: "train", count: 512, seed: 1)
-        try writeQuadrantIDX(dir: dir, prefix: "t10k", count: 200, seed: 2)
+        let dir = try quadrantDataset("ood", train: 512, test: 200)
         var c = TrainConfig()
         c.data = "mnist"; c.dataDir = dir; c.model = "mlp"; c.hidden = [32]; c.sampler = "sghmc"
         c.epochs = 4; c.batchSize = 32; c.lr = 0.02; c.samplesPerCycle = 2; c.out = dir + "/run"
-        let trainer = try Trainer(config: c, data: try PreparedData.load(c))
-        trainer.showProgress = false
-        trainer.log = { _ in }
+        let trainer = try quietTrainer(c)
         try trainer.run(blasCore: "")
         let json = try RunEvaluation.evaluate(directory: c.out, ood: OODRequest(data: "mnist", dataDir: dir, trainFile: nil,
                                                                                   testFile: nil, transform: .noise))
@@ -117,9 +125,7 @@ func writeQuadrantIDX(dir: String, prefix: String, count: Int, seed: UInt64) thr
         var c = TrainConfig()
         c.data = "csv"; c.trainFile = dir + "/data.csv"; c.model = "mlp"; c.hidden = [16]
         c.epochs = 30; c.batchSize = 32; c.lr = 0.02; c.out = dir + "/run"
-        let trainer = try Trainer(config: c, data: try PreparedData.load(c))
-        trainer.showProgress = false
-        trainer.log = { _ in }
+        let trainer = try quietTrainer(c)
         try trainer.run(blasCore: blasCoreName())
         let rmse = trainer.history.last!.test["test_rmse"]!
         // Noise sd 0.1 on a target of sd ≈ 2.24: a fitted model lands near 0.1 in original units.
@@ -128,15 +134,11 @@ func writeQuadrantIDX(dir: String, prefix: String, count: Int, seed: UInt64) thr
     }
 
     @Test func nonFiniteLossStopsWithAnErrorNamingTheStep() throws {
-        let dir = try temporaryDirectory("div")
-        try writeQuadrantIDX(dir: dir, prefix: "train", count: 128, seed: 1)
-        try writeQuadrantIDX(dir: dir, prefix: "t10k", count: 32, seed: 2)
+        let dir = try quadrantDataset("div", train: 128, test: 32)
         var c = TrainConfig()
         c.data = "mnist"; c.dataDir = dir; c.model = "mlp"; c.epochs = 3; c.batchSize = 32
         c.lr = 1e6; c.schedule = "constant"; c.out = dir + "/run"
-        let trainer = try Trainer(config: c, data: try PreparedData.load(c))
-        trainer.showProgress = false
-        trainer.log = { _ in }
+        let trainer = try quietTrainer(c)
         #expect { try trainer.run(blasCore: "") } throws: { "\($0)".contains("diverged") && "\($0)".contains("epoch 1") && "\($0)".contains("--lr") }
     }
 }

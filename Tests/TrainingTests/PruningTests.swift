@@ -16,20 +16,9 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
     return c
 }
 
-func quietTrainer(_ c: TrainConfig) throws -> Trainer {
-    let t = try Trainer(config: c, data: try PreparedData.load(c))
-    t.showProgress = false
-    t.log = { _ in }
-    return t
-}
 
 @Suite(.serialized) struct Pruning {
-    static let data: String = {
-        let dir = try! temporaryDirectory("prune-data")
-        try! writeQuadrantIDX(dir: dir, prefix: "train", count: 192, seed: 1)
-        try! writeQuadrantIDX(dir: dir, prefix: "t10k", count: 64, seed: 2)
-        return dir
-    }()
+    static let data = try! quadrantDataset("prune-data", train: 192, test: 64)
 
     /// U7: with the warm-up covering the whole run, a pruning run is bitwise the dense run.
     @Test(arguments: ["sgd", "adavb"])
