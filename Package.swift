@@ -14,6 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // MARK: - C shims: what Swift cannot import or should not re-implement
@@ -46,10 +47,58 @@ let package = Package(
         .target(name: "BayesPruneNN", dependencies: ["BayesPruneKernels"], swiftSettings: fast),
         // The multi-process layer: Communicator (MPI or single process) over pointers and sizes.
         .target(name: "BayesPruneDistributed", dependencies: ["CMPI"], swiftSettings: fast),
-        // Optimizers/samplers, training loop, metrics, run directory.
+        // Samplers (sgd, adavb, sghmc, sgld) as a step over explicit state; step-size schedules; which
+        // epochs take a posterior sample.
+        .target(name: "BayesPruneSampling", dependencies: ["CShims", "BayesPruneKernels"], swiftSettings: fast),
+        // Spike-and-slab EM: E-step, θ's M-step, structured hard pruning, channel-graph consistency, masks.
+        .target(
+            name: "BayesPruneSparsity",
+            dependencies: ["BayesPruneKernels", "BayesPruneNN", "BayesPruneDistributed"],
+            swiftSettings: fast
+        ),
+        // The typed run configuration: enums, defaults, validation in one place, TOML config files, and
+        // the data a configuration loads.
+        .target(
+            name: "BayesPruneConfig",
+            dependencies: [
+                "BayesPruneNN", "BayesPruneData", "BayesPruneSampling", "BayesPruneSparsity",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: fast
+        ),
+        // The run directory's files: atomic writes, safetensors, checkpoints, config.json, sample lists.
+        .target(
+            name: "BayesPruneRunIO",
+            dependencies: ["CShims", "BayesPruneKernels", "BayesPruneNN", "BayesPruneConfig"],
+            swiftSettings: fast
+        ),
+        // Reading finished runs: predictions, metrics (accuracy, NLL, Brier, ECE), BMA, OOD detection,
+        // evaluating a run directory, the compact export of a pruned run.
+        .target(
+            name: "BayesPruneEvaluation",
+            dependencies: [
+                "BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneDistributed", "BayesPruneSparsity",
+                "BayesPruneConfig", "BayesPruneRunIO",
+            ],
+            swiftSettings: fast
+        ),
+        // The trainer (epoch loop in named steps), the MPI session, checkpoints and exact resume.
         .target(
             name: "BayesPruneTraining",
-            dependencies: ["BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneRuntime", "BayesPruneDistributed"],
+            dependencies: [
+                "CShims", "BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneRuntime",
+                "BayesPruneDistributed", "BayesPruneSampling", "BayesPruneSparsity", "BayesPruneConfig",
+                "BayesPruneRunIO", "BayesPruneEvaluation",
+            ],
+            swiftSettings: fast
+        ),
+        // `bench`: training-step throughput and compact-vs-dense inference.
+        .target(
+            name: "BayesPruneBenchmark",
+            dependencies: [
+                "BayesPruneKernels", "BayesPruneNN", "BayesPruneRuntime", "BayesPruneDistributed",
+                "BayesPruneSampling", "BayesPruneRunIO", "BayesPruneEvaluation",
+            ],
             swiftSettings: fast
         ),
 
@@ -57,7 +106,9 @@ let package = Package(
         .executableTarget(
             name: "bayesprune",
             dependencies: [
-                "BayesPruneTraining", "BayesPruneRuntime", "BayesPruneDistributed",
+                "BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneRuntime", "BayesPruneDistributed",
+                "BayesPruneSampling", "BayesPruneSparsity", "BayesPruneConfig", "BayesPruneRunIO",
+                "BayesPruneEvaluation", "BayesPruneTraining", "BayesPruneBenchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast
@@ -68,7 +119,14 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["BayesPruneRuntime"]),
         .testTarget(name: "DataTests", dependencies: ["BayesPruneData"]),
         .testTarget(name: "NNTests", dependencies: ["BayesPruneNN"]),
-        .testTarget(name: "TrainingTests", dependencies: ["BayesPruneTraining"]),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: [
+                "BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneDistributed", "BayesPruneSampling",
+                "BayesPruneSparsity", "BayesPruneConfig", "BayesPruneRunIO", "BayesPruneEvaluation",
+                "BayesPruneTraining", "BayesPruneBenchmark",
+            ]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -129,10 +129,10 @@ public struct TrainBatchLoader {
             throw DataError("rank \(rank) is not in 0..<\(worldSize)")
         }
         guard globalBatchSize >= 1, globalBatchSize % worldSize == 0 else {
-            throw DataError("--batch-size: global batch size \(globalBatchSize) must be a positive multiple of the world size \(worldSize)")
+            throw SettingError("batch-size", "global batch size \(globalBatchSize) must be a positive multiple of the world size \(worldSize)")
         }
         guard dataset.count >= globalBatchSize else {
-            throw DataError("--batch-size: global batch size \(globalBatchSize) exceeds the \(dataset.count) training examples of \(dataset.name)")
+            throw SettingError("batch-size", "global batch size \(globalBatchSize) exceeds the \(dataset.count) training examples of \(dataset.name)")
         }
         self.dataset = dataset
         self.globalBatchSize = globalBatchSize
@@ -228,7 +228,7 @@ public struct EvalBatchLoader {
         guard worldSize >= 1, rank >= 0, rank < worldSize else {
             throw DataError("rank \(rank) is not in 0..<\(worldSize)")
         }
-        guard globalBatchSize >= 1 else { throw DataError("--batch-size: evaluation batch size must be positive") }
+        guard globalBatchSize >= 1 else { throw SettingError("eval-batch-size", "must be positive") }
         self.dataset = dataset
         self.globalBatchSize = globalBatchSize
         self.rank = rank

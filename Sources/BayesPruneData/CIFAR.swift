@@ -2,7 +2,7 @@
 // (3×32×32, channel-major); CIFAR-100 records are coarse label, fine label, 3072 pixel bytes.
 
 /// Which CIFAR-100 labelling to train on: 100 fine classes or 20 coarse superclasses.
-public enum CIFAR100LabelKind: String, CaseIterable, Sendable {
+public enum CIFAR100LabelKind: String, CaseIterable, Codable, Sendable {
     case fine, coarse
 }
 

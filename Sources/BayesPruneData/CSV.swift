@@ -225,7 +225,7 @@ public enum CSVReader {
 
         let all = sets[0]
         guard all.count >= 2 else {
-            throw DataError(trainPath, "need at least 2 data rows to hold out a test set (or pass --test)")
+            throw DataError(trainPath, "need at least 2 data rows to hold out a test set (or give a test file)")
         }
         let testCount = min(all.count - 1, max(1, Int((Double(all.count) * holdoutFraction).rounded())))
         var rng = Xoshiro256(seed: seed, stream: holdoutStream)

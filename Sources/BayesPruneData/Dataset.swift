@@ -3,7 +3,7 @@
 import Foundation
 
 /// What the labels mean, which decides the loss and metrics downstream.
-public enum TaskKind: String, CaseIterable, Sendable {
+public enum TaskKind: String, CaseIterable, Codable, Sendable {
     case multiclass, binary, regression
 }
 

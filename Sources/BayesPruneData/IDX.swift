@@ -118,7 +118,7 @@ public enum IDXReader {
     public static func loadSystemFashionMNIST() throws -> (train: Dataset, test: Dataset) {
         let directory = fashionMNISTSystemDirectory
         guard fileExists(joinPath(directory, trainImagesName + ".gz")) || fileExists(joinPath(directory, trainImagesName)) else {
-            throw DataError(directory, "Fashion-MNIST not found; run `apt-get install dataset-fashion-mnist` or pass --data-dir")
+            throw DataError(directory, "Fashion-MNIST not found; run `apt-get install dataset-fashion-mnist` or set data-dir")
         }
         return try loadDirectory(directory, name: "fashion-mnist")
     }

@@ -54,3 +54,13 @@ import CShims
                                           argmax: UnsafeMutablePointer<Int32>, planes: Int, h: Int, w: Int) {
     bp_maxpool2x2_forward(x, y, argmax, planes, Int32(h), Int32(w), Int32((h - 2) / 2 + 1), Int32((w - 2) / 2 + 1))
 }
+
+/// x[i] *= f for i in 0..<n (e.g. 1/R after a sum allreduce).
+@inline(__always) public func vScale(_ x: UnsafeMutablePointer<Float>, count n: Int, by f: Float) {
+    for i in 0..<n { x[i] *= f }
+}
+
+/// x[i] = 0 (+0.0) where mask[i] == 0, for i in 0..<n: removed weights after an E-step.
+@inline(__always) public func vApplyMask(_ x: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>, count n: Int) {
+    for i in 0..<n where mask[i] == 0 { x[i] = 0 }
+}

@@ -2,7 +2,7 @@
 // ResNets 20/32/56 (3 stages of 16/32/64 channels with batch norm and option-A shortcuts).
 import BayesPruneKernels
 
-public enum ModelKind: String, CaseIterable, Sendable {
+public enum ModelKind: String, CaseIterable, Codable, Sendable {
     case mlp, lenet, resnet20, resnet32, resnet56
 
     /// Basic blocks per stage of the CIFAR ResNets (depth = 6n + 2).
@@ -45,7 +45,7 @@ public enum ModelBuilder {
         switch spec.kind {
         case .mlp:
             guard spec.hidden.allSatisfy({ $0 > 0 }) else {
-                throw ModelError(description: "--hidden: widths must be positive, got \(spec.hidden)")
+                throw SettingError("hidden", "widths must be positive, got \(spec.hidden)")
             }
             var shape = x
             if x.h > 1 || x.w > 1 { let f = Flatten("flatten", shape: x); layers.append(f); shape = f.outShape }
@@ -65,7 +65,7 @@ public enum ModelBuilder {
             }
         case .lenet:
             guard x.h >= 12, x.w >= 12 else {
-                throw ModelError(description: "--model lenet: needs images of at least 12x12, data is \(x)")
+                throw SettingError("model", "lenet needs images of at least 12x12, data is \(x)")
             }
             let w = spec.widths ?? [6, 16, 120, 84]
             guard w.count == 4, w.allSatisfy({ $0 > 0 }) else { throw ModelError(description: "lenet: widths must be 4 positive counts, got \(w)") }
@@ -90,7 +90,7 @@ public enum ModelBuilder {
             graph.add(ChannelSpace(name: "fc2.out", channels: w[3], producers: [Producer(f2.outRef)], consumers: [f3.inRef()]))
         case .resnet20, .resnet32, .resnet56:
             guard x.h >= 4, x.w >= 4 else {
-                throw ModelError(description: "--model \(spec.kind.rawValue): needs images of at least 4x4, data is \(x)")
+                throw SettingError("model", "\(spec.kind.rawValue) needs images of at least 4x4, data is \(x)")
             }
             let n = spec.kind.blocksPerStage!
             let inner = spec.widths ?? (0..<(3 * n)).map { [16, 32, 64][$0 / n] }

@@ -96,3 +96,14 @@ public struct Scratch {
         return buffer.pointer
     }
 }
+
+extension ParameterStore {
+    /// FNV-1a over every tensor's name and shape: equal for the same model, different for another.
+    public var layoutHash: UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        func mix(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 } }
+        for e in entries { mix(e.name); mix(e.shape.map(String.init).joined(separator: "x")) }
+        for e in stateEntries { mix(e.name); mix("\(e.count)") }
+        return h
+    }
+}

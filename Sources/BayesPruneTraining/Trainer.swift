@@ -1,32 +1,33 @@
 // The training loop: per epoch, shuffle and batch the training set, take one sampler step per batch
 // (gradient of the mean minibatch loss, weight decay added by the sampler), evaluate on the test set,
-// append one JSON line to metrics.jsonl, and finally write the weights. Only this file knows the order
-// of those steps; the numerics live in the NN and sampler modules.
+// append one line to metrics.jsonl, and finally write the weights. `run` reads as the loop itself;
+// each piece is a named step below. Only this file knows the order of those steps; the numerics live
+// in the NN, sampling and sparsity modules.
 import Foundation
 import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneData
 import BayesPruneDistributed
+import BayesPruneSampling
+import BayesPruneSparsity
+import BayesPruneConfig
+import BayesPruneRunIO
+import BayesPruneEvaluation
 
 public struct TrainingError: Error, CustomStringConvertible {
     public let description: String
     /// True when every rank reaches the same error at the same point (divergence, a replica mismatch),
     /// so only rank 0 needs to report it.
     public var collective = false
-    public init(description: String, collective: Bool = false) { self.description = description; self.collective = collective }
-}
-
-public struct EpochRecord {
-    public var epoch: Int
-    public var trainLoss: Double
-    public var seconds: Double
-    public var imagesPerSecond: Double
-    public var lr: Double
-    public var test: [String: Double]
+    public init(description: String, collective: Bool = false) {
+        self.description = description
+        self.collective = collective
+    }
 }
 
 public final class Trainer {
     public let config: TrainConfig
+    public let controls: RunControls
     public let data: PreparedData
     public let network: Network
     public let schedule: Schedule
@@ -37,53 +38,42 @@ public final class Trainer {
     public let pruner: Pruner?
     public internal(set) var samples = SampleManifest()
     public let communicator: Communicator
-    /// Replica agreement is checked every this many steps (0: never).
-    public var syncCheckEvery = 100
     /// Test hooks for the multi-process failure tests: after step `step`, on rank `rank`.
     public enum Fault: String { case perturb, kill, stall, term, nan }
     public var fault: (kind: Fault, rank: Int, step: Int)? = nil
     /// Seconds spent in the gradient allreduce, summed over the run (this rank).
     public private(set) var allreduceSeconds = 0.0
-    /// Checkpoints every this many epochs (0: only at the end), keeping the newest `keepCheckpoints`.
-    public var checkpointEvery = 1
-    public var keepCheckpoints = 2
     /// Set by `restore`: where the run continues.
     public internal(set) var resumePoint: CheckpointHeader?
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     public var showProgress = isatty(STDERR_FILENO) != 0
-    public private(set) var history: [EpochRecord] = []
+    public private(set) var history: [EpochMetrics] = []
 
-    public init(config: TrainConfig, data: PreparedData, communicator: Communicator = SingleProcess()) throws {
-        self.communicator = communicator
-        guard let kind = ModelKind(rawValue: config.model) else {
-            throw TrainingError(description: "--model: unknown model \"\(config.model)\"; expected one of \(ModelKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard let samplerKind = SamplerKind(rawValue: config.sampler) else {
-            throw TrainingError(description: "--sampler: unknown sampler \"\(config.sampler)\"; expected one of \(SamplerKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard let scheduleKind = ScheduleKind(rawValue: config.schedule) else {
-            throw TrainingError(description: "--schedule: expected constant or cyclical, got \"\(config.schedule)\"")
-        }
+    /// Builds the model, schedule, sampler state and (with pruning) the pruner for `config` on `data`.
+    /// Throws `SettingError` for a model that does not fit the data or an override naming no prunable layer.
+    public init(config: TrainConfig, controls: RunControls = RunControls(), data: PreparedData,
+                communicator: Communicator = SingleProcess()) throws {
         self.config = config
+        self.controls = controls
         self.data = data
+        self.communicator = communicator
         let input = ActShape(data.train.channels, data.train.height, data.train.width)
-        network = try ModelBuilder.build(ModelSpec(kind: kind, input: input, outputs: data.outputs,
-                                                   loss: data.modelSpecLoss, hidden: config.hidden, widths: config.widths),
-                                         seed: config.seed)
+        let spec = ModelSpec(kind: config.model, input: input, outputs: data.outputs, loss: data.modelSpecLoss,
+                             hidden: config.hidden, widths: config.widths)
+        network = try ModelBuilder.build(spec, seed: config.seed)
         let steps = config.epochs * (data.train.count / config.batchSize)
-        schedule = Schedule(kind: scheduleKind, baseLR: config.lr, totalSteps: steps, cycles: config.cycles)
-        sampler = SamplerConfig(kind: samplerKind, weightDecay: Float(config.weightDecay), momentum: Float(config.momentum),
-                                beta1: Float(config.beta1), beta2: Float(config.beta2), eta: Float(config.eta),
-                                temperature: config.temperature.map(Float.init), dataSize: data.train.count,
-                                noiseSeed: config.seed)
+        schedule = Schedule(kind: config.schedule, baseLR: config.lr, totalSteps: steps, cycles: config.cycles)
+        sampler = SamplerConfig(
+            kind: config.sampler, weightDecay: Float(config.weightDecay), momentum: Float(config.momentum),
+            beta1: Float(config.beta1), beta2: Float(config.beta2), eta: Float(config.eta),
+            temperature: config.temperature.map(Float.init), dataSize: data.train.count, noiseSeed: config.seed)
         state = SamplerState(config: sampler, parameterCount: network.store.parameterCount)
         average = ModelAverage(keepMembers: data.train.task == .regression)
         pruner = config.pruning.enabled
-            ? Pruner(network: network, config: config.pruning, dataSize: data.train.count, lambda1: Float(config.weightDecay))
+            ? Pruner(network: network, config: config.pruning, dataSize: data.train.count,
+                     lambda1: Float(config.weightDecay))
             : nil
-        if let pruner, let problem = config.pruning.unknownOverride(prunableLayers: Set(pruner.prunable.map(\.layer))) {
-            throw TrainingError(description: problem)
-        }
+        try pruner?.config.checkOverrides(prunableLayers: Set(pruner!.prunable.map(\.layer)))
     }
 
     public func manifest(blasCore: String) -> RunManifest {
@@ -95,179 +85,252 @@ public final class Trainer {
                     blasCore: blasCore)
     }
 
-    /// Trains for `config.epochs` epochs, writing the run directory as it goes. With `resumeFrom`, the run
-    /// continues from that checkpoint (already restored with `restore`).
+    /// Trains for `config.epochs` epochs, writing the run directory as it goes; after `restore`, the run
+    /// continues from the restored checkpoint.
     public func run(blasCore: String) throws {
-        let dir = config.out
-        let comm = communicator, root = comm.isRoot
-        var metrics: FileHandle? = nil
-        let resuming = resumePoint != nil
-        if root {
-            try makeRunDirectory(dir)
-            let metricsPath = dir + "/metrics.jsonl"
-            if let r = resumePoint {
-                // Keep the epochs the checkpoint covers; later lines belong to the interrupted attempt.
-                let old = (try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? ""
-                let kept = old.split(separator: "\n").filter { line in
-                    let d = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-                    return (d?["epoch"] as? Int ?? Int.max) <= r.epochsDone
-                }
-                try AtomicFile.write(kept.map { $0 + "\n" }.joined(), to: metricsPath)
-            } else {
-                try manifest(blasCore: blasCore).write(directory: dir)
-                try AtomicFile.write("", to: metricsPath)
+        var run = try beginRun(blasCore: blasCore)
+        defer { try? run.metrics?.close() }
+        for epoch in run.firstEpoch..<(config.epochs + 1) {
+            var e = try beginEpoch(epoch, &run)
+            for batch in e.firstBatch..<run.steps {
+                try step(batch: batch, &e, &run)
             }
-            guard let handle = FileHandle(forWritingAtPath: metricsPath) else {
-                throw OutputError(description: "\(metricsPath): cannot open for appending")
-            }
-            handle.seekToEndOfFile()
-            metrics = handle
-        } else {
-            showProgress = false
+            try endEpoch(e, &run)
         }
-        defer { try? metrics?.close() }
-        if comm.size > 1 && !resuming {
-            // Rank 0's initial weights and batch-norm state for everyone (the sampler's initial state is a
-            // pure function of the seed, identical everywhere).
-            let s = network.store
-            try comm.broadcast(UnsafeMutableRawPointer(s.values.pointer), bytes: s.parameterCount * 4, root: 0, what: "initial weights")
-            try comm.broadcast(UnsafeMutableRawPointer(s.state.pointer), bytes: max(s.stateCount, 1) * 4, root: 0, what: "initial state")
-        }
+        try finishRun()
+    }
 
+    // MARK: - The run
+
+    /// What lives for the whole run: the loader, the batch buffers, the metrics file.
+    struct RunState {
+        var loader: TrainBatchLoader
+        let x: FloatBuffer
+        var labels: [Int32]
+        var targets: [Float]
+        var metrics: FileHandle?
+        let steps: Int
+        let firstEpoch: Int
+        /// Epoch → cycle for the epochs that take a posterior sample.
+        let samplePlan: [Int: Int]
+        let started: Double
+    }
+
+    /// What lives for one epoch.
+    struct EpochState {
+        let epoch: Int
+        let firstBatch: Int
+        let pruningActive: Bool
+        var lossSum: Double
+        /// The step size of the latest step (before the first: the one it will take).
+        var lr: Double
+        let started = monotonicSeconds()
+        var lastProgress = 0.0
+    }
+
+    /// Opens the run directory (rank 0), agrees the initial weights across ranks, makes the loader.
+    func beginRun(blasCore: String) throws -> RunState {
+        let comm = communicator
+        let metrics = comm.isRoot ? try openRunDirectory(blasCore: blasCore) : nil
+        if !comm.isRoot { showProgress = false }
+        if comm.size > 1 && resumePoint == nil { try broadcastInitialState() }
         let augmentation: Augmentation? = config.augment.map { $0 ? .cropAndFlip() : .none }
-        var loader = try TrainBatchLoader(dataset: data.train, globalBatchSize: config.batchSize, rank: comm.rank,
-                                          worldSize: comm.size, seed: config.seed, augmentation: augmentation)
+        let loader = try TrainBatchLoader(
+            dataset: data.train, globalBatchSize: config.batchSize, rank: comm.rank, worldSize: comm.size,
+            seed: config.seed, augmentation: augmentation)
         let B = loader.localBatchSize
-        let x = FloatBuffer(count: B * data.train.exampleSize)
-        var labels = [Int32](repeating: 0, count: B)
-        var targets = [Float](repeating: 0, count: B)
-        let store = network.store
-        let steps = loader.batchesPerEpoch
-        let runStart = monotonicSeconds()
-        let plan = SamplingPlan.sampleEpochs(epochs: config.epochs, stepsPerEpoch: steps, schedule: schedule,
-                                             perCycle: config.samplesPerCycle)
-        let firstEpoch = (resumePoint?.epochsDone ?? 0) + 1
+        let plan = SamplingPlan.sampleEpochs(epochs: config.epochs, stepsPerEpoch: loader.batchesPerEpoch,
+                                             schedule: schedule, perCycle: config.samplesPerCycle)
+        return RunState(
+            loader: loader, x: FloatBuffer(count: B * data.train.exampleSize),
+            labels: [Int32](repeating: 0, count: B), targets: [Float](repeating: 0, count: B), metrics: metrics,
+            steps: loader.batchesPerEpoch, firstEpoch: (resumePoint?.epochsDone ?? 0) + 1, samplePlan: plan,
+            started: monotonicSeconds())
+    }
 
-        for epoch in firstEpoch...max(config.epochs, firstEpoch) where epoch <= config.epochs {
-            loader.startEpoch(epoch - 1)
-            var firstBatch = 0
-            var lossSum = 0.0
-            let pruningActive = pruner != nil && epoch > config.pruning.warmUp
-            if let r = resumePoint, r.batchInEpoch > 0, epoch == firstEpoch {
-                // Mid-epoch: this epoch's E-step is in the restored masks; the loader continues where it was.
-                firstBatch = r.batchInEpoch
-                lossSum = r.lossSumInEpoch
-                if comm.rank < r.augmentationStates.count { loader.augmentationRNG = Xoshiro256(state: r.augmentationStates[comm.rank]) }
-            } else if pruningActive {
-                // The E-step (and structured pruning) once per epoch, at its first batch, after the warm-up.
-                try pruner!.step(comm)
+    /// Rank 0's initial weights and batch-norm state for everyone (the sampler's initial state is a pure
+    /// function of the seed, identical everywhere).
+    func broadcastInitialState() throws {
+        let s = network.store
+        try communicator.broadcast(UnsafeMutableRawPointer(s.values.pointer), bytes: s.parameterCount * 4, root: 0,
+                                   what: "initial weights")
+        try communicator.broadcast(UnsafeMutableRawPointer(s.state.pointer), bytes: max(s.stateCount, 1) * 4,
+                                   root: 0, what: "initial state")
+    }
+
+    /// Rank 0: creates the run directory, writes config.json (a new run) or trims metrics.jsonl to the
+    /// checkpoint's epochs (a resumed one), and opens metrics.jsonl for appending.
+    func openRunDirectory(blasCore: String) throws -> FileHandle {
+        let dir = config.out, metricsPath = config.out + "/metrics.jsonl"
+        try makeRunDirectory(dir)
+        if let r = resumePoint {
+            // Keep the epochs the checkpoint covers; later lines belong to the interrupted attempt.
+            let old = (try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? ""
+            let kept = old.split(separator: "\n").filter { line in
+                let d = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                return (d?["epoch"] as? Int ?? Int.max) <= r.epochsDone
             }
-            let t0 = monotonicSeconds()
-            var lastProgress = t0
-            var lr = schedule.learningRate(step: state.step)
-            for b in firstBatch..<steps {
-                let n = labels.withUnsafeMutableBufferPointer { l in
-                    targets.withUnsafeMutableBufferPointer { t in
-                        loader.fill(batchIndex: b, into: x.pointer, labels: l.baseAddress!, targets: t.baseAddress!)
-                    }
-                }
-                // [loss, stop requested]: one scalar allreduce carries both, so every rank stops at the same step.
-                var loss = [network.lossAndGradient(x.pointer, batch: n, labels: labels, targets: targets),
-                            StopSignal.requested ? 1 : 0]
-                if comm.size > 1 {
-                    // g = the global minibatch mean: sum of the ranks' local means, divided by R.
-                    let t = monotonicSeconds()
-                    try comm.allreduceSum(store.grads.pointer, count: store.parameterCount, what: "gradient allreduce")
-                    allreduceSeconds += monotonicSeconds() - t
-                    scale(store.grads.pointer, count: store.parameterCount, by: 1 / Float(comm.size))
-                    try comm.allreduceSum(&loss, what: "loss allreduce")
-                    loss[0] /= Double(comm.size)
-                }
-                guard loss[0].isFinite else {
-                    throw TrainingError(description: "training diverged: non-finite loss at epoch \(epoch), step \(b + 1) (lr \(lr)); try a smaller --lr; the last good checkpoint is kept",
-                                        collective: true)
-                }
-                lossSum += loss[0]
-                lr = schedule.learningRate(step: state.step)
-                Sampler.step(sampler, state: state, weights: store.values.pointer, grads: store.grads.pointer,
-                             count: store.parameterCount, lr: Float(lr),
-                             lambda: pruningActive ? UnsafePointer(pruner!.lambda.pointer) : nil,
-                             mask: pruningActive ? UnsafePointer(pruner!.mask.pointer) : nil)
-                if let f = fault, f.rank == comm.rank, f.step == state.step { inject(f.kind) }
-                if comm.size > 1, syncCheckEvery > 0, state.step % syncCheckEvery == 0 {
-                    try checkReplicas(step: state.step, epoch: epoch)
-                }
-                if loss[1] > 0 {
-                    // Preemption: every rank agreed at this step; checkpoint mid-epoch and stop.
-                    if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
-                    let path = try writeCheckpoint(epochsDone: epoch - 1, batchInEpoch: b + 1, lossSum: lossSum, loader: loader)
-                    // Non-root ranks may not have seen the signal themselves: report SIGTERM's status then.
-                    throw StopSignal.Stopped(signal: StopSignal.signal != 0 ? StopSignal.signal : SIGTERM, checkpoint: path)
-                }
-                if showProgress {
-                    let now = monotonicSeconds()
-                    if now - lastProgress > 0.25 || b == steps - 1 {
-                        lastProgress = now
-                        let rate = Double((b + 1 - firstBatch) * config.batchSize) / (now - t0)
-                        let remaining = Double((steps - b - 1) + (config.epochs - epoch) * steps) * Double(config.batchSize) / rate
-                        let line = String(format: "\repoch %d/%d  step %d/%d  loss %.4f  %.0f img/s  ETA %@   ",
-                                          epoch, config.epochs, b + 1, steps, lossSum / Double(b + 1), rate, formatDuration(remaining))
-                        FileHandle.standardError.write(Data(line.utf8))
-                    }
-                }
+            try AtomicFile.write(kept.map { $0 + "\n" }.joined(), to: metricsPath)
+        } else {
+            try manifest(blasCore: blasCore).write(directory: dir)
+            try AtomicFile.write("", to: metricsPath)
+        }
+        guard let handle = FileHandle(forWritingAtPath: metricsPath) else {
+            throw OutputError(description: "\(metricsPath): cannot open for appending")
+        }
+        handle.seekToEndOfFile()
+        return handle
+    }
+
+    /// After the last epoch: the final replica check, then rank 0 writes the weights and the mask.
+    func finishRun() throws {
+        if communicator.size > 1 { try checkReplicas(step: state.step, epoch: config.epochs) }
+        guard communicator.isRoot else { return }
+        try saveWeights(to: config.out + "/weights.safetensors")
+        if let pruner {
+            try MaskFile.write(pruner.mask, layout: network.store, to: config.out + "/mask.safetensors")
+        }
+    }
+
+    // MARK: - One epoch
+
+    /// Shuffles, and either continues a restored mid-epoch checkpoint or (after the warm-up) runs the E-step.
+    func beginEpoch(_ epoch: Int, _ run: inout RunState) throws -> EpochState {
+        run.loader.startEpoch(epoch - 1)
+        let pruningActive = pruner != nil && epoch > config.pruning.warmUp
+        if let r = resumePoint, r.batchInEpoch > 0, epoch == run.firstEpoch {
+            // Mid-epoch: this epoch's E-step is in the restored masks; the loader continues where it was.
+            if communicator.rank < r.augmentationStates.count {
+                run.loader.augmentationRNG = Xoshiro256(state: r.augmentationStates[communicator.rank])
             }
-            let seconds = monotonicSeconds() - t0
-            if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
-            try averageBatchNormStatistics()
-            var test = try evaluateEpoch(sampleCycle: plan[epoch], epoch: epoch, directory: dir)
-            if let tau = Sampler.preconditionerSummary(sampler, state: state, lr: Float(lr)) {
-                for (k, v) in tau { test[k] = v }
-            }
-            let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(steps, 1)), seconds: seconds,
-                                     imagesPerSecond: Double((steps - firstBatch) * config.batchSize) / seconds, lr: lr, test: test)
-            history.append(record)
-            var line: [String: Any] = ["epoch": epoch, "sampler": config.sampler, "train_loss": record.trainLoss, "seconds": seconds,
-                                       "images_per_second": record.imagesPerSecond, "lr": lr,
-                                       "elapsed_seconds": monotonicSeconds() - runStart]
-            for (k, v) in test { line[k] = v.isNaN ? NSNull() : v }
-            if let pruner {
-                let summary = pruner.summary()
-                for (k, v) in summary where k != "layers" { line[k] = v }
-                line["pruning_layers"] = summary["layers"]
-                line["pruning_active"] = pruningActive
-                if data.train.task != .multiclass || data.train.height == 1 && data.train.width == 1 && !data.train.featureNames.isEmpty {
-                    line["connected_inputs"] = pruner.connectedInputs().map { i in
-                        i < data.train.featureNames.count ? data.train.featureNames[i] : "\(i)"
-                    }
-                }
-            }
-            if comm.size > 1 {
-                line["ranks"] = comm.size
-                line["allreduce_seconds_per_step"] = allreduceSeconds / Double(max(state.step, 1))
-            }
-            if epoch == config.epochs || (checkpointEvery > 0 && epoch % checkpointEvery == 0) {
-                let t = monotonicSeconds()
-                _ = try writeCheckpoint(epochsDone: epoch, batchInEpoch: 0, lossSum: 0, loader: loader)
-                line["checkpoint_seconds"] = monotonicSeconds() - t
-            }
-            if let metrics {
-                let json = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
-                metrics.write(json + Data("\n".utf8))
-                try metrics.synchronize()
-                var text = summaryLine(record)
-                if let pruner {
-                    let sm = pruner.summary()
-                    text += String(format: "  sparsity %.3f  channels %.3f  MACs saved %.3f", sm["weight_sparsity"] as! Double,
-                                   sm["channel_sparsity"] as! Double, sm["mac_savings"] as! Double)
-                }
-                log(text)
+            return EpochState(epoch: epoch, firstBatch: r.batchInEpoch, pruningActive: pruningActive,
+                              lossSum: r.lossSumInEpoch, lr: schedule.learningRate(step: state.step))
+        }
+        if pruningActive, let pruner {
+            // The E-step (and structured pruning) once per epoch, at its first batch, after the warm-up;
+            // removed weights are zero from here on (the sampler keeps them so).
+            try pruner.step(communicator)
+            vApplyMask(network.store.values.pointer, mask: pruner.mask.pointer, count: network.store.parameterCount)
+        }
+        return EpochState(epoch: epoch, firstBatch: 0, pruningActive: pruningActive, lossSum: 0,
+                          lr: schedule.learningRate(step: state.step))
+    }
+
+    /// Averages batch-norm statistics, evaluates, takes the epoch's posterior sample, checkpoints and
+    /// appends the metrics line.
+    func endEpoch(_ e: EpochState, _ run: inout RunState) throws {
+        let seconds = monotonicSeconds() - e.started
+        if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+        try averageBatchNormStatistics()
+        var m = EpochMetrics(
+            epoch: e.epoch, sampler: config.sampler, trainLoss: e.lossSum / Double(max(run.steps, 1)),
+            seconds: seconds, imagesPerSecond: Double((run.steps - e.firstBatch) * config.batchSize) / seconds,
+            lr: e.lr, elapsedSeconds: monotonicSeconds() - run.started,
+            evaluation: try evaluateEpoch(sampleCycle: run.samplePlan[e.epoch], epoch: e.epoch),
+            preconditioner: Sampler.preconditionerSummary(sampler, state: state, lr: Float(e.lr)))
+        if let pruner { describePruning(pruner, active: e.pruningActive, into: &m) }
+        if communicator.size > 1 {
+            m.ranks = communicator.size
+            m.allreduceSecondsPerStep = allreduceSeconds / Double(max(state.step, 1))
+        }
+        let every = controls.checkpointEvery
+        if e.epoch == config.epochs || (every > 0 && e.epoch % every == 0) {
+            let t = monotonicSeconds()
+            try writeCheckpoint(epochsDone: e.epoch, batchInEpoch: 0, lossSum: 0, loader: run.loader)
+            m.checkpointSeconds = monotonicSeconds() - t
+        }
+        history.append(m)
+        if let metrics = run.metrics {
+            metrics.write(try m.jsonLine() + Data("\n".utf8))
+            try metrics.synchronize()
+            log(m.consoleLine(epochs: config.epochs))
+        }
+    }
+
+    func describePruning(_ pruner: Pruner, active: Bool, into m: inout EpochMetrics) {
+        m.pruning = pruner.summary()
+        m.pruningActive = active
+        let t = data.train
+        if t.task != .multiclass || t.height == 1 && t.width == 1 && !t.featureNames.isEmpty {
+            m.connectedInputs = pruner.connectedInputs().map { i in
+                i < t.featureNames.count ? t.featureNames[i] : "\(i)"
             }
         }
-        if comm.size > 1 { try checkReplicas(step: state.step, epoch: config.epochs) }
-        if root {
-            try saveWeights(to: dir + "/weights.safetensors")
-            if let pruner { try MaskFile.write(pruner, to: dir + "/mask.safetensors") }
+    }
+
+    // MARK: - One step
+
+    /// Local gradient → allreduce (gradient mean, loss, stop flag) → sampler step → checks.
+    func step(batch b: Int, _ e: inout EpochState, _ run: inout RunState) throws {
+        let n = run.labels.withUnsafeMutableBufferPointer { l in
+            run.targets.withUnsafeMutableBufferPointer { t in
+                run.loader.fill(batchIndex: b, into: run.x.pointer, labels: l.baseAddress!, targets: t.baseAddress!)
+            }
         }
+        let lr = schedule.learningRate(step: state.step)
+        e.lr = lr
+        // [loss, stop requested]: one scalar allreduce carries both, so every rank stops at the same step.
+        var loss = [network.lossAndGradient(run.x.pointer, batch: n, labels: run.labels, targets: run.targets),
+                    StopSignal.requested ? 1 : 0]
+        try reduceAcrossRanks(&loss)
+        guard loss[0].isFinite else {
+            throw TrainingError(
+                description: "training diverged: non-finite loss at epoch \(e.epoch), step \(b + 1) (lr \(lr)); "
+                    + "try a smaller lr; the last good checkpoint is kept",
+                collective: true)
+        }
+        e.lossSum += loss[0]
+        let store = network.store, masked = e.pruningActive ? pruner : nil
+        Sampler.step(sampler, state: state, weights: store.values.pointer, grads: store.grads.pointer,
+                     count: store.parameterCount, lr: Float(lr),
+                     lambda: masked.map { UnsafePointer($0.lambda.pointer) },
+                     mask: masked.map { UnsafePointer($0.mask.pointer) })
+        try afterStep(epoch: e.epoch)
+        if loss[1] > 0 { try stopAtStepBoundary(e, batch: b, run) }
+        if showProgress { progress(&e, batch: b, run) }
+    }
+
+    /// g = the global minibatch mean (the ranks' local means summed, divided by R); loss likewise.
+    func reduceAcrossRanks(_ loss: inout [Double]) throws {
+        let comm = communicator, store = network.store
+        guard comm.size > 1 else { return }
+        let t = monotonicSeconds()
+        try comm.allreduceSum(store.grads.pointer, count: store.parameterCount, what: "gradient allreduce")
+        allreduceSeconds += monotonicSeconds() - t
+        vScale(store.grads.pointer, count: store.parameterCount, by: 1 / Float(comm.size))
+        try comm.allreduceSum(&loss, what: "loss allreduce")
+        loss[0] /= Double(comm.size)
+    }
+
+    /// Test faults, and under MPI the periodic replica check.
+    func afterStep(epoch: Int) throws {
+        if let f = fault, f.rank == communicator.rank, f.step == state.step { inject(f.kind) }
+        let every = controls.syncCheckEvery
+        if communicator.size > 1, every > 0, state.step % every == 0 {
+            try checkReplicas(step: state.step, epoch: epoch)
+        }
+    }
+
+    /// Preemption: every rank agreed at this step; checkpoint mid-epoch and stop.
+    func stopAtStepBoundary(_ e: EpochState, batch b: Int, _ run: RunState) throws -> Never {
+        if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+        let path = try writeCheckpoint(epochsDone: e.epoch - 1, batchInEpoch: b + 1, lossSum: e.lossSum,
+                                       loader: run.loader)
+        // Non-root ranks may not have seen the signal themselves: report SIGTERM's status then.
+        throw StopSignal.Stopped(signal: StopSignal.signal != 0 ? StopSignal.signal : SIGTERM, checkpoint: path)
+    }
+
+    /// The progress line on a terminal, at most four times a second.
+    func progress(_ e: inout EpochState, batch b: Int, _ run: RunState) {
+        let now = monotonicSeconds()
+        guard now - e.lastProgress > 0.25 || b == run.steps - 1 else { return }
+        e.lastProgress = now
+        let rate = Double((b + 1 - e.firstBatch) * config.batchSize) / (now - e.started)
+        let left = Double((run.steps - b - 1) + (config.epochs - e.epoch) * run.steps) * Double(config.batchSize)
+        let line = String(format: "\repoch %d/%d  step %d/%d  loss %.4f  %.0f img/s  ETA %@   ", e.epoch,
+                          config.epochs, b + 1, run.steps, e.lossSum / Double(b + 1), rate,
+                          formatDuration(left / rate))
+        FileHandle.standardError.write(Data(line.utf8))
     }
 
     func inject(_ kind: Fault) {
@@ -283,10 +346,12 @@ public final class Trainer {
     /// Every rank's weights checksum must equal rank 0's; a mismatch is an error naming the step and ranks.
     public func checkReplicas(step: Int, epoch: Int) throws {
         let store = network.store
-        let sums = try communicator.allgather(checksum(store.values.pointer, count: store.parameterCount), what: "replica check")
+        let sums = try communicator.allgather(checksum(store.values.pointer, count: store.parameterCount),
+                                              what: "replica check")
         let differing = sums.indices.filter { sums[$0] != sums[0] }
-        if !differing.isEmpty {
-            throw TrainingError(description: "replicas disagree at step \(step) (epoch \(epoch)): rank\(differing.count == 1 ? "" : "s") \(differing.map(String.init).joined(separator: ", ")) differ from rank 0",
+        guard differing.isEmpty else {
+            let ranks = "rank\(differing.count == 1 ? "" : "s") \(differing.map(String.init).joined(separator: ", "))"
+            throw TrainingError(description: "replicas disagree at step \(step) (epoch \(epoch)): \(ranks) differ from rank 0",
                                 collective: true)
         }
     }
@@ -296,124 +361,18 @@ public final class Trainer {
         let store = network.store, comm = communicator
         guard comm.size > 1, store.stateCount > 0 else { return }
         try comm.allreduceSum(store.state.pointer, count: store.stateCount, what: "batch-norm statistics")
-        scale(store.state.pointer, count: store.stateCount, by: 1 / Float(comm.size))
-    }
-
-    /// Metrics of the current weights ("test_*"), and after taking this epoch's sample (if it is a
-    /// sampling epoch) of the model average ("bma_*"; NaN until the first sample).
-    func evaluateEpoch(sampleCycle: Int?, epoch: Int, directory: String) throws -> [String: Double] {
-        let p = try Evaluator.predict(network, data: data.test, batchSize: config.evalBatchSize, communicator: communicator)
-        if let cycle = sampleCycle {
-            if communicator.isRoot { try saveSample(epoch: epoch, cycle: cycle, directory: directory) }
-            average.add(p)
-        }
-        var out: [String: Double] = ["bma_samples": Double(average.count)]
-        if data.test.task == .regression {
-            let last = Evaluator.regression(mean: p, samples: [], targets: data.test.targets, scaling: data.targetScaling!)
-            out["test_rmse"] = last.rmse; out["test_nll"] = last.nll
-            if let m = average.mean {
-                let b = Evaluator.regression(mean: m, samples: average.members, targets: data.test.targets, scaling: data.targetScaling!)
-                out["bma_rmse"] = b.rmse; out["bma_nll"] = b.nll
-            } else { out["bma_rmse"] = .nan; out["bma_nll"] = .nan }
-            return out
-        }
-        let bins = config.calibrationBins
-        out["calibration_bins"] = Double(bins)
-        let last = Evaluator.classification(p, labels: data.test.labels, bins: bins)
-        out["test_accuracy"] = last.accuracy; out["test_nll"] = last.nll; out["test_brier"] = last.brier
-        out["test_ece"] = last.ece; out["test_mce"] = last.mce
-        let bma = average.mean.map { Evaluator.classification($0, labels: data.test.labels, bins: bins) }
-        out["bma_accuracy"] = bma?.accuracy ?? .nan; out["bma_nll"] = bma?.nll ?? .nan
-        out["bma_brier"] = bma?.brier ?? .nan; out["bma_ece"] = bma?.ece ?? .nan; out["bma_mce"] = bma?.mce ?? .nan
-        return out
-    }
-
-    func saveSample(epoch: Int, cycle: Int, directory: String) throws {
-        try makeRunDirectory(directory + "/samples")
-        let file = String(format: "sample-%04d.safetensors", samples.samples.count + 1)
-        try WeightsFile.write(network, to: directory + "/samples/" + file,
-                              metadata: ["model": config.model, "epoch": "\(epoch)", "step": "\(state.step)", "cycle": "\(cycle)"])
-        samples.samples.append(SampleRecord(file: file, epoch: epoch, step: state.step, cycle: cycle))
-        try samples.write(directory: directory)
-    }
-
-    private func summaryLine(_ r: EpochRecord) -> String {
-        var s = String(format: "epoch %d/%d  train_loss %.4f", r.epoch, config.epochs, r.trainLoss)
-        for k in ["test_accuracy", "test_nll", "test_ece", "test_rmse", "bma_accuracy", "bma_nll", "bma_ece", "bma_rmse", "tau_mean"]
-        where r.test[k] != nil && !r.test[k]!.isNaN {
-            s += String(format: "  %@ %.4f", k, r.test[k]!)
-        }
-        if let n = r.test["bma_samples"], n > 0 { s += "  samples \(Int(n))" }
-        s += String(format: "  %.0f img/s  %.1f s", r.imagesPerSecond, r.seconds)
-        return s
+        vScale(store.state.pointer, count: store.stateCount, by: 1 / Float(comm.size))
     }
 
     public func saveWeights(to path: String) throws {
-        try WeightsFile.write(network, to: path, metadata: ["model": config.model, "format": "bayesprune-weights-1"])
+        try WeightsFile.write(network, to: path, metadata: ["model": config.model.rawValue,
+                                                            "format": "bayesprune-weights-1"])
     }
-}
-
-/// The pruning mask as safetensors: one 0/1 tensor per trainable tensor, under the weights' names.
-public enum MaskFile {
-    public static func write(_ pruner: Pruner, to path: String) throws {
-        let s = pruner.network.store
-        let tensors = s.entries.map { e in
-            NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: pruner.mask.pointer + e.offset, count: e.count)))
-        }
-        try Safetensors.write(tensors, metadata: ["format": "bayesprune-mask-1"], to: path)
-    }
-
-    /// Loads a mask into `pruner` (and recomputes which channels are dead).
-    public static func load(_ pruner: Pruner, from path: String) throws {
-        let (tensors, _) = try Safetensors.read(path: path)
-        for e in pruner.network.store.entries {
-            guard let t = tensors[e.name], t.shape == e.shape else {
-                throw OutputError(description: "\(path): mask for \(e.name) missing or of the wrong shape")
-            }
-            (pruner.mask.pointer + e.offset).update(from: t.values, count: e.count)
-        }
-        pruner.refreshDeadChannels()
-    }
-}
-
-/// Weights as safetensors: every trainable tensor under its layer name plus batch-norm running statistics.
-public enum WeightsFile {
-    public static func write(_ net: Network, to path: String, metadata: [String: String]) throws {
-        let s = net.store
-        var tensors: [NamedTensor] = s.entries.map { e in
-            NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: s.value(e.offset), count: e.count)))
-        }
-        tensors += s.stateEntries.map { e in
-            NamedTensor(name: e.name, shape: [e.count], values: Array(UnsafeBufferPointer(start: s.stateValue(e.offset), count: e.count)))
-        }
-        try Safetensors.write(tensors, metadata: metadata, to: path)
-    }
-
-    public static func load(_ net: Network, from path: String) throws {
-        let (tensors, _) = try Safetensors.read(path: path)
-        let s = net.store
-        for e in s.entries {
-            guard let t = tensors[e.name], t.shape == e.shape else {
-                throw OutputError(description: "\(path): tensor \(e.name) missing or of the wrong shape for \(net.modelName)")
-            }
-            s.value(e.offset).update(from: t.values, count: e.count)
-        }
-        for e in s.stateEntries {
-            guard let t = tensors[e.name], t.values.count == e.count else {
-                throw OutputError(description: "\(path): state \(e.name) missing or of the wrong size")
-            }
-            s.stateValue(e.offset).update(from: t.values, count: e.count)
-        }
-    }
-}
-
-@inline(__always)
-func scale(_ p: UnsafeMutablePointer<Float>, count: Int, by f: Float) {
-    for i in 0..<count { p[i] *= f }
 }
 
 func formatDuration(_ s: Double) -> String {
     guard s.isFinite, s >= 0 else { return "--:--" }
     let t = Int(s.rounded())
-    return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, (t / 60) % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+    return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, (t / 60) % 60, t % 60)
+        : String(format: "%d:%02d", t / 60, t % 60)
 }

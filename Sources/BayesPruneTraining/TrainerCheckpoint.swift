@@ -7,6 +7,11 @@ import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneDistributed
 import BayesPruneData
+import BayesPruneSampling
+import BayesPruneSparsity
+import BayesPruneConfig
+import BayesPruneRunIO
+import BayesPruneEvaluation
 
 /// SIGTERM or SIGINT sets a flag the training loop reads at every step; a second signal exits at once.
 public enum StopSignal {
@@ -24,16 +29,6 @@ public enum StopSignal {
     public static func install() { bp_install_stop_handlers() }
 }
 
-extension ParameterStore {
-    /// FNV-1a over every tensor's name and shape: equal for the same model, different for another.
-    public var layoutHash: UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        func mix(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 } }
-        for e in entries { mix(e.name); mix(e.shape.map(String.init).joined(separator: "x")) }
-        for e in stateEntries { mix(e.name); mix("\(e.count)") }
-        return h
-    }
-}
 
 extension Trainer {
     /// Gathers the state (every rank takes part); rank 0 writes it. Refuses to write non-finite weights,
@@ -57,11 +52,11 @@ extension Trainer {
         }
         guard comm.isRoot else { return "" }
         for i in 0..<s.parameterCount where !s.values[i].isFinite {
-            throw TrainingError(description: "training diverged: non-finite weight \(i) at epoch \(epochsDone + (batchInEpoch > 0 ? 1 : 0)), step \(state.step); try a smaller --lr; the last good checkpoint is kept",
+            throw TrainingError(description: "training diverged: non-finite weight \(i) at epoch \(epochsDone + (batchInEpoch > 0 ? 1 : 0)), step \(state.step); try a smaller lr; the last good checkpoint is kept",
                                 collective: true)
         }
         let header = CheckpointHeader(
-            model: config.model, parameterCount: s.parameterCount, stateCount: s.stateCount, layoutHash: s.layoutHash,
+            model: config.model.rawValue, parameterCount: s.parameterCount, stateCount: s.stateCount, layoutHash: s.layoutHash,
             worldSize: comm.size, globalBatch: config.batchSize, epochsDone: epochsDone, batchInEpoch: batchInEpoch,
             samplerStep: state.step, lossSumInEpoch: lossSum,
             augmentationStates: (0..<comm.size).map { Array(words[($0 * 4)..<($0 * 4 + 4)]) },
@@ -82,13 +77,13 @@ extension Trainer {
         if !average.members.isEmpty {
             sections["bma_members"] = average.members.flatMap(\.values).withUnsafeBufferPointer { Data(buffer: $0) }
         }
-        return try CheckpointStore.write(Checkpoint(header: header, sections: sections), run: config.out, keep: keepCheckpoints)
+        return try CheckpointStore.write(Checkpoint(header: header, sections: sections), run: config.out, keep: controls.keepCheckpoints)
     }
 
     /// Restores every buffer from a checkpoint; `run` then continues where it stopped.
     public func restore(_ c: Checkpoint, path: String) throws {
         let s = network.store, h = c.header
-        guard h.model == config.model, h.parameterCount == s.parameterCount, h.stateCount == s.stateCount,
+        guard h.model == config.model.rawValue, h.parameterCount == s.parameterCount, h.stateCount == s.stateCount,
               h.layoutHash == s.layoutHash else {
             throw CheckpointError(description: "\(path): checkpoint of another model (\(h.model), \(h.parameterCount) parameters) than this run's \(config.model) (\(s.parameterCount))")
         }
@@ -127,69 +122,5 @@ extension Trainer {
         average.restore(count: h.bmaCount, sums: sums, width: width, examples: data.test.count, members: members)
         samples = h.samples
         resumePoint = h
-    }
-}
-
-public enum ResumeSearch {
-    /// The newest checkpoint of a run that reads back intact; damaged ones are reported through `warn`
-    /// and skipped.
-    public static func newestValid(run: String, warn: (String) -> Void) throws -> (Checkpoint, String) {
-        let all = CheckpointStore.list(run)
-        guard !all.isEmpty else { throw CheckpointError(description: "--resume: \(run) has no checkpoints (\(CheckpointStore.directory(run)) is empty or missing)") }
-        for (i, path) in all.enumerated() {
-            do { return (try Checkpoint.read(path: path), path) }
-            catch {
-                warn("bayesprune: \(error); \(i + 1 < all.count ? "falling back to the previous checkpoint" : "no older checkpoint")")
-            }
-        }
-        throw CheckpointError(description: "--resume: no valid checkpoint in \(CheckpointStore.directory(run))")
-    }
-}
-
-/// What `evaluate` and `export` read: a finished run directory, or one checkpoint file of a run
-/// (run/checkpoints/ckpt-….bpck), whose weights, batch-norm state, mask and sample list are used.
-public struct RunSource {
-    public let runDirectory: String
-    public let checkpoint: Checkpoint?
-    public let checkpointPath: String?
-
-    public static func open(_ path: String) throws -> RunSource {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw OutputError(description: "\(path): no such run directory or checkpoint")
-        }
-        if isDir.boolValue { return RunSource(runDirectory: path, checkpoint: nil, checkpointPath: nil) }
-        let c = try Checkpoint.read(path: path)
-        let run = URL(fileURLWithPath: path).deletingLastPathComponent().deletingLastPathComponent().path
-        return RunSource(runDirectory: run, checkpoint: c, checkpointPath: path)
-    }
-
-    public var samples: SampleManifest {
-        get throws { try checkpoint?.header.samples ?? SampleManifest.load(directory: runDirectory) }
-    }
-
-    public func loadWeights(into net: Network) throws {
-        guard let c = checkpoint, let path = checkpointPath else {
-            try WeightsFile.load(net, from: runDirectory + "/weights.safetensors")
-            return
-        }
-        let s = net.store
-        guard c.header.layoutHash == s.layoutHash else { throw CheckpointError(description: "\(path): checkpoint of another model") }
-        s.values.pointer.update(from: try c.floats("weights", count: s.parameterCount, path: path), count: s.parameterCount)
-        s.state.pointer.update(from: try c.floats("state", count: s.stateCount, path: path), count: s.stateCount)
-    }
-
-    /// Loads the pruning mask if the source has one; returns whether it did.
-    public func loadMask(into pruner: Pruner) throws -> Bool {
-        if let c = checkpoint, let path = checkpointPath {
-            guard c.sections["mask"] != nil else { return false }
-            pruner.mask.pointer.update(from: try c.floats("mask", count: pruner.mask.count, path: path), count: pruner.mask.count)
-            pruner.refreshDeadChannels()
-            return true
-        }
-        let p = runDirectory + "/mask.safetensors"
-        guard FileManager.default.fileExists(atPath: p) else { return false }
-        try MaskFile.load(pruner, from: p)
-        return true
     }
 }

@@ -1,9 +1,11 @@
-// The command-line surface: thin commands that validate options and call into the library.
-// Errors from the library are printed as one line ("bayesprune: <what>") with exit status 2.
+// The command-line surface: thin commands that parse options and call into the library. Every error
+// reaches the user as one line ("bayesprune: <what>") with exit status 2; library errors about a setting
+// name it by its flag here.
 import ArgumentParser
 import Foundation
-import BayesPruneTraining
+import BayesPruneKernels
 import BayesPruneRuntime
+import BayesPruneConfig
 
 struct BayesPruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,21 +13,47 @@ struct BayesPruneCommand: ParsableCommand {
         abstract: "Train Bayesian neural networks and prune them in the same run.",
         subcommands: [Train.self, Evaluate.self, Export.self, Bench.self, MakeData.self, BLASCore.self]
     )
+
+    /// Parses and runs; help and version print as usual, anything else is one line and exit status 2.
+    static func runOneLine() -> Never {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+            Foundation.exit(0)
+        } catch let e as ExitCode {
+            Foundation.exit(e.rawValue)
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }  // --help, --version
+            let message = error is ValidationError || error is SettingError || error is ConfigFileError
+                ? userMessage(error) : message(for: error)
+            let line = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }.joined(separator: " ")
+            FileHandle.standardError.write(Data("bayesprune: \(line)\n".utf8))
+            Foundation.exit(2)
+        }
+    }
 }
 
 /// Prints the OpenBLAS kernel this process selected, so launchers can pass it to every rank.
 struct BLASCore: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "blas-core", abstract: "Print the OpenBLAS kernel selected for this CPU.")
+    static let configuration = CommandConfiguration(commandName: "blas-core",
+                                                    abstract: "Print the OpenBLAS kernel selected for this CPU.")
     func run() { print(kernelReport.coreName) }
+}
+
+/// The one-line message for a library or option error: a setting's key becomes its flag.
+func userMessage(_ error: Error) -> String {
+    switch error {
+    case let e as SettingError: return "--\(e.key): \(e.message)"
+    case let e as ValidationError: return e.message
+    default: return "\(error)"
+    }
 }
 
 /// Runs `body`, turning library errors into a one-line message and a non-zero exit.
 func reportingErrors(_ body: () throws -> Void) throws {
-    do { try body() }
-    catch let e as ExitCode { throw e }
-    catch {
-        let message = (error as? ValidationError)?.message ?? "\(error)"
-        FileHandle.standardError.write(Data("bayesprune: \(message)\n".utf8))
+    do { try body() } catch let e as ExitCode { throw e } catch {
+        FileHandle.standardError.write(Data("bayesprune: \(userMessage(error))\n".utf8))
         throw ExitCode(2)
     }
 }

@@ -5,6 +5,14 @@ import BayesPruneTraining
 import BayesPruneRuntime
 import BayesPruneDistributed
 import BayesPruneKernels
+import BayesPruneSampling
+import BayesPruneSparsity
+import BayesPruneConfig
+import BayesPruneRunIO
+import BayesPruneEvaluation
+import BayesPruneBenchmark
+import BayesPruneData
+import BayesPruneNN
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure training throughput on random data (JSON on stdout).")
@@ -22,7 +30,12 @@ struct Bench: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var o = BenchOptions()
-            o.models = models.split(separator: ",").map(String.init)
+            o.models = try models.split(separator: ",").map {
+                guard let kind = ModelKind(rawValue: String($0)) else {
+                    throw ValidationError("--models: unknown model \"\($0)\"; expected one of \(ModelKind.names)")
+                }
+                return kind
+            }
             o.threads = try threads.split(separator: ",").map {
                 guard let t = Int($0), t >= 1 else { throw ValidationError("--threads: expected positive integers, got \(threads)") }
                 return t

@@ -2,6 +2,14 @@
 import ArgumentParser
 import Foundation
 import BayesPruneTraining
+import BayesPruneSampling
+import BayesPruneSparsity
+import BayesPruneConfig
+import BayesPruneRunIO
+import BayesPruneEvaluation
+import BayesPruneBenchmark
+import BayesPruneData
+import BayesPruneNN
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Export a pruned run as a compact network (removed channels and units dropped).")

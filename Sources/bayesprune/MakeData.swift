@@ -2,6 +2,14 @@
 import ArgumentParser
 import Foundation
 import BayesPruneTraining
+import BayesPruneSampling
+import BayesPruneSparsity
+import BayesPruneConfig
+import BayesPruneRunIO
+import BayesPruneEvaluation
+import BayesPruneBenchmark
+import BayesPruneData
+import BayesPruneNN
 
 struct MakeData: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "make-data",

@@ -3,4 +3,4 @@
 import BayesPruneRuntime
 
 let kernelReport = OpenBLASSetup.ensureBestKernel(arguments: CommandLine.arguments)
-BayesPruneCommand.main()
+BayesPruneCommand.runOneLine()

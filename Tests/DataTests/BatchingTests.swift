@@ -191,10 +191,10 @@ func naiveCropFlip(_ image: [Float], channels: Int, height: Int, width: Int, pad
 
     @Test func invalidConfigurationsAreRejected() {
         let data = indexedDataset(count: 10, channels: 1, height: 1, width: 1)
-        expectDataError(containing: ["--batch-size", "multiple of the world size 3"]) {
+        expectDataError(containing: ["batch-size:", "multiple of the world size 3"]) {
             _ = try TrainBatchLoader(dataset: data, globalBatchSize: 4, rank: 0, worldSize: 3, seed: 0)
         }
-        expectDataError(containing: ["--batch-size", "exceeds the 10 training examples"]) {
+        expectDataError(containing: ["batch-size:", "exceeds the 10 training examples"]) {
             _ = try TrainBatchLoader(dataset: data, globalBatchSize: 12, seed: 0)
         }
         expectDataError(containing: ["rank 2"]) {

@@ -62,7 +62,7 @@ import Testing
             let inner = dir + "/cifar-10-batches-bin"
             try FileManager.default.createDirectory(atPath: inner, withIntermediateDirectories: true)
             let written = try writeAllCIFAR10(inner)
-            let (train, _) = try DataSource.load(kind: "cifar10", dataDir: dir, seed: 1)
+            let (train, _) = try DataSource.load(kind: .cifar10, dataDir: dir, seed: 1)
             #expect(train.labels == written.trainLabels.map { Int32($0) })
         }
     }

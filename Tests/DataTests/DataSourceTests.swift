@@ -9,32 +9,30 @@ let systemFashionMNISTPresent = FileManager.default.fileExists(
 
 @Suite struct DataSourceTests {
     @Test func optionCombinationsAreValidated() {
-        expectDataError(containing: ["--dataset", "unknown data set \"svhn\""]) {
-            _ = try DataSource.load(kind: "svhn", seed: 0)
+        #expect(DataKind(rawValue: "svhn") == nil && DataKind(rawValue: "fashion-mnist") == .fashionMNIST)
+        expectDataError(containing: ["train:", "required for csv"]) {
+            _ = try DataSource.load(kind: .csv, testFile: "x.csv", seed: 0)
         }
-        expectDataError(containing: ["--train", "required for csv"]) {
-            _ = try DataSource.load(kind: "csv", testFile: "x.csv", seed: 0)
+        expectDataError(containing: ["data-dir:", "not used for csv"]) {
+            _ = try DataSource.load(kind: .csv, dataDir: "/tmp", trainFile: "x.csv", seed: 0)
         }
-        expectDataError(containing: ["--data-dir", "not used for csv"]) {
-            _ = try DataSource.load(kind: "csv", dataDir: "/tmp", trainFile: "x.csv", seed: 0)
+        expectDataError(containing: ["data-dir:", "required for cifar10"]) {
+            _ = try DataSource.load(kind: .cifar10, seed: 0)
         }
-        expectDataError(containing: ["--data-dir", "required for cifar10"]) {
-            _ = try DataSource.load(kind: "cifar10", seed: 0)
+        expectDataError(containing: ["data-dir:", "required for cifar100"]) {
+            _ = try DataSource.load(kind: .cifar100, seed: 0, cifar100Labels: .coarse)
         }
-        expectDataError(containing: ["--data-dir", "required for cifar100"]) {
-            _ = try DataSource.load(kind: "cifar100", seed: 0, cifar100Labels: .coarse)
+        expectDataError(containing: ["data-dir:", "required for mnist"]) {
+            _ = try DataSource.load(kind: .mnist, seed: 0)
         }
-        expectDataError(containing: ["--data-dir", "required for mnist"]) {
-            _ = try DataSource.load(kind: "mnist", seed: 0)
+        expectDataError(containing: ["train:", "only for csv"]) {
+            _ = try DataSource.load(kind: .cifar10, dataDir: "/tmp", trainFile: "a.csv", seed: 0)
         }
-        expectDataError(containing: ["--train", "only for csv"]) {
-            _ = try DataSource.load(kind: "cifar10", dataDir: "/tmp", trainFile: "a.csv", seed: 0)
+        expectDataError(containing: ["target:", "only for csv"]) {
+            _ = try DataSource.load(kind: .mnist, dataDir: "/tmp", target: "y", seed: 0)
         }
-        expectDataError(containing: ["--target", "only for csv"]) {
-            _ = try DataSource.load(kind: "mnist", dataDir: "/tmp", target: "y", seed: 0)
-        }
-        expectDataError(containing: ["--task", "multiclass"]) {
-            _ = try DataSource.load(kind: "fashion-mnist", dataDir: "/tmp", task: .regression, seed: 0)
+        expectDataError(containing: ["task:", "multiclass"]) {
+            _ = try DataSource.load(kind: .fashionMNIST, dataDir: "/tmp", task: .regression, seed: 0)
         }
     }
 
@@ -43,7 +41,7 @@ let systemFashionMNISTPresent = FileManager.default.fileExists(
             var text = "x,y\n"
             for r in 0..<10 { text += "\(r),\(r % 2)\n" }
             try writeText(text, to: dir + "/d.csv")
-            let (train, test) = try DataSource.load(kind: "csv", trainFile: dir + "/d.csv", seed: 4)
+            let (train, test) = try DataSource.load(kind: .csv, trainFile: dir + "/d.csv", seed: 4)
             #expect(train.count == 8 && test.count == 2 && train.task == .binary)
 
             let pixels = testBytes(2 * 28 * 28, seed: 1)
@@ -53,7 +51,7 @@ let systemFashionMNISTPresent = FileManager.default.fileExists(
             for name in [IDXReader.trainLabelsName, IDXReader.testLabelsName] {
                 try writeBytes(idxLabels([4, 9]), to: dir + "/" + name)
             }
-            let fashion = try DataSource.load(kind: "fashion-mnist", dataDir: dir, seed: 0)
+            let fashion = try DataSource.load(kind: .fashionMNIST, dataDir: dir, seed: 0)
             #expect(fashion.train.labels == [4, 9] && fashion.test.features == pixels.map { Float($0) / 255 })
             #expect(fashion.train.height == 28 && fashion.train.width == 28 && fashion.train.channels == 1)
         }
@@ -61,7 +59,7 @@ let systemFashionMNISTPresent = FileManager.default.fileExists(
 
     @Test(.enabled(if: systemFashionMNISTPresent, "Debian's dataset-fashion-mnist is not installed"))
     func realFashionMNIST() throws {
-        let (train, test) = try DataSource.load(kind: "fashion-mnist", seed: 0)
+        let (train, test) = try DataSource.load(kind: .fashionMNIST, seed: 0)
         #expect(train.count == 60_000 && test.count == 10_000)
         #expect((train.channels, train.height, train.width) == (1, 28, 28))
         #expect(train.features.count == 60_000 * 784 && test.features.count == 10_000 * 784)

@@ -4,6 +4,7 @@ import BayesPruneData
 import CShims
 import Foundation
 import Testing
+import BayesPruneKernels
 
 /// A fresh directory under the system temp dir, removed when the test's closure returns.
 func withTemporaryDirectory(_ body: (String) throws -> Void) throws {
@@ -60,6 +61,12 @@ func expectDataError(
     do {
         try body()
         Issue.record("expected a DataError containing \(phrases)", sourceLocation: sourceLocation)
+    } catch let error as SettingError {
+        for phrase in phrases {
+            #expect(error.description.contains(phrase), "\"\(error.description)\" lacks \"\(phrase)\"",
+                    sourceLocation: sourceLocation)
+        }
+        #expect(!error.description.contains("\n"), "message is not one line", sourceLocation: sourceLocation)
     } catch let error as DataError {
         for phrase in phrases {
             #expect(error.description.contains(phrase), "\"\(error.description)\" lacks \"\(phrase)\"",

@@ -4,6 +4,16 @@
 import Testing
 import Foundation
 @testable import BayesPruneTraining
+@testable import BayesPruneKernels
+@testable import BayesPruneNN
+@testable import BayesPruneData
+@testable import BayesPruneDistributed
+@testable import BayesPruneSampling
+@testable import BayesPruneSparsity
+@testable import BayesPruneConfig
+@testable import BayesPruneRunIO
+@testable import BayesPruneEvaluation
+@testable import BayesPruneBenchmark
 
 func metricValues(_ dir: String) throws -> [[String: Double]] {
     let timing: Set<String> = ["seconds", "images_per_second", "elapsed_seconds", "checkpoint_seconds", "allreduce_seconds_per_step"]
@@ -116,7 +126,7 @@ func metricValues(_ dir: String) throws -> [[String: Double]] {
         let run = try temporaryDirectory("ckpt-nan") + "/run"
         let r = try runRanks(0, args(run, ["--debug-fault", "nan:0:10"]))
         #expect(r.status != 0)
-        #expect(r.stderr.contains("diverged") && r.stderr.contains("epoch 2") && r.stderr.contains("--lr"), "\(r.stderr)")
+        #expect(r.stderr.contains("diverged") && r.stderr.contains("epoch 2") && r.stderr.contains("smaller lr"), "\(r.stderr)")
         let files = CheckpointStore.list(run)
         #expect(files.count == 1 && files[0].contains("e00001-b000000"))
         let c = try Checkpoint.read(path: files[0])

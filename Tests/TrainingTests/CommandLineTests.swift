@@ -2,6 +2,16 @@
 // and no run directory left behind.
 import Testing
 import Foundation
+@testable import BayesPruneKernels
+@testable import BayesPruneNN
+@testable import BayesPruneData
+@testable import BayesPruneDistributed
+@testable import BayesPruneSampling
+@testable import BayesPruneSparsity
+@testable import BayesPruneConfig
+@testable import BayesPruneRunIO
+@testable import BayesPruneEvaluation
+@testable import BayesPruneBenchmark
 
 /// The debug binary next to the test bundle's build folder (built by `swift build --build-tests`).
 func bayesprunePath() -> String {

@@ -3,6 +3,16 @@
 import Testing
 import Foundation
 @testable import BayesPruneTraining
+@testable import BayesPruneKernels
+@testable import BayesPruneNN
+@testable import BayesPruneData
+@testable import BayesPruneDistributed
+@testable import BayesPruneSampling
+@testable import BayesPruneSparsity
+@testable import BayesPruneConfig
+@testable import BayesPruneRunIO
+@testable import BayesPruneEvaluation
+@testable import BayesPruneBenchmark
 
 func mpirunAvailable() -> Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/mpirun") }
 

@@ -4,6 +4,15 @@ import Testing
 import Foundation
 import BayesPruneKernels
 @testable import BayesPruneTraining
+@testable import BayesPruneNN
+@testable import BayesPruneData
+@testable import BayesPruneDistributed
+@testable import BayesPruneSampling
+@testable import BayesPruneSparsity
+@testable import BayesPruneConfig
+@testable import BayesPruneRunIO
+@testable import BayesPruneEvaluation
+@testable import BayesPruneBenchmark
 
 func temporaryDirectory(_ tag: String) throws -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bp-\(tag)-\(UUID())").path
@@ -55,8 +64,8 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
     func imagesFromIDXLearnAndEvaluateReproduces(model: String) throws {
         let dir = try quadrantDataset("idx", train: 256, test: 128)
         var c = TrainConfig()
-        c.data = "mnist"; c.dataDir = dir; c.model = model; c.hidden = [32]
-        c.sampler = model == "lenet" ? "adavb" : "sgd"
+        c.data = .mnist; c.dataDir = dir; c.model = ModelKind(rawValue: model)!; c.hidden = [32]
+        c.sampler = model == "lenet" ? .adavb : .sgd
         c.epochs = model == "resnet20" ? 6 : 4; c.batchSize = 32; c.lr = 0.05; c.evalBatchSize = 50
         c.out = dir + "/run"
         let trainer = try quietTrainer(c)
@@ -65,7 +74,7 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
         #expect(h.count == c.epochs)
         #expect(h.last!.trainLoss < h.first!.trainLoss)
         // Four well-separated classes: every model should be nearly perfect.
-        #expect(h.last!.test["test_accuracy"]! >= 0.9, "\(model): \(h.last!.test)")
+        #expect(h.last!.evaluation.test[.accuracy]! >= 0.9, "\(model): \(h.last!.evaluation.test)")
 
         let lines = try String(contentsOfFile: c.out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == c.epochs)
@@ -94,11 +103,11 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
     @Test func outOfDistributionScoringSeparatesNoise() throws {
         let dir = try quadrantDataset("ood", train: 512, test: 200)
         var c = TrainConfig()
-        c.data = "mnist"; c.dataDir = dir; c.model = "mlp"; c.hidden = [32]; c.sampler = "sghmc"
+        c.data = .mnist; c.dataDir = dir; c.model = .mlp; c.hidden = [32]; c.sampler = .sghmc
         c.epochs = 4; c.batchSize = 32; c.lr = 0.02; c.samplesPerCycle = 2; c.out = dir + "/run"
         let trainer = try quietTrainer(c)
         try trainer.run(blasCore: "")
-        let json = try RunEvaluation.evaluate(directory: c.out, ood: OODRequest(data: "mnist", dataDir: dir, trainFile: nil,
+        let json = try RunEvaluation.evaluate(directory: c.out, ood: OODRequest(data: .mnist, dataDir: dir, trainFile: nil,
                                                                                   testFile: nil, transform: .noise))
         let out = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
         let ood = out["ood"] as! [String: Any]
@@ -123,11 +132,11 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
         }
         try text.write(toFile: dir + "/data.csv", atomically: true, encoding: .utf8)
         var c = TrainConfig()
-        c.data = "csv"; c.trainFile = dir + "/data.csv"; c.model = "mlp"; c.hidden = [16]
+        c.data = .csv; c.trainFile = dir + "/data.csv"; c.model = .mlp; c.hidden = [16]
         c.epochs = 30; c.batchSize = 32; c.lr = 0.02; c.out = dir + "/run"
         let trainer = try quietTrainer(c)
         try trainer.run(blasCore: blasCoreName())
-        let rmse = trainer.history.last!.test["test_rmse"]!
+        let rmse = trainer.history.last!.evaluation.test[.rmse]!
         // Noise sd 0.1 on a target of sd ≈ 2.24: a fitted model lands near 0.1 in original units.
         #expect(rmse < 0.2, "test RMSE \(rmse)")
         #expect(trainer.data.test.count == 240)
@@ -136,9 +145,9 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
     @Test func nonFiniteLossStopsWithAnErrorNamingTheStep() throws {
         let dir = try quadrantDataset("div", train: 128, test: 32)
         var c = TrainConfig()
-        c.data = "mnist"; c.dataDir = dir; c.model = "mlp"; c.epochs = 3; c.batchSize = 32
-        c.lr = 1e6; c.schedule = "constant"; c.out = dir + "/run"
+        c.data = .mnist; c.dataDir = dir; c.model = .mlp; c.epochs = 3; c.batchSize = 32
+        c.lr = 1e6; c.schedule = .constant; c.out = dir + "/run"
         let trainer = try quietTrainer(c)
-        #expect { try trainer.run(blasCore: "") } throws: { "\($0)".contains("diverged") && "\($0)".contains("epoch 1") && "\($0)".contains("--lr") }
+        #expect { try trainer.run(blasCore: "") } throws: { "\($0)".contains("diverged") && "\($0)".contains("epoch 1") && "\($0)".contains("smaller lr") }
     }
 }

@@ -3,6 +3,15 @@ import Testing
 import Foundation
 import BayesPruneKernels
 @testable import BayesPruneTraining
+@testable import BayesPruneNN
+@testable import BayesPruneData
+@testable import BayesPruneDistributed
+@testable import BayesPruneSampling
+@testable import BayesPruneSparsity
+@testable import BayesPruneConfig
+@testable import BayesPruneRunIO
+@testable import BayesPruneEvaluation
+@testable import BayesPruneBenchmark
 
 func randomPredictions(count: Int, width: Int, seed: UInt64, sharpness: Float = 3) -> (Predictions, [Int32]) {
     var rng = Xoshiro256(seed: seed)

@@ -7,10 +7,17 @@ import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneDistributed
 @testable import BayesPruneTraining
+@testable import BayesPruneData
+@testable import BayesPruneSampling
+@testable import BayesPruneSparsity
+@testable import BayesPruneConfig
+@testable import BayesPruneRunIO
+@testable import BayesPruneEvaluation
+@testable import BayesPruneBenchmark
 
-func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
+func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig {
     var c = TrainConfig()
-    c.data = "mnist"; c.dataDir = dir; c.model = model; c.hidden = [24, 12]
+    c.data = .mnist; c.dataDir = dir; c.model = model; c.hidden = [24, 12]
     c.epochs = epochs; c.batchSize = 32; c.lr = 0.05; c.out = dir + "/run-\(UUID())"
     c.samplesPerCycle = 1
     return c
@@ -21,13 +28,13 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
     static let data = try! quadrantDataset("prune-data", train: 192, test: 64)
 
     /// U7: with the warm-up covering the whole run, a pruning run is bitwise the dense run.
-    @Test(arguments: ["sgd", "adavb"])
-    func nothingChangesDuringWarmUp(sampler: String) throws {
-        var dense = quadrantConfig(Self.data, model: "lenet", epochs: 2)
+    @Test(arguments: [SamplerKind.sgd, .adavb])
+    func nothingChangesDuringWarmUp(sampler: SamplerKind) throws {
+        var dense = quadrantConfig(Self.data, model: .lenet, epochs: 2)
         dense.sampler = sampler
         var pruned = dense
         pruned.out = dense.out + "-p"
-        pruned.pruning = PruningConfig.defaults(model: "lenet")
+        pruned.pruning = PruningConfig.defaults(model: .lenet)
         pruned.pruning.enabled = true
         pruned.pruning.warmUp = 2
         let a = try quietTrainer(dense), b = try quietTrainer(pruned)
@@ -40,7 +47,7 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
     @Test(arguments: [SamplerKind.sgd, .adavb, .sghmc, .sgld])
     func removedWeightsStayExactlyZero(kind: SamplerKind) throws {
         let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 3)
-        var pc = PruningConfig.defaults(model: "lenet")
+        var pc = PruningConfig.defaults(model: .lenet)
         pc.enabled = true; pc.hardThreshold = 0.3; pc.softThreshold = 0.05; pc.pruneKernels = true
         let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
         let c = SamplerConfig(kind: kind, weightDecay: 5e-4, momentum: 0.9, temperature: kind == .adavb ? nil : 1, dataSize: 200, noiseSeed: 4)
@@ -68,7 +75,7 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
 
     @Test func deadChannelsPropagateThroughLeNet() throws {
         let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 3)
-        var pc = PruningConfig.defaults(model: "lenet")
+        var pc = PruningConfig.defaults(model: .lenet)
         pc.enabled = true; pc.hardThreshold = 1e-6; pc.softThreshold = 0
         let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
         let s = net.store
@@ -93,7 +100,7 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
     /// block's second conv) are gone; then every block's first conv loses that input channel.
     @Test func residualStreamChannelNeedsEveryPath() throws {
         let net = try ModelBuilder.build(ModelSpec(kind: .resnet20, input: ActShape(1, 12, 12), outputs: 4), seed: 3)
-        var pc = PruningConfig.defaults(model: "resnet20")
+        var pc = PruningConfig.defaults(model: .resnet20)
         pc.enabled = true; pc.hardThreshold = 1e-6; pc.softThreshold = 0; pc.pruneFirstLayer = true
         let s = net.store
         func zeroFilter(_ name: String, _ o: Int) {
@@ -116,8 +123,8 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
     }
 
     /// The compact export predicts what the masked network predicts (within 1e-5).
-    @Test(arguments: ["mlp", "lenet", "resnet20"])
-    func compactExportMatchesTheMaskedNetwork(model: String) throws {
+    @Test(arguments: [ModelKind.mlp, .lenet, .resnet20])
+    func compactExportMatchesTheMaskedNetwork(model: ModelKind) throws {
         var c = quadrantConfig(Self.data, model: model, epochs: 1)
         c.pruning = PruningConfig.defaults(model: model)
         c.pruning.enabled = true; c.pruning.warmUp = 0; c.pruning.hardThreshold = 1e-6; c.pruning.softThreshold = 0
@@ -143,8 +150,9 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
             }
         }
         try t.pruner!.step(SingleProcess())
+        vApplyMask(s.values.pointer, mask: t.pruner!.mask.pointer, count: s.parameterCount)
         try t.saveWeights(to: c.out + "/weights.safetensors")
-        try MaskFile.write(t.pruner!, to: c.out + "/mask.safetensors")
+        try MaskFile.write(t.pruner!.mask, layout: t.network.store, to: c.out + "/mask.safetensors")
         let masked = try Evaluator.predict(t.network, data: t.data.test, batchSize: 50)
 
         let out = c.out + "-compact"
@@ -166,7 +174,7 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
     /// square of an input column over the rows that are left. Checked against a naive twin.
     @Test func groupStatisticsIgnoreRemovedWeights() throws {
         let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 7)
-        var pc = PruningConfig.defaults(model: "lenet")
+        var pc = PruningConfig.defaults(model: .lenet)
         pc.enabled = true
         let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
         let s = net.store, fc1 = s.entry(named: "fc1.weight")!, conv2 = s.entry(named: "conv2.weight")!
@@ -175,7 +183,7 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
         for o in removedRows { for j in 0..<inp { pruner.mask[fc1.offset + o * inp + j] = 0 } }
         // conv2 filter 5 removed: each of its kernels is no longer a group.
         for i in 0..<(6 * 25) { pruner.mask[conv2.offset + 5 * 150 + i] = 0 }
-        pruner.applyMask()
+        vApplyMask(net.store.values.pointer, mask: pruner.mask.pointer, count: net.store.parameterCount)
         let stats = try pruner.groupStatistics(SingleProcess())
         let t1 = pruner.prunable.firstIndex { $0.name == "fc1.weight" }!
         let t2 = pruner.prunable.firstIndex { $0.name == "conv2.weight" }!
@@ -193,7 +201,7 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
     /// zeros must not keep a channel whose live weights all sit inside the hard threshold.
     @Test func convChannelRangeIgnoresRemovedFilters() throws {
         let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 7)
-        var pc = PruningConfig.defaults(model: "lenet")
+        var pc = PruningConfig.defaults(model: .lenet)
         pc.enabled = true; pc.hardThreshold = 0.01; pc.softThreshold = 0
         let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
         let s = net.store, conv2 = s.entry(named: "conv2.weight")!
@@ -203,7 +211,7 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
         for i in 0..<conv2.count { s.values[conv2.offset + i] = Float(rng.nextGaussian()) * 0.2 }
         for o in 0..<16 { for j in 0..<25 { s.values[conv2.offset + (o * 6 + 3) * 25 + j] = 0.030 + 0.006 * Float(j) / 24 } }
         for i in 0..<150 { pruner.mask[conv2.offset + i] = 0 }
-        pruner.applyMask()
+        vApplyMask(net.store.values.pointer, mask: pruner.mask.pointer, count: net.store.parameterCount)
         try pruner.step(SingleProcess())
         let r = pruner.layerReport().first { $0.layer == "conv2" }!
         #expect(r.inputsRemoved == 1, "channel 3 must go")
@@ -215,7 +223,7 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
     /// prunable layer is refused when the trainer is set up.
     @Test func perLayerOverrides() throws {
         let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 7)
-        var pc = PruningConfig.defaults(model: "lenet")
+        var pc = PruningConfig.defaults(model: .lenet)
         pc.enabled = true; pc.softThreshold = 0; pc.fcSoftThreshold = 0; pc.hardThreshold = 0; pc.fcHardThreshold = 0
         pc.layerSoftThreshold = ["fc2": 1e9]  // every fc2 column in the spike, nothing else
         pc.layerLambda0 = ["fc2": 0.25]
@@ -227,13 +235,13 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
             let lam = Set((0..<e.count).map { pruner.lambda[e.offset + $0] })
             #expect(lam == [name == "fc2.weight" ? Float(0.25) : Float(5e-4)], "\(name): \(lam)")
         }
-        #expect(pc.unknownOverride(prunableLayers: Set(pruner.prunable.map(\.layer))) == nil)
+        #expect(throws: Never.self) { try pc.checkOverrides(prunableLayers: Set(pruner.prunable.map(\.layer))) }
 
-        var c = quadrantConfig(Self.data, model: "lenet", epochs: 1)
+        var c = quadrantConfig(Self.data, model: .lenet, epochs: 1)
         c.pruning = pc
         c.pruning.layerHardThreshold = ["fc3": 1]  // the last layer is not prunable by default
-        #expect(throws: TrainingError.self) { _ = try quietTrainer(c) }
-        do { _ = try quietTrainer(c) } catch { #expect("\(error)".contains("--hard-threshold: fc3 is not a prunable layer")) }
+        #expect(throws: SettingError.self) { _ = try quietTrainer(c) }
+        do { _ = try quietTrainer(c) } catch { #expect("\(error)".contains("hard-threshold: fc3 is not a prunable layer")) }
     }
 }
 
@@ -245,14 +253,14 @@ func quadrantConfig(_ dir: String, model: String, epochs: Int) -> TrainConfig {
         spec.seed = 7   // the documented size: 12,800 rows of 200 inputs
         try SyntheticData.variableSelectionCSV(spec).write(toFile: dir + "/vs.csv", atomically: true, encoding: .utf8)
         var c = TrainConfig()
-        c.data = "csv"; c.trainFile = dir + "/vs.csv"; c.model = "mlp"; c.hidden = [20, 10]; c.sampler = "adavb"
+        c.data = .csv; c.trainFile = dir + "/vs.csv"; c.model = .mlp; c.hidden = [20, 10]; c.sampler = .adavb
         c.epochs = 30; c.batchSize = 32; c.lr = 0.3; c.out = dir + "/run"
-        c.pruning = PruningConfig.defaults(model: "mlp"); c.pruning.enabled = true; c.pruning.warmUp = 5
+        c.pruning = PruningConfig.defaults(model: .mlp); c.pruning.enabled = true; c.pruning.warmUp = 5
         let t = try quietTrainer(c)
         try t.run(blasCore: "")
         let kept = t.pruner!.connectedInputs().map { t.data.train.featureNames[$0] }
         #expect(kept == VariableSelectionSpec.relevant, "connected inputs: \(kept)")
-        let rmse = t.history.last!.test["test_rmse"]!
+        let rmse = t.history.last!.evaluation.test[.rmse]!
         #expect(rmse < 2 * spec.noise, "test RMSE \(rmse) against noise \(spec.noise)")
         let line = try String(contentsOfFile: c.out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").last!
         let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]

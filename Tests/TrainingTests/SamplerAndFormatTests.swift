@@ -4,6 +4,15 @@ import Testing
 import Foundation
 import BayesPruneKernels
 @testable import BayesPruneTraining
+@testable import BayesPruneNN
+@testable import BayesPruneData
+@testable import BayesPruneDistributed
+@testable import BayesPruneSampling
+@testable import BayesPruneSparsity
+@testable import BayesPruneConfig
+@testable import BayesPruneRunIO
+@testable import BayesPruneEvaluation
+@testable import BayesPruneBenchmark
 
 @Suite struct SGDStep {
     @Test func matchesTheNaiveTwinOverSeveralSteps() {

@@ -7,6 +7,15 @@ import Foundation
 import CShims
 import BayesPruneKernels
 @testable import BayesPruneTraining
+@testable import BayesPruneNN
+@testable import BayesPruneData
+@testable import BayesPruneDistributed
+@testable import BayesPruneSampling
+@testable import BayesPruneSparsity
+@testable import BayesPruneConfig
+@testable import BayesPruneRunIO
+@testable import BayesPruneEvaluation
+@testable import BayesPruneBenchmark
 
 /// Stationary variance of the adavb chain on a 1-D quadratic (ALGORITHM.md §6 U4), η = 0.
 func adavbStationaryVariance(a: Double, lambda: Double, T: Double, C: Double, tau: Double,
@@ -71,7 +80,7 @@ func meanAndVariance(_ w: FloatBuffer, stride d: Int = 1, offset: Int = 0) -> (m
         let c = SamplerConfig(kind: .adavb, weightDecay: 5e-4, momentum: 0, eta: 0.2, temperature: 0, dataSize: N, noiseSeed: 1)
         let st = SamplerState(config: c, parameterCount: n)
         let tau0 = Sampler.preconditionerSummary(c, state: st, lr: 0.1)!
-        #expect(tau0["tau_mean"] == 0.5 && tau0["tau_min"] == 0.5 && tau0["tau_max"] == 0.5)
+        #expect(tau0.tauMean == 0.5 && tau0.tauMin == 0.5 && tau0.tauMax == 0.5)
         let w = FloatBuffer(count: n), g = FloatBuffer((0..<n).map { Float($0) / 100 - 1 })
         var rho = 0.0
         for _ in 0..<200 {
@@ -81,7 +90,7 @@ func meanAndVariance(_ w: FloatBuffer, stride d: Int = 1, offset: Int = 0) -> (m
         }
         for i in 0..<n { #expect(abs(Double(st.rho[i]) - rho) <= 1e-4 * abs(rho)) }
         let s = Sampler.preconditionerSummary(c, state: st, lr: 0.1)!
-        #expect(s["tau_min"]! > 0 && s["tau_max"]! < 1)
+        #expect(s.tauMin > 0 && s.tauMax < 1)
     }
 
     /// U3: with η = 0, u = τ·m follows the SGHMC recursion u ← β1·u − τC²β2(g + λw) + τ·√(2(1+β1²))·C^1.5·T·ε,

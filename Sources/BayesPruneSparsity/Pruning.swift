@@ -43,9 +43,9 @@ public struct PruningConfig: Codable, Equatable, Sendable {
     /// The authors' defaults per family (ALGORITHM.md §4), applied per layer family: convolution kernels
     /// λ0 1e-3, soft 1e-4, hard 1e-2; fully connected units λ0 1e-1, soft 1e-2, hard 1e-3. mlp prunes its
     /// first layer (input feature selection) and its last.
-    public static func defaults(model: String) -> PruningConfig {
+    public static func defaults(model: ModelKind) -> PruningConfig {
         var c = PruningConfig()
-        if model == "mlp" { c.pruneFirstLayer = true; c.pruneLastLayer = true }
+        if model == .mlp { c.pruneFirstLayer = true; c.pruneLastLayer = true }
         return c
     }
 
@@ -53,14 +53,17 @@ public struct PruningConfig: Codable, Equatable, Sendable {
     func soft(for e: ParameterEntry) -> Double { layerSoftThreshold?[e.layer] ?? (e.group == .convKernel ? softThreshold : fcSoftThreshold) }
     func hard(for e: ParameterEntry) -> Double { layerHardThreshold?[e.layer] ?? (e.group == .convKernel ? hardThreshold : fcHardThreshold) }
 
-    /// Names a per-layer override that does not match a prunable layer of the network (nil: all match).
-    public func unknownOverride(prunableLayers: Set<String>) -> String? {
-        for (option, table) in [("--lambda0", layerLambda0), ("--soft-threshold", layerSoftThreshold), ("--hard-threshold", layerHardThreshold)] {
+    /// Throws `SettingError` naming the setting (lambda0, soft-threshold, hard-threshold) whose per-layer
+    /// override names a layer that is not among `prunableLayers`.
+    public func checkOverrides(prunableLayers: Set<String>) throws {
+        let tables = [("lambda0", layerLambda0), ("soft-threshold", layerSoftThreshold),
+                      ("hard-threshold", layerHardThreshold)]
+        for (key, table) in tables {
             for name in (table ?? [:]).keys.sorted() where !prunableLayers.contains(name) {
-                return "\(option): \(name) is not a prunable layer of this model (prunable: \(prunableLayers.sorted().joined(separator: ", ")))"
+                let known = prunableLayers.sorted().joined(separator: ", ")
+                throw SettingError(key, "\(name) is not a prunable layer of this model (prunable: \(known))")
             }
         }
-        return nil
     }
 }
 
@@ -92,8 +95,10 @@ public final class Pruner {
     public let mask: FloatBuffer
     /// Per-weight decay: λ1 in the slab, λ0 in the spike.
     public let lambda: FloatBuffer
-    public internal(set) var theta: Double
-    public internal(set) var eSteps = 0
+    /// θ, the prior inclusion probability (bayes mode); restored from checkpoints.
+    public var theta: Double
+    /// E-steps taken so far; restored from checkpoints.
+    public var eSteps = 0
     /// Weight tensors the E-step and the hard criteria act on.
     public let prunable: [ParameterEntry]
     /// Channels found dead by the graph, per space.
@@ -162,7 +167,9 @@ public final class Pruner {
     }
 
     /// Assigns every group to spike or slab (switching λ), updates θ in bayes mode, then applies the hard
-    /// criteria and the channel graph. Returns the number of groups in the slab.
+    /// criteria and the channel graph. Updates `mask` and `lambda`; the weights are not touched (the
+    /// caller zeroes the removed ones, `vApplyMask`, and the sampler keeps them at zero). Returns the
+    /// number of groups in the slab.
     @discardableResult
     public func step(_ comm: Communicator) throws -> Int {
         let stats = try groupStatistics(comm)
@@ -202,7 +209,6 @@ public final class Pruner {
             for i in 0..<mask.count { mask[i] = mask[i] > all ? 1 : 0 }
             propagate()
         }
-        applyMask()
         eSteps += 1
         return slabCount
     }
@@ -348,13 +354,6 @@ public final class Pruner {
         propagate()
     }
 
-    /// Zeroes every removed weight (the sampler keeps them at zero from then on).
-    public func applyMask() {
-        let s = network.store
-        let w = s.values.pointer, m = mask.pointer
-        for i in 0..<s.parameterCount where m[i] == 0 { w[i] = 0 }
-    }
-
     // MARK: - Reporting
 
     public func layerReport() -> [LayerSparsity] {
@@ -392,10 +391,8 @@ public final class Pruner {
         return out
     }
 
-    /// Totals for metrics.jsonl: weight_sparsity (exactly-zero prunable weights), channel_sparsity
-    /// (removed conv filters and fully connected input units over all of them, prunable layers),
-    /// kernel_sparsity, mac_savings (whole network), theta, e_step.
-    public func summary() -> [String: Any] {
+    /// Totals and per-layer figures for metrics.jsonl and `evaluate` (see `PruningSummary`).
+    public func summary() -> PruningSummary {
         let layers = layerReport()
         let p = layers.filter(\.prunable)
         let weights = p.reduce(0) { $0 + $1.weights }, zeros = p.reduce(0) { $0 + $1.zeroWeights }
@@ -409,25 +406,63 @@ public final class Pruner {
             }
         }
         let macs = layers.reduce(0) { $0 + $1.macs }, after = layers.reduce(0) { $0 + $1.macsAfter }
-        var out: [String: Any] = [
-            "weight_sparsity": weights > 0 ? Double(zeros) / Double(weights) : 0,
-            "channel_sparsity": channels > 0 ? Double(removed) / Double(channels) : 0,
-            "kernel_sparsity": kernels > 0 ? Double(kernelsRemoved) / Double(kernels) : 0,
-            "mac_savings": macs > 0 ? 1 - Double(after) / Double(macs) : 0,
-            "theta": theta, "e_step": config.eStep.rawValue, "e_steps": eSteps,
-        ]
-        out["layers"] = layers.map { l -> [String: Any] in
-            ["layer": l.layer, "prunable": l.prunable, "weights": l.weights, "zero_fraction": Double(l.zeroWeights) / Double(max(l.weights, 1)),
-             "filters_or_units_removed": l.outputsRemoved, "filters_or_units": l.outputs,
-             "input_channels_or_units_removed": l.inputsRemoved, "input_channels_or_units": l.inputs,
-             "kernels_removed": l.kernelsRemoved, "mac_share_saved": 1 - Double(l.macsAfter) / Double(max(l.macs, 1))]
-        }
-        return out
+        func ratio(_ a: Int, _ b: Int) -> Double { b > 0 ? Double(a) / Double(b) : 0 }
+        return PruningSummary(
+            weightSparsity: ratio(zeros, weights), channelSparsity: ratio(removed, channels),
+            kernelSparsity: ratio(kernelsRemoved, kernels), macSavings: macs > 0 ? 1 - ratio(after, macs) : 0,
+            theta: theta, eStep: config.eStep, eSteps: eSteps, layers: layers.map(PruningSummary.Layer.init))
     }
 
     /// Indices of the input features still connected (the input space's live channels).
     public func connectedInputs() -> [Int] {
         guard let k = network.graph.spaces.firstIndex(where: \.isInput) else { return [] }
         return (0..<network.graph.spaces[k].channels).filter { !dead[k][$0] }
+    }
+}
+
+/// What metrics.jsonl and `evaluate` report of pruning. weight_sparsity: exactly-zero prunable weights;
+/// channel_sparsity: removed conv filters and fully connected input units over all of them (prunable
+/// layers); kernel_sparsity; mac_savings: whole network; theta; e_step; e_steps; layers.
+public struct PruningSummary: Codable, Equatable {
+    public var weightSparsity: Double
+    public var channelSparsity: Double
+    public var kernelSparsity: Double
+    public var macSavings: Double
+    public var theta: Double
+    public var eStep: EStepMode
+    public var eSteps: Int
+    public var layers: [Layer]
+
+    enum CodingKeys: String, CodingKey {
+        case weightSparsity = "weight_sparsity", channelSparsity = "channel_sparsity"
+        case kernelSparsity = "kernel_sparsity", macSavings = "mac_savings", theta, eStep = "e_step"
+        case eSteps = "e_steps", layers
+    }
+
+    /// One weight layer's figures.
+    public struct Layer: Codable, Equatable {
+        public var layer: String
+        public var prunable: Bool
+        public var weights: Int
+        public var zeroFraction: Double
+        public var outputsRemoved: Int, outputs: Int
+        public var inputsRemoved: Int, inputs: Int
+        public var kernelsRemoved: Int
+        public var macShareSaved: Double
+
+        enum CodingKeys: String, CodingKey {
+            case layer, prunable, weights, zeroFraction = "zero_fraction"
+            case outputsRemoved = "filters_or_units_removed", outputs = "filters_or_units"
+            case inputsRemoved = "input_channels_or_units_removed", inputs = "input_channels_or_units"
+            case kernelsRemoved = "kernels_removed", macShareSaved = "mac_share_saved"
+        }
+
+        init(_ l: LayerSparsity) {
+            layer = l.layer; prunable = l.prunable; weights = l.weights
+            zeroFraction = Double(l.zeroWeights) / Double(max(l.weights, 1))
+            outputsRemoved = l.outputsRemoved; outputs = l.outputs
+            inputsRemoved = l.inputsRemoved; inputs = l.inputs; kernelsRemoved = l.kernelsRemoved
+            macShareSaved = 1 - Double(l.macsAfter) / Double(max(l.macs, 1))
+        }
     }
 }

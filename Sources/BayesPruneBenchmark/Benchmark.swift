@@ -6,9 +6,12 @@ import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneRuntime
 import BayesPruneDistributed
+import BayesPruneSampling
+import BayesPruneRunIO
+import BayesPruneEvaluation
 
 public struct BenchOptions {
-    public var models: [String] = ["mlp", "lenet", "resnet20"]
+    public var models: [ModelKind] = [.mlp, .lenet, .resnet20]
     public var threads: [Int] = [1, 2]
     public var batch = 128
     public var steps = 30
@@ -33,10 +36,8 @@ public enum Benchmark {
         for t in o.threads {
             setBLASThreads(t)
             if o.communicator.size == 1 { sgemm["threads_\(t)"] = measureSGEMMGFLOPS(size: 512, repeats: max(o.repeats, 3)) }
-            for name in o.models {
-                guard let kind = ModelKind(rawValue: name) else {
-                    throw TrainingError(description: "--models: unknown model \"\(name)\"")
-                }
+            for kind in o.models {
+                let name = kind.rawValue
                 let r = try benchModel(kind, threads: t, o)
                 results.append(r)
                 log(String(format: "%@ threads=%d: %.0f images/s", name, t, r["images_per_second"] as! Double))
@@ -67,7 +68,7 @@ public enum Benchmark {
                 let t = monotonicSeconds()
                 try? comm.allreduceSum(store.grads.pointer, count: store.parameterCount, what: "gradient allreduce")
                 allreduceSeconds += monotonicSeconds() - t
-                scale(store.grads.pointer, count: store.parameterCount, by: 1 / Float(comm.size))
+                vScale(store.grads.pointer, count: store.parameterCount, by: 1 / Float(comm.size))
             }
             steps += 1
             Sampler.step(adavb, state: state, weights: store.values.pointer, grads: store.grads.pointer,

@@ -113,7 +113,7 @@ public enum Sampler {
 
     /// τ statistics (mean, min, max) and the implied sampling temperature
     /// Temp = N·τ·(1+β1²)·C·T²/((1−β1)·β2) at the mean τ, for adavb.
-    public static func preconditionerSummary(_ c: SamplerConfig, state: SamplerState, lr: Float) -> [String: Double]? {
+    public static func preconditionerSummary(_ c: SamplerConfig, state: SamplerState, lr: Float) -> PreconditionerSummary? {
         guard c.kind == .adavb, state.rho.count > 0 else { return nil }
         let n = state.rho.count
         let tau = FloatBuffer(count: n)
@@ -123,8 +123,13 @@ public enum Sampler {
         let mean = s / Double(n)
         let C = Double(lr).squareRoot(), T = Double(c.temperature), b1 = Double(c.beta1)
         let temp = Double(c.dataSize) * mean * (1 + b1 * b1) * C * T * T / ((1 - b1) * Double(c.beta2))
-        return ["tau_mean": mean, "tau_min": Double(lo), "tau_max": Double(hi), "sampling_temperature": temp]
+        return PreconditionerSummary(tauMean: mean, tauMin: Double(lo), tauMax: Double(hi), samplingTemperature: temp)
     }
+}
+
+/// τ statistics of adavb (ALGORITHM.md §2) and the sampling temperature they imply.
+public struct PreconditionerSummary: Equatable {
+    public var tauMean, tauMin, tauMax, samplingTemperature: Double
 }
 
 /// The naive twins of the fused kernels (Double arithmetic, arrays), fed the same noise values.

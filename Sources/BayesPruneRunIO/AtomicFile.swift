@@ -5,7 +5,10 @@ import Foundation
 import Glibc
 #endif
 
-public struct OutputError: Error, CustomStringConvertible { public let description: String }
+public struct OutputError: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
+}
 
 public enum AtomicFile {
     public static func write(_ data: Data, to path: String) throws {

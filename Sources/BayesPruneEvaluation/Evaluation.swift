@@ -11,6 +11,8 @@ public struct Predictions {
     /// Classification: probabilities [count, classes] (binary: [count, 2]). Regression: means [count].
     public var values: [Float]
     public var width: Int
+
+    public init(count: Int, values: [Float], width: Int) { self.count = count; self.values = values; self.width = width }
 }
 
 public struct ReliabilityBin: Codable, Equatable {

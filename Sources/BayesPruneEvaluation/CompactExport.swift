@@ -7,6 +7,10 @@
 import Foundation
 import BayesPruneKernels
 import BayesPruneNN
+import BayesPruneSparsity
+import BayesPruneConfig
+import BayesPruneRunIO
+
 
 public struct CompactSummary: Codable {
     public var model: String
@@ -29,7 +33,8 @@ public enum CompactExport {
         let net = try RunEvaluation.loadNetwork(m)
         try source.loadWeights(into: net)
         let pruner = Pruner(network: net, config: m.config.pruning, dataSize: 1, lambda1: Float(m.config.weightDecay))
-        if try !source.loadMask(into: pruner) { pruner.refreshDeadChannels() }
+        _ = try source.loadMask(into: pruner.mask, layout: net.store)
+        pruner.refreshDeadChannels()
         return (m, net, pruner)
     }
 
@@ -55,7 +60,7 @@ public enum CompactExport {
             }
         }
         var c = m.config
-        let kind = ModelKind(rawValue: c.model)!
+        let kind = c.model
         let count: (String) -> Int = { name in spaces.firstIndex { $0.name == name }.flatMap { alive[$0]?.count } ?? 0 }
         switch kind {
         case .mlp: c.hidden = (1...c.hidden.count).map { count("fc\($0).out") }
@@ -101,8 +106,8 @@ public enum CompactExport {
 
         try makeRunDirectory(out)
         try cm.write(directory: out)
-        try WeightsFile.write(compact, to: out + "/weights.safetensors", metadata: ["model": c.model, "format": "bayesprune-compact-1"])
-        let summary = CompactSummary(model: c.model, source: directory, hidden: c.model == ModelKind.mlp.rawValue ? c.hidden : nil, widths: c.widths,
+        try WeightsFile.write(compact, to: out + "/weights.safetensors", metadata: ["model": c.model.rawValue, "format": "bayesprune-compact-1"])
+        let summary = CompactSummary(model: c.model.rawValue, source: directory, hidden: c.model == .mlp ? c.hidden : nil, widths: c.widths,
                                      denseParameters: ds.parameterCount, compactParameters: cs.parameterCount,
                                      denseMACsPerExample: dense.macsPerExample, compactMACsPerExample: compact.macsPerExample)
         let enc = JSONEncoder()

@@ -12,6 +12,7 @@
 // "bma_sum" (Float64), "bma_members" (Float32, regression only).
 import Foundation
 import CShims
+import BayesPruneConfig
 
 public struct CheckpointHeader: Codable, Equatable {
     public var model: String
@@ -34,13 +35,30 @@ public struct CheckpointHeader: Codable, Equatable {
     public var bmaCount: Int
     public var samples: SampleManifest
     public var config: TrainConfig
+
+    public init(
+        model: String, parameterCount: Int, stateCount: Int, layoutHash: UInt64, worldSize: Int, globalBatch: Int,
+        epochsDone: Int, batchInEpoch: Int, samplerStep: Int, lossSumInEpoch: Double, augmentationStates: [[UInt64]],
+        theta: Double?, eSteps: Int?, bmaCount: Int, samples: SampleManifest, config: TrainConfig
+    ) {
+        self.model = model; self.parameterCount = parameterCount; self.stateCount = stateCount
+        self.layoutHash = layoutHash; self.worldSize = worldSize; self.globalBatch = globalBatch
+        self.epochsDone = epochsDone; self.batchInEpoch = batchInEpoch; self.samplerStep = samplerStep
+        self.lossSumInEpoch = lossSumInEpoch; self.augmentationStates = augmentationStates
+        self.theta = theta; self.eSteps = eSteps; self.bmaCount = bmaCount; self.samples = samples; self.config = config
+    }
 }
 
-public struct CheckpointError: Error, CustomStringConvertible { public let description: String }
+public struct CheckpointError: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
+}
 
 public struct Checkpoint {
     public var header: CheckpointHeader
     public var sections: [String: Data]
+
+    public init(header: CheckpointHeader, sections: [String: Data]) { self.header = header; self.sections = sections }
 
     static let magic = Data("BPCKPT\r\n".utf8)
     static let version: UInt32 = 1
@@ -122,7 +140,8 @@ public struct Checkpoint {
 }
 
 extension Data {
-    init(floats p: UnsafePointer<Float>, count: Int) { self.init(bytes: p, count: count * 4) }
+    /// The raw bytes of `count` floats at `p`.
+    public init(floats p: UnsafePointer<Float>, count: Int) { self.init(bytes: p, count: count * 4) }
 }
 
 /// The checkpoints of a run directory, newest first.

@@ -3,24 +3,28 @@
 // last weights, the Bayesian model average over the samples, and optionally out-of-distribution
 // detection against a second data set.
 import Foundation
+import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneData
+import BayesPruneConfig
+import BayesPruneRunIO
 
 public struct OODRequest {
-    public var data: String
+    public var data: DataKind
     public var dataDir: String?
     public var trainFile: String?
     public var testFile: String?
     public var transform: OODTransform
-    public init(data: String, dataDir: String?, trainFile: String?, testFile: String?, transform: OODTransform) {
+    public init(data: DataKind, dataDir: String?, trainFile: String?, testFile: String?, transform: OODTransform) {
         self.data = data; self.dataDir = dataDir; self.trainFile = trainFile; self.testFile = testFile; self.transform = transform
     }
 }
 
 public enum RunEvaluation {
     public static func loadNetwork(_ m: RunManifest) throws -> Network {
-        guard let kind = ModelKind(rawValue: m.config.model), m.inputShape.count == 3 else {
-            throw OutputError(description: "config.json: unknown model \(m.config.model)")
+        let kind = m.config.model
+        guard m.inputShape.count == 3 else {
+            throw OutputError(description: "config.json: input shape \(m.inputShape) is not channels, height, width")
         }
         let loss: LossKind = m.task == "multiclass" ? .softmaxCrossEntropy : (m.task == "binary" ? .logistic : .squaredError)
         let spec = ModelSpec(kind: kind, input: ActShape(m.inputShape[0], m.inputShape[1], m.inputShape[2]),
@@ -61,7 +65,7 @@ public enum RunEvaluation {
             if let oodSet { oodAverage.add(try Evaluator.predict(net, data: oodSet, batchSize: c.evalBatchSize)) }
         }
 
-        var out: [String: Any] = ["model": c.model, "data": c.data, "sampler": c.sampler, "examples": data.test.count]
+        var out: [String: Any] = ["model": c.model.rawValue, "data": c.data.rawValue, "sampler": c.sampler.rawValue, "examples": data.test.count]
         if data.test.task == .regression {
             let r = Evaluator.regression(mean: last, samples: [], targets: data.test.targets, scaling: data.targetScaling!)
             out["last"] = ["rmse": r.rmse, "nll": r.nll]
@@ -83,7 +87,7 @@ public enum RunEvaluation {
 
         if m.config.pruning.enabled {
             let (_, _, pruner) = try CompactExport.loadPruned(directory: directory)
-            var p = pruner.summary()
+            var p = try encode(pruner.summary()) as! [String: Any]
             p["connected_inputs"] = data.train.featureNames.isEmpty ? nil
                 : pruner.connectedInputs().map { $0 < data.train.featureNames.count ? data.train.featureNames[$0] : "\($0)" }
             out["pruning"] = p
@@ -92,7 +96,7 @@ public enum RunEvaluation {
             net.store.values.zero()
             try source.loadWeights(into: net)
             let oodLast = try Evaluator.predict(net, data: oodSet, batchSize: c.evalBatchSize)
-            var report: [String: Any] = ["data": ood.data, "transform": ood.transform.rawValue, "examples": oodSet.count]
+            var report: [String: Any] = ["data": ood.data.rawValue, "transform": ood.transform.rawValue, "examples": oodSet.count]
             for (name, inP, outP) in [("last", last, oodLast), ("bma", average.mean, oodAverage.mean)] {
                 guard let inP, let outP else { continue }
                 var byScore: [String: Any] = [:]
@@ -112,13 +116,18 @@ public enum RunEvaluation {
     static func loadOOD(_ r: OODRequest, like inDist: PreparedData, normalization: Normalization,
                         config: TrainConfig) throws -> Dataset {
         guard inDist.test.task != .regression else {
-            throw OutputError(description: "--ood-data: out-of-distribution scoring needs a classification run")
+            throw SettingError("ood-data", "out-of-distribution scoring needs a classification run")
         }
-        var (_, test) = try DataSource.load(kind: r.data, dataDir: r.dataDir, trainFile: r.trainFile, testFile: r.testFile,
-                                            target: nil, task: nil, seed: config.seed)
+        var test: Dataset
+        do {
+            test = try DataSource.load(kind: r.data, dataDir: r.dataDir, trainFile: r.trainFile, testFile: r.testFile,
+                                       target: nil, task: nil, seed: config.seed).test
+        } catch let e as SettingError {
+            throw SettingError("ood-" + e.key, e.message)  // the OOD set's settings are ood-data-dir, ...
+        }
         let want = (inDist.test.channels, inDist.test.height, inDist.test.width)
         guard (test.channels, test.height, test.width) == want else {
-            throw OutputError(description: "--ood-data: \(r.data) has shape \(test.channels)x\(test.height)x\(test.width), the model expects \(want.0)x\(want.1)x\(want.2)")
+            throw SettingError("ood-data", "\(r.data.rawValue) has shape \(test.channels)x\(test.height)x\(test.width), the model expects \(want.0)x\(want.1)x\(want.2)")
         }
         r.transform.apply(to: &test, seed: config.seed)
         normalization.apply(to: &test)

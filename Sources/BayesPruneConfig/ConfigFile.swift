@@ -1,0 +1,79 @@
+// `train --config FILE`: settings from a TOML file with the same keys as `train`'s long options, and
+// `--print-config`: the resolved settings as such a file.
+import Foundation
+import BayesPruneKernels
+import TOMLKit
+
+/// A config file that cannot be read or has a bad key or value. `description`: "FILE: what", one line.
+public struct ConfigFileError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+extension TrainSettings {
+    /// Reads `path` (TOML, top-level `key = value` lines). Throws `ConfigFileError` naming the file and,
+    /// for a bad value, the key; unknown keys are refused (a typo must not be ignored silently).
+    public static func load(configFile path: String) throws -> TrainSettings {
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            throw ConfigFileError(description: "\(path): cannot read the config file")
+        }
+        guard let text = String(data: bytes, encoding: .utf8) else {
+            throw ConfigFileError(description: "\(path): not UTF-8 text")
+        }
+        let table: TOMLTable
+        do { table = try TOMLTable(string: text) } catch let e as TOMLParseError {
+            throw ConfigFileError(description: "\(path): line \(e.source.begin.line): not valid TOML")
+        } catch {
+            throw ConfigFileError(description: "\(path): not valid TOML")
+        }
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        for key in table.keys.sorted() where !known.contains(key) {
+            let hint = ["resume", "config", "print-config", "debug-fault"].contains(key)
+                ? "a command-line option only" : "not a train setting"
+            throw ConfigFileError(description: "\(path): \(key): \(hint)")
+        }
+        do {
+            return try TOMLDecoder().decode(TrainSettings.self, from: table)
+        } catch let e as SettingError {
+            throw ConfigFileError(description: "\(path): \(e.key): \(e.message)")
+        } catch let DecodingError.typeMismatch(type, context), let DecodingError.valueNotFound(type, context) {
+            let key = context.codingPath.first?.stringValue ?? "?"
+            throw ConfigFileError(description: "\(path): \(key): expected \(Self.kindName(type))")
+        } catch let DecodingError.dataCorrupted(context) {
+            let key = context.codingPath.first?.stringValue ?? "?"
+            let allowed = Self.allowedValues[key].map { "; expected one of \($0)" } ?? ""
+            throw ConfigFileError(description: "\(path): \(key): invalid value\(allowed)")
+        } catch {
+            throw ConfigFileError(description: "\(path): invalid settings")
+        }
+    }
+
+    /// The settings as a TOML document (keys sorted), which `load(configFile:)` reads back to the same values.
+    public func toml() throws -> String {
+        let text: String = try TOMLEncoder().encode(self)
+        // toml++ writes doubles with 17 significant digits (0.10000000000000001); Swift's shortest form
+        // reads back to the same Double and is what a person would type.
+        let lines = text.split(separator: "\n").map { line -> String in
+            let parts = line.components(separatedBy: " = ")
+            guard parts.count == 2, parts[1].contains(where: { $0 == "." || $0 == "e" }),
+                  let v = Double(parts[1]) else { return String(line) }
+            return "\(parts[0]) = \(v)"
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func kindName(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type, is UInt64.Type: return "an integer"
+        case is Double.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        default: return "a string"
+        }
+    }
+
+    /// Values of the enum-valued keys, for messages.
+    static let allowedValues: [String: String] = [
+        "data": "fashion-mnist, mnist, cifar10, cifar100, csv", "model": "mlp, lenet, resnet20, resnet32, resnet56",
+        "sampler": "sgd, adavb, sghmc, sgld", "schedule": "constant, cyclical", "e-step": "threshold, bayes",
+        "task": "multiclass, binary, regression", "cifar100-labels": "fine, coarse",
+    ]
+}

@@ -1,0 +1,40 @@
+// Data sets ready for training, loaded as a configuration says and normalized with training-set statistics.
+import Foundation
+import BayesPruneNN
+import BayesPruneData
+
+/// Data sets ready for training: loaded, normalized with training-set statistics.
+public struct PreparedData {
+    public var train: Dataset
+    public var test: Dataset
+    public var normalization: Normalization
+    public var targetScaling: TargetScaling?
+
+    public static func load(_ c: TrainConfig, normalization stored: Normalization? = nil,
+                            targetScaling storedScaling: TargetScaling? = nil) throws -> PreparedData {
+        var (train, test) = try DataSource.load(kind: c.data, dataDir: c.dataDir, trainFile: c.trainFile,
+                                                testFile: c.testFile, target: c.target, task: c.task, seed: c.seed,
+                                                cifar100Labels: c.cifar100Labels)
+        let norm = stored ?? Normalization.fit(train)
+        norm.apply(to: &train)
+        norm.apply(to: &test)
+        var scaling: TargetScaling? = nil
+        if train.task == .regression {
+            let s = storedScaling ?? TargetScaling.fit(train)
+            s.apply(to: &train)
+            s.apply(to: &test)
+            scaling = s
+        }
+        return PreparedData(train: train, test: test, normalization: norm, targetScaling: scaling)
+    }
+
+    public var modelSpecLoss: LossKind {
+        switch train.task {
+        case .multiclass: return .softmaxCrossEntropy
+        case .binary: return .logistic
+        case .regression: return .squaredError
+        }
+    }
+
+    public var outputs: Int { train.task == .multiclass ? train.classes : 1 }
+}

@@ -1,0 +1,162 @@
+// From given settings to the resolved configuration: defaults per model and sampler, every range check
+// in one place, and the field-by-field agreement check of `--resume`.
+import Foundation
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneData
+import BayesPruneSampling
+import BayesPruneSparsity
+
+extension TrainSettings {
+    /// Applies the defaults (TrainConfig, TrainConfig.defaults(model:sampler:), PruningConfig.defaults)
+    /// and validates every value. Throws `SettingError` naming the first invalid setting.
+    public func resolve() throws -> (config: TrainConfig, controls: RunControls) {
+        try checkRanges()
+        var c = TrainConfig()
+        if let v = data { c.data = v }
+        c.dataDir = dataDir; c.trainFile = train; c.testFile = test; c.target = target; c.task = task
+        if let v = cifar100Labels { c.cifar100Labels = v }
+        c.augment = augment.map(\.isOn)
+        if let v = model { c.model = v }
+        if let v = hidden { c.hidden = v.values }
+        if let v = sampler { c.sampler = v }
+        let d = TrainConfig.defaults(model: c.model, sampler: c.sampler)
+        if let v = epochs { c.epochs = v }
+        c.batchSize = batchSize ?? d.batchSize
+        if let v = evalBatchSize { c.evalBatchSize = v }
+        c.lr = lr ?? d.lr
+        c.momentum = momentum ?? d.momentum
+        if let l1 = lambda1, let wd = weightDecay, l1 != wd {
+            throw SettingError("lambda1", "the same setting as weight-decay; given \(l1) and \(wd)")
+        }
+        c.weightDecay = weightDecay ?? lambda1 ?? d.weightDecay
+        if let v = schedule { c.schedule = v }
+        if let v = cycles { c.cycles = v }
+        if let v = seed { c.seed = v }
+        c.threads = threads
+        if let v = out { c.out = v }
+        c.temperature = temperature
+        if let v = beta1 { c.beta1 = v }
+        if let v = beta2 { c.beta2 = v }
+        if let v = eta { c.eta = v }
+        if let v = samplesPerCycle { c.samplesPerCycle = v }
+        if let v = calibrationBins { c.calibrationBins = v }
+        c.pruning = resolvePruning(model: c.model)
+        var r = RunControls()
+        if let v = syncCheckEvery { r.syncCheckEvery = v }
+        if let v = collectiveTimeout { r.collectiveTimeout = v }
+        if let v = checkpointEvery { r.checkpointEvery = v }
+        if let v = keepCheckpoints { r.keepCheckpoints = v }
+        return (c, r)
+    }
+
+    private func resolvePruning(model: ModelKind) -> PruningConfig {
+        var p = PruningConfig.defaults(model: model)
+        p.enabled = prune ?? false
+        if let v = warmUp { p.warmUp = v }
+        if let v = eStep { p.eStep = v }
+        if let v = lambda0 {
+            if let conv = v.conv, let fc = v.fc { (p.lambda0, p.fcLambda0) = (conv, fc) }
+            p.layerLambda0 = v.layers.isEmpty ? nil : v.layers
+        }
+        if let v = softThreshold {
+            if let conv = v.conv, let fc = v.fc { (p.softThreshold, p.fcSoftThreshold) = (conv, fc) }
+            p.layerSoftThreshold = v.layers.isEmpty ? nil : v.layers
+        }
+        if let v = hardThreshold {
+            if let conv = v.conv, let fc = v.fc { (p.hardThreshold, p.fcHardThreshold) = (conv, fc) }
+            p.layerHardThreshold = v.layers.isEmpty ? nil : v.layers
+        }
+        if let v = thetaPrior { p.thetaPrior = [v.a, v.b] }
+        p.pruneKernels = pruneKernels ?? false
+        if let v = pruneFirstLayer { p.pruneFirstLayer = v.isOn }
+        if let v = pruneLastLayer { p.pruneLastLayer = v.isOn }
+        return p
+    }
+
+    /// Every range check, in option order.
+    private func checkRanges() throws {
+        func atLeast(_ v: Int?, _ lo: Int, _ key: String) throws {
+            if let v, v < lo { throw SettingError(key, lo == 0 ? "must be >= 0, got \(v)" : "must be at least \(lo), got \(v)") }
+        }
+        try atLeast(samplesPerCycle, 0, "samples-per-cycle")
+        try atLeast(calibrationBins, 1, "calibration-bins")
+        try atLeast(epochs, 1, "epochs")
+        try atLeast(batchSize, 1, "batch-size")
+        try atLeast(evalBatchSize, 1, "eval-batch-size")
+        try atLeast(cycles, 1, "cycles")
+        try atLeast(threads, 1, "threads")
+        try atLeast(syncCheckEvery, 0, "sync-check-every")
+        try atLeast(checkpointEvery, 0, "checkpoint-every")
+        try atLeast(keepCheckpoints, 1, "keep-checkpoints")
+        try atLeast(warmUp, 0, "warm-up")
+        if let v = lr, !(v > 0 && v.isFinite) { throw SettingError("lr", "must be a positive number, got \(v)") }
+        if let v = momentum, !(v >= 0 && v < 1) { throw SettingError("momentum", "must be in [0, 1), got \(v)") }
+        if let v = weightDecay, !(v >= 0 && v.isFinite) { throw SettingError("weight-decay", "must be >= 0, got \(v)") }
+        if let v = lambda1, !(v >= 0 && v.isFinite) { throw SettingError("lambda1", "must be >= 0, got \(v)") }
+        if let v = temperature, !(v >= 0 && v.isFinite) { throw SettingError("temperature", "must be >= 0, got \(v)") }
+        if let v = beta1, !(v >= 0 && v < 1) { throw SettingError("beta1", "must be in [0, 1), got \(v)") }
+        if let v = beta2, !(v > 0 && v.isFinite) { throw SettingError("beta2", "must be positive, got \(v)") }
+        if let v = eta, !(v >= 0 && v.isFinite) { throw SettingError("eta", "must be >= 0, got \(v)") }
+        if let v = collectiveTimeout, !(v > 0 && v.isFinite) {
+            throw SettingError("collective-timeout", "must be positive, got \(v)")
+        }
+    }
+
+    /// The settings that reproduce `config` and `controls` exactly (what `--print-config` prints).
+    public init(resolved config: TrainConfig, controls: RunControls = RunControls()) {
+        self.init()
+        let c = config, p = config.pruning
+        data = c.data; dataDir = c.dataDir; train = c.trainFile; test = c.testFile; target = c.target; task = c.task
+        cifar100Labels = c.cifar100Labels; augment = c.augment.map { $0 ? .on : .off }
+        model = c.model; hidden = Widths(c.hidden); sampler = c.sampler; temperature = c.temperature
+        beta1 = c.beta1; beta2 = c.beta2; eta = c.eta; samplesPerCycle = c.samplesPerCycle
+        calibrationBins = c.calibrationBins; epochs = c.epochs; batchSize = c.batchSize
+        evalBatchSize = c.evalBatchSize; lr = c.lr; momentum = c.momentum; weightDecay = c.weightDecay
+        schedule = c.schedule; cycles = c.cycles; seed = c.seed; threads = c.threads; out = c.out
+        syncCheckEvery = controls.syncCheckEvery; collectiveTimeout = controls.collectiveTimeout
+        checkpointEvery = controls.checkpointEvery; keepCheckpoints = controls.keepCheckpoints
+        prune = p.enabled; warmUp = p.warmUp; eStep = p.eStep
+        lambda0 = PerFamily(conv: p.lambda0, fc: p.fcLambda0, layers: p.layerLambda0 ?? [:])
+        softThreshold = PerFamily(conv: p.softThreshold, fc: p.fcSoftThreshold, layers: p.layerSoftThreshold ?? [:])
+        hardThreshold = PerFamily(conv: p.hardThreshold, fc: p.fcHardThreshold, layers: p.layerHardThreshold ?? [:])
+        thetaPrior = BetaPrior(a: p.thetaPrior[0], b: p.thetaPrior[1])
+        pruneKernels = p.pruneKernels
+        pruneFirstLayer = p.pruneFirstLayer ? .on : .off
+        pruneLastLayer = p.pruneLastLayer ? .on : .off
+    }
+
+    /// For `--resume`: the stored run's configuration, after checking that every setting given here that
+    /// changes the numbers agrees with it (compared as resolved, typed values). The run continues in
+    /// `run`; `out`, when given, must name it. Throws `SettingError` naming the first disagreeing setting.
+    public func resumed(stored: TrainConfig, run: String) throws -> TrainConfig {
+        if let o = out, o != run {
+            throw SettingError("out", "a resumed run writes to its own directory \(run), not \(o)")
+        }
+        let storedFields = Self.fields(of: TrainSettings(resolved: stored))
+        let givenFields = Self.fields(of: TrainSettings(resolved: try resolve().config))
+        for key in givenKeys where !Self.numericallyFree.contains(key) {
+            // lambda1 is weight-decay under its pruning name.
+            let storedKey = key == .lambda1 ? CodingKeys.weightDecay.rawValue : key.rawValue
+            let given = givenFields[storedKey] as? NSObject
+            let was = storedFields[storedKey] as? NSObject
+            if given != was {
+                let shown = was.map { "\($0)" } ?? "not set"
+                throw SettingError(
+                    key.rawValue, "differs from the run being resumed (\(shown)); settings given with resume must agree")
+            }
+        }
+        var c = stored
+        c.out = run
+        return c
+    }
+}
+
+extension PerFamily {
+    /// A value with both family entries and these layer overrides.
+    public init(conv: Double, fc: Double, layers: [String: Double]) {
+        self.conv = conv
+        self.fc = fc
+        self.layers = layers
+    }
+}

@@ -1,0 +1,267 @@
+// The settings a user gives for a `train` run, from a TOML file, the command line or both, before
+// defaults: every field optional (nil = not given), keyed by the long option's name ("batch-size"),
+// which is also the TOML key. `resolve()` is the one place that applies defaults and validates; the
+// command line and config files only parse values into their types.
+import Foundation
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneData
+import BayesPruneSampling
+import BayesPruneSparsity
+
+public struct TrainSettings: Codable, Equatable, Sendable {
+    // Data
+    public var data: DataKind?
+    public var dataDir: String?
+    public var train: String?
+    public var test: String?
+    public var target: String?
+    public var task: TaskKind?
+    public var cifar100Labels: CIFAR100LabelKind?
+    public var augment: OnOff?
+    // Model, sampler, schedule
+    public var model: ModelKind?
+    public var hidden: Widths?
+    public var sampler: SamplerKind?
+    public var temperature: Double?
+    public var beta1: Double?
+    public var beta2: Double?
+    public var eta: Double?
+    public var samplesPerCycle: Int?
+    public var calibrationBins: Int?
+    public var epochs: Int?
+    public var batchSize: Int?
+    public var evalBatchSize: Int?
+    public var lr: Double?
+    public var momentum: Double?
+    public var weightDecay: Double?
+    public var schedule: ScheduleKind?
+    public var cycles: Int?
+    public var seed: UInt64?
+    public var threads: Int?
+    public var out: String?
+    // Run controls (do not change the numbers)
+    public var syncCheckEvery: Int?
+    public var collectiveTimeout: Double?
+    public var checkpointEvery: Int?
+    public var keepCheckpoints: Int?
+    // Pruning
+    public var prune: Bool?
+    public var warmUp: Int?
+    public var lambda1: Double?
+    public var lambda0: PerFamily?
+    public var eStep: EStepMode?
+    public var softThreshold: PerFamily?
+    public var hardThreshold: PerFamily?
+    public var thetaPrior: BetaPrior?
+    public var pruneKernels: Bool?
+    public var pruneFirstLayer: OnOff?
+    public var pruneLastLayer: OnOff?
+
+    public init() {}
+
+    /// The keys: `train`'s long options without the dashes, in the order `--print-config` lists them.
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case data, dataDir = "data-dir", train, test, target, task, cifar100Labels = "cifar100-labels", augment
+        case model, hidden, sampler, temperature, beta1, beta2, eta
+        case samplesPerCycle = "samples-per-cycle", calibrationBins = "calibration-bins"
+        case epochs, batchSize = "batch-size", evalBatchSize = "eval-batch-size", lr, momentum
+        case weightDecay = "weight-decay", schedule, cycles, seed, threads, out
+        case syncCheckEvery = "sync-check-every", collectiveTimeout = "collective-timeout"
+        case checkpointEvery = "checkpoint-every", keepCheckpoints = "keep-checkpoints"
+        case prune, warmUp = "warm-up", lambda1, lambda0, eStep = "e-step", softThreshold = "soft-threshold"
+        case hardThreshold = "hard-threshold", thetaPrior = "theta-prior", pruneKernels = "prune-kernels"
+        case pruneFirstLayer = "prune-first-layer", pruneLastLayer = "prune-last-layer"
+    }
+
+    /// Settings that change no number of the run (a resumed run may give them anew).
+    public static let numericallyFree: Set<CodingKeys> = [
+        .threads, .out, .syncCheckEvery, .collectiveTimeout, .checkpointEvery, .keepCheckpoints, .evalBatchSize,
+    ]
+
+    /// `self` with every setting `other` gives replaced by `other`'s (the command line over a file).
+    public func overridden(by other: TrainSettings) -> TrainSettings {
+        var merged = Self.fields(of: self)
+        merged.merge(Self.fields(of: other)) { $1 }
+        return Self.from(fields: merged)
+    }
+
+    /// The given settings as key → JSON value (only the keys that are set).
+    static func fields(of s: TrainSettings) -> [String: Any] {
+        let data = try! JSONEncoder().encode(s)  // every field encodes as a number, string, bool or array
+        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    static func from(fields: [String: Any]) -> TrainSettings {
+        let data = try! JSONSerialization.data(withJSONObject: fields)
+        return try! JSONDecoder().decode(TrainSettings.self, from: data)  // values came from `fields(of:)`
+    }
+
+    /// The keys that are set, in declaration order.
+    public var givenKeys: [CodingKeys] {
+        let set = Self.fields(of: self)
+        return CodingKeys.allCases.filter { set[$0.rawValue] != nil }
+    }
+}
+
+// MARK: - Compound setting values (each parses from its option text and from its TOML form)
+
+/// "on"/"off" (TOML: also true/false).
+public enum OnOff: String, Codable, CaseIterable, Sendable {
+    case on, off
+    public var isOn: Bool { self == .on }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let b = try? c.decode(Bool.self) {
+            self = b ? .on : .off
+            return
+        }
+        let s = try c.decode(String.self)
+        guard let v = OnOff(rawValue: s) else { throw SettingError(decoder.key, "expected on or off, got \(s)") }
+        self = v
+    }
+}
+
+/// Hidden widths of mlp: "300,100" (TOML: also [300, 100]).
+public struct Widths: Codable, Equatable, Sendable {
+    public var values: [Int]
+
+    public init(_ values: [Int]) { self.values = values }
+
+    /// Parses "300,100"; throws `SettingError("hidden", ...)` unless every entry is a positive integer.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+            .map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw SettingError("hidden", "expected positive comma-separated widths like 300,100, got \(text)")
+        }
+        values = parts.map { $0! }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        guard let a = try? c.decode([Int].self) else {
+            try self.init(parsing: try decoder.string())
+            return
+        }
+        guard !a.isEmpty, a.allSatisfy({ $0 > 0 }) else {
+            throw SettingError("hidden", "expected positive widths like [300, 100], got \(a)")
+        }
+        self.init(a)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(values)
+    }
+}
+
+/// A per-layer-family value with optional per-layer overrides: "X" (both families), "CONV,FC"
+/// (convolution kernels, fully connected units), then "LAYER=Z" entries, e.g. "1e-3,1e-1,fc2=5e-2".
+/// TOML: a number, or the same text as a string.
+public struct PerFamily: Codable, Equatable, Sendable {
+    /// (convolution, fully connected), nil when only layer entries were given.
+    public var conv: Double?
+    public var fc: Double?
+    public var layers: [String: Double]
+
+    /// Parses the option text; `key` names the setting in errors; `positive`: zero is refused.
+    public init(parsing text: String, key: String, positive: Bool) throws {
+        let kind = positive ? "positive" : "non-negative"
+        func number(_ s: Substring) throws -> Double {
+            guard let v = Double(s.trimmingCharacters(in: .whitespaces)), v.isFinite, positive ? v > 0 : v >= 0 else {
+                throw SettingError(key, "expected \(kind) numbers as X, CONV,FC and/or LAYER=X entries, got \(text)")
+            }
+            return v
+        }
+        var plain: [Double] = [], layers: [String: Double] = [:]
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            if let eq = item.firstIndex(of: "=") {
+                let layer = item[..<eq].trimmingCharacters(in: .whitespaces)
+                guard !layer.isEmpty, layers[layer] == nil else {
+                    throw SettingError(key, "empty or repeated layer name in \(text)")
+                }
+                layers[layer] = try number(item[item.index(after: eq)...])
+            } else {
+                guard layers.isEmpty else {
+                    throw SettingError(key, "family values (X or CONV,FC) must come before LAYER=X entries, got \(text)")
+                }
+                plain.append(try number(item))
+            }
+        }
+        guard plain.count <= 2 else {
+            throw SettingError(key, "expected one value or CONV,FC before any LAYER=X entries, got \(text)")
+        }
+        conv = plain.first
+        fc = plain.count == 2 ? plain[1] : plain.first
+        self.layers = layers
+    }
+
+    /// The option text this value parses from.
+    public var text: String {
+        var parts: [String] = []
+        if let conv, let fc { parts = conv == fc ? ["\(conv)"] : ["\(conv)", "\(fc)"] }
+        parts += layers.keys.sorted().map { "\($0)=\(layers[$0]!)" }
+        return parts.joined(separator: ",")
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let key = decoder.key
+        let positive = key == "lambda0"
+        if let v = try? c.decode(Double.self) {
+            try self.init(parsing: "\(v)", key: key, positive: positive)
+        } else {
+            try self.init(parsing: try decoder.string(), key: key, positive: positive)
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(text)
+    }
+}
+
+/// The Beta(a, b) prior on θ: "A,B" (TOML: also [A, B]).
+public struct BetaPrior: Codable, Equatable, Sendable {
+    public var a: Double
+    public var b: Double
+
+    public init(a: Double, b: Double) { self.a = a; self.b = b }
+
+    public init(parsing text: String) throws {
+        let ab = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard ab.count == 2, let a = ab[0], let b = ab[1], a > 0, b > 0, a.isFinite, b.isFinite else {
+            throw SettingError("theta-prior", "expected A,B with A, B > 0, got \(text)")
+        }
+        self.init(a: a, b: b)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let v = try? c.decode([Double].self) {
+            try self.init(parsing: v.map { "\($0)" }.joined(separator: ","))
+        } else {
+            try self.init(parsing: try decoder.string())
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode("\(a),\(b)")
+    }
+}
+
+extension Decoder {
+    /// The setting being decoded (the last coding-path key).
+    var key: String { codingPath.last?.stringValue ?? "?" }
+
+    /// The value as a string, or a `SettingError` saying a string was expected.
+    func string() throws -> String {
+        guard let s = try? singleValueContainer().decode(String.self) else {
+            throw SettingError(key, "expected a string or a number")
+        }
+        return s
+    }
+}

@@ -1,0 +1,139 @@
+// One line of metrics.jsonl as a typed record: the only place that knows the key names. NaN (a metric
+// not defined yet, e.g. the BMA before its first sample) is written as null.
+import Foundation
+import BayesPruneSampling
+import BayesPruneSparsity
+
+/// Test-set metrics of one epoch: of the current weights ("test_*") and of the model average ("bma_*").
+public struct EpochEvaluation: Equatable {
+    /// Classification: accuracy, NLL, Brier, ECE, MCE. Regression: RMSE and NLL (in target units).
+    public var test: [Metric: Double] = [:]
+    public var bma: [Metric: Double] = [:]
+    public var bmaSamples = 0
+    /// Equal-width confidence bins of ECE/MCE (classification only).
+    public var calibrationBins: Int?
+
+    public enum Metric: String, CaseIterable { case accuracy, nll, brier, ece, mce, rmse }
+
+    public init() {}
+}
+
+public struct EpochMetrics {
+    public var epoch: Int
+    public var sampler: SamplerKind
+    /// Mean minibatch loss over the epoch's steps.
+    public var trainLoss: Double
+    /// Wall time of the epoch's steps, and training examples per second over them.
+    public var seconds: Double
+    public var imagesPerSecond: Double
+    /// The step size of the epoch's last step.
+    public var lr: Double
+    public var elapsedSeconds: Double
+    public var evaluation: EpochEvaluation
+    public var preconditioner: PreconditionerSummary?
+    public var pruning: PruningSummary?
+    public var pruningActive: Bool?
+    /// Names of the input features still connected (tabular data with pruning).
+    public var connectedInputs: [String]?
+    /// Under MPI: the rank count and the mean gradient-allreduce time per step of this rank.
+    public var ranks: Int?
+    public var allreduceSecondsPerStep: Double?
+    public var checkpointSeconds: Double?
+
+    private enum Key: String, CodingKey {
+        case epoch, sampler, trainLoss = "train_loss", seconds, imagesPerSecond = "images_per_second", lr
+        case elapsedSeconds = "elapsed_seconds", bmaSamples = "bma_samples", calibrationBins = "calibration_bins"
+        case tauMean = "tau_mean", tauMin = "tau_min", tauMax = "tau_max"
+        case samplingTemperature = "sampling_temperature"
+        case weightSparsity = "weight_sparsity", channelSparsity = "channel_sparsity"
+        case kernelSparsity = "kernel_sparsity", macSavings = "mac_savings", theta, eStep = "e_step"
+        case eSteps = "e_steps", pruningLayers = "pruning_layers", pruningActive = "pruning_active"
+        case connectedInputs = "connected_inputs", ranks
+        case allreduceSecondsPerStep = "allreduce_seconds_per_step", checkpointSeconds = "checkpoint_seconds"
+    }
+
+    /// Keys of the line: the fixed ones (`Key`) and "test_"/"bma_" + a metric's name.
+    private struct MetricKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+        init(_ key: Key) { stringValue = key.rawValue }
+    }
+
+    /// The JSON line (keys sorted, no trailing newline).
+    public func jsonLine() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(Line(self))
+    }
+
+    /// The encodable form: a wrapper so the record itself stays a plain value.
+    private struct Line: Encodable {
+        let m: EpochMetrics
+        init(_ m: EpochMetrics) { self.m = m }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: MetricKey.self)
+            try c.encode(m.epoch, forKey: .init(Key.epoch))
+            try c.encode(m.sampler, forKey: .init(Key.sampler))
+            try c.encode(m.trainLoss, forKey: .init(Key.trainLoss))
+            try c.encode(m.seconds, forKey: .init(Key.seconds))
+            try c.encode(m.imagesPerSecond, forKey: .init(Key.imagesPerSecond))
+            try c.encode(m.lr, forKey: .init(Key.lr))
+            try c.encode(m.elapsedSeconds, forKey: .init(Key.elapsedSeconds))
+            try c.encode(Double(m.evaluation.bmaSamples), forKey: .init(Key.bmaSamples))
+            try c.encodeIfPresent(m.evaluation.calibrationBins.map(Double.init), forKey: .init(Key.calibrationBins))
+            for (prefix, values) in [("test_", m.evaluation.test), ("bma_", m.evaluation.bma)] {
+                for (k, v) in values {
+                    try c.encode(v.isNaN ? nil : v, forKey: MetricKey(stringValue: prefix + k.rawValue))
+                }
+            }
+            if let p = m.preconditioner {
+                try c.encode(p.tauMean, forKey: .init(Key.tauMean))
+                try c.encode(p.tauMin, forKey: .init(Key.tauMin))
+                try c.encode(p.tauMax, forKey: .init(Key.tauMax))
+                try c.encode(p.samplingTemperature, forKey: .init(Key.samplingTemperature))
+            }
+            try encodePruning(&c)
+            try c.encodeIfPresent(m.ranks, forKey: .init(Key.ranks))
+            try c.encodeIfPresent(m.allreduceSecondsPerStep, forKey: .init(Key.allreduceSecondsPerStep))
+            try c.encodeIfPresent(m.checkpointSeconds, forKey: .init(Key.checkpointSeconds))
+        }
+
+        private func encodePruning(_ c: inout KeyedEncodingContainer<MetricKey>) throws {
+            guard let p = m.pruning else { return }
+            try c.encode(p.weightSparsity, forKey: .init(Key.weightSparsity))
+            try c.encode(p.channelSparsity, forKey: .init(Key.channelSparsity))
+            try c.encode(p.kernelSparsity, forKey: .init(Key.kernelSparsity))
+            try c.encode(p.macSavings, forKey: .init(Key.macSavings))
+            try c.encode(p.theta, forKey: .init(Key.theta))
+            try c.encode(p.eStep, forKey: .init(Key.eStep))
+            try c.encode(p.eSteps, forKey: .init(Key.eSteps))
+            try c.encode(p.layers, forKey: .init(Key.pruningLayers))
+            try c.encodeIfPresent(m.pruningActive, forKey: .init(Key.pruningActive))
+            try c.encodeIfPresent(m.connectedInputs, forKey: .init(Key.connectedInputs))
+        }
+    }
+
+    /// The one-line console summary of the epoch.
+    public func consoleLine(epochs: Int) -> String {
+        var s = String(format: "epoch %d/%d  train_loss %.4f", epoch, epochs, trainLoss)
+        let e = evaluation
+        let shown: [(String, Double?)] = [
+            ("test_accuracy", e.test[.accuracy]), ("test_nll", e.test[.nll]), ("test_ece", e.test[.ece]),
+            ("test_rmse", e.test[.rmse]), ("bma_accuracy", e.bma[.accuracy]), ("bma_nll", e.bma[.nll]),
+            ("bma_ece", e.bma[.ece]), ("bma_rmse", e.bma[.rmse]), ("tau_mean", preconditioner?.tauMean),
+        ]
+        for (name, value) in shown {
+            if let value, !value.isNaN { s += String(format: "  %@ %.4f", name, value) }
+        }
+        if e.bmaSamples > 0 { s += "  samples \(e.bmaSamples)" }
+        s += String(format: "  %.0f img/s  %.1f s", imagesPerSecond, seconds)
+        if let p = pruning {
+            s += String(format: "  sparsity %.3f  channels %.3f  MACs saved %.3f",
+                        p.weightSparsity, p.channelSparsity, p.macSavings)
+        }
+        return s
+    }
+}

@@ -1,0 +1,79 @@
+// One training job on this process: MPI start-up (when launched by mpirun) or a single process, set-up
+// on every rank with the ranks agreeing on its outcome, the run, and shutdown. Errors come back as one
+// line per job: a set-up error is reported by the rank that met it, a collective error (divergence, a
+// replica mismatch) once by rank 0; any other error on one rank takes the whole job down.
+import Foundation
+import BayesPruneDistributed
+
+public enum TrainingSession {
+    /// Exit status of a job that stopped on a bad setting or a training error.
+    public static let failureStatus: Int32 = 2
+
+    /// Runs one job and returns its exit status: 0, `failureStatus`, or 128 + signal after a stop on
+    /// SIGTERM/SIGINT (with a checkpoint written).
+    /// - `collectiveTimeout`: seconds before a stuck MPI collective aborts the job.
+    /// - `setup`: builds the trainer on every rank (validating settings, loading data, restoring a
+    ///   checkpoint); its error on any rank stops every rank before anything is written.
+    /// - `describe`: the one-line message for an error (the command line maps setting keys to flags).
+    /// - `report`: writes one line for the user (standard error).
+    public static func run(
+        collectiveTimeout: Double, blasCore: String,
+        setup: (Communicator) throws -> Trainer,
+        describe: (Error) -> String,
+        report: (String) -> Void = { FileHandle.standardError.write(Data(("bayesprune: " + $0 + "\n").utf8)) }
+    ) -> Int32 {
+        let comm: Communicator
+        do {
+            comm = MPICommunicator.launchedUnderMPI
+                ? try MPICommunicator(timeoutSeconds: collectiveTimeout) : SingleProcess()
+        } catch {
+            report(describe(error))
+            return failureStatus
+        }
+        defer { (comm as? MPICommunicator)?.finalize() }
+        guard let trainer = agreeOnSetup(comm, setup: setup, describe: describe, report: report) else {
+            return failureStatus
+        }
+        StopSignal.install()
+        do {
+            try trainer.run(blasCore: blasCore)
+            return 0
+        } catch let stop as StopSignal.Stopped {
+            if comm.isRoot { report(describe(stop)) }
+            return stop.exitStatus
+        } catch {
+            let collective = (error as? TrainingError)?.collective ?? false
+            if comm.isRoot || !collective { report(prefix(comm) + describe(error)) }
+            if comm.size > 1 && !collective { comm.abort(code: failureStatus) }
+            return failureStatus
+        }
+    }
+
+    /// Every rank sets up; the ranks then agree on the outcome, so a bad path or setting stops all of them
+    /// with the message shown once (by the first rank that failed). nil: the job must stop.
+    static func agreeOnSetup(
+        _ comm: Communicator, setup: (Communicator) throws -> Trainer, describe: (Error) -> String,
+        report: (String) -> Void
+    ) -> Trainer? {
+        var trainer: Trainer? = nil
+        var failure: Error? = nil
+        do { trainer = try setup(comm) } catch { failure = error }
+        guard comm.size > 1 else {
+            if let failure { report(describe(failure)) }
+            return trainer
+        }
+        guard let failed = try? comm.allgather(failure == nil ? 0 : 1, what: "setup") else {
+            report(prefix(comm) + "the ranks could not agree on the set-up")
+            return nil
+        }
+        if let first = failed.firstIndex(of: 1) {
+            if first == comm.rank, let failure { report(prefix(comm) + describe(failure)) }
+            return nil
+        }
+        return trainer
+    }
+
+    static func prefix(_ comm: Communicator) -> String {
+        comm.size > 1 && comm.rank != 0 ? "rank \(comm.rank): " : ""
+    }
+}

@@ -1,0 +1,127 @@
+// `train`'s options, grouped as the help shows them. Every option is optional (nil: not given, so a
+// config file or the default decides); values are parsed into their types here and validated once,
+// by TrainSettings.resolve().
+import ArgumentParser
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneData
+import BayesPruneSampling
+import BayesPruneSparsity
+import BayesPruneConfig
+
+extension DataKind: ExpressibleByArgument {}
+extension TaskKind: ExpressibleByArgument {}
+extension CIFAR100LabelKind: ExpressibleByArgument {}
+extension ModelKind: ExpressibleByArgument {}
+extension SamplerKind: ExpressibleByArgument {}
+extension ScheduleKind: ExpressibleByArgument {}
+extension EStepMode: ExpressibleByArgument {}
+extension OnOff: ExpressibleByArgument {}
+
+/// Parses a compound value with the library's parser; its message becomes ArgumentParser's.
+func parsed<T>(_ parse: @escaping (String) throws -> T) -> (String) throws -> T {
+    { text in
+        do { return try parse(text) } catch let e as SettingError { throw ValidationError(e.message) }
+    }
+}
+
+struct DataOptions: ParsableArguments {
+    @Option(help: "Data set (default fashion-mnist).") var data: DataKind?
+    @Option(help: "Directory with the data files (fashion-mnist defaults to Debian's dataset-fashion-mnist).")
+    var dataDir: String?
+    @Option(help: "CSV training file (with --data csv).") var train: String?
+    @Option(help: "CSV test file (default: a seeded 20% of --train is held out).") var test: String?
+    @Option(help: "CSV target column name (default: the last column).") var target: String?
+    @Option(help: "CSV task (default: inferred from the target column).") var task: TaskKind?
+    @Option(help: "CIFAR-100 labels: fine (100 classes) or coarse (20).") var cifar100Labels: CIFAR100LabelKind?
+    @Option(help: "Training augmentation (random crop with 4-pixel padding + horizontal flip) (default: on for 3x32x32 images, off otherwise).")
+    var augment: OnOff?
+
+    func apply(to s: inout TrainSettings) {
+        s.data = data; s.dataDir = dataDir; s.train = train; s.test = test; s.target = target; s.task = task
+        s.cifar100Labels = cifar100Labels; s.augment = augment
+    }
+}
+
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model (default lenet).") var model: ModelKind?
+    @Option(help: "Hidden widths of mlp, comma-separated (default 300,100).", transform: parsed(Widths.init(parsing:)))
+    var hidden: Widths?
+    @Option(help: "Sampler: adavb (the paper's adaptive variational Bayes), sghmc, sgld or sgd (default sgd).")
+    var sampler: SamplerKind?
+    @Option(help: "adavb: T (default 1/N). sghmc/sgld: sampling temperature Temp (default 1).") var temperature: Double?
+    @Option(help: "adavb: β1, the momentum decay (default 0.1).") var beta1: Double?
+    @Option(help: "adavb: β2, the gradient scale (default 1).") var beta2: Double?
+    @Option(help: "adavb: η, the preconditioner's learning rate (default 0.1; 0 freezes τ).") var eta: Double?
+    @Option(help: "Posterior samples per cycle: taken at the end of each of the cycle's last K epochs (default 3).")
+    var samplesPerCycle: Int?
+    @Option(help: "Equal-width confidence bins for ECE, MCE and the reliability diagram (default 15).")
+    var calibrationBins: Int?
+    @Option(help: "Epochs (default 5).") var epochs: Int?
+    @Option(help: "Global minibatch size (default per model: see README).") var batchSize: Int?
+    @Option(help: "Evaluation batch size (default 1000).") var evalBatchSize: Int?
+    @Option(help: "Base learning rate (default per model: see README).") var lr: Double?
+    @Option(help: "Momentum (default 0.9).") var momentum: Double?
+    @Option(help: "Weight decay λ (default 5e-4).") var weightDecay: Double?
+    @Option(help: "Step-size schedule: constant or cyclical (cosine; --cycles 1 is cosine annealing; default cyclical).")
+    var schedule: ScheduleKind?
+    @Option(help: "Cycles of the cyclical schedule (default 1).") var cycles: Int?
+    @Option(help: "Random seed: initialisation, data order, augmentation (default 1).") var seed: UInt64?
+
+    func apply(to s: inout TrainSettings) {
+        s.model = model; s.hidden = hidden; s.sampler = sampler; s.temperature = temperature
+        s.beta1 = beta1; s.beta2 = beta2; s.eta = eta; s.samplesPerCycle = samplesPerCycle
+        s.calibrationBins = calibrationBins; s.epochs = epochs; s.batchSize = batchSize
+        s.evalBatchSize = evalBatchSize; s.lr = lr; s.momentum = momentum; s.weightDecay = weightDecay
+        s.schedule = schedule; s.cycles = cycles; s.seed = seed
+    }
+}
+
+struct RunOptions: ParsableArguments {
+    @Option(help: "BLAS threads (default: the cores available to this process).") var threads: Int?
+    @Option(help: "Run directory to write (default runs/latest).") var out: String?
+    @Option(help: "Under MPI: check that every rank's weights agree every N steps (0: never; default 100).")
+    var syncCheckEvery: Int?
+    @Option(help: "Under MPI: abort the job when a collective does not complete within this many seconds (default 300).")
+    var collectiveTimeout: Double?
+    @Option(help: "Write a checkpoint every N epochs (and always at the end; 0: only at the end; default 1).")
+    var checkpointEvery: Int?
+    @Option(help: "Keep the newest K checkpoints (default 2).") var keepCheckpoints: Int?
+
+    func apply(to s: inout TrainSettings) {
+        s.threads = threads; s.out = out; s.syncCheckEvery = syncCheckEvery; s.collectiveTimeout = collectiveTimeout
+        s.checkpointEvery = checkpointEvery; s.keepCheckpoints = keepCheckpoints
+    }
+}
+
+struct PruningOptions: ParsableArguments {
+    @Flag(inversion: .prefixedNo, help: "Turn on EM-MCMC spike-and-slab pruning (default off).") var prune: Bool?
+    @Option(help: "Epochs before the first E-step (nothing changes until then; default 1).") var warmUp: Int?
+    @Option(help: "λ1, the slab's weight decay (the same setting as --weight-decay).") var lambda1: Double?
+    @Option(help: "λ0, the spike's weight decay: one value, or CONV,FC for convolution kernels and fully connected units (default 1e-3,1e-1), then optional LAYER=X overrides (e.g. 1e-3,1e-1,fc2=5e-2).",
+            transform: parsed { try PerFamily(parsing: $0, key: "lambda0", positive: true) })
+    var lambda0: PerFamily?
+    @Option(help: "E-step: threshold (fixed mean-square --soft-threshold) or bayes (threshold t* from λ0, λ1, θ, N with θ's M-step; default threshold).")
+    var eStep: EStepMode?
+    @Option(help: "Mean-square threshold of the threshold E-step: one value or CONV,FC (default 1e-4,1e-2), then optional LAYER=X overrides.",
+            transform: parsed { try PerFamily(parsing: $0, key: "soft-threshold", positive: false) })
+    var softThreshold: PerFamily?
+    @Option(help: "Hard threshold for permanent removal (range for conv channels/filters/kernels, mean square for fc units): one value or CONV,FC (default 1e-2,1e-3), then optional LAYER=X overrides.",
+            transform: parsed { try PerFamily(parsing: $0, key: "hard-threshold", positive: false) })
+    var hardThreshold: PerFamily?
+    @Option(help: "Beta(a, b) prior on θ for the bayes E-step, as A,B (default 1,1).",
+            transform: parsed(BetaPrior.init(parsing:)))
+    var thetaPrior: BetaPrior?
+    @Flag(inversion: .prefixedNo, help: "Also remove single k×k kernels in the spike whose range is below the hard threshold (default off).")
+    var pruneKernels: Bool?
+    @Option(help: "Whether the first weight layer is prunable (default: on for mlp, off otherwise).")
+    var pruneFirstLayer: OnOff?
+    @Option(help: "Whether the last weight layer is prunable (default: on for mlp, off otherwise).")
+    var pruneLastLayer: OnOff?
+
+    func apply(to s: inout TrainSettings) {
+        s.prune = prune; s.warmUp = warmUp; s.lambda1 = lambda1; s.lambda0 = lambda0; s.eStep = eStep
+        s.softThreshold = softThreshold; s.hardThreshold = hardThreshold; s.thetaPrior = thetaPrior
+        s.pruneKernels = pruneKernels; s.pruneFirstLayer = pruneFirstLayer; s.pruneLastLayer = pruneLastLayer
+    }
+}
