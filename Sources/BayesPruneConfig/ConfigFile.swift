@@ -32,7 +32,8 @@ extension TrainSettings {
             throw ConfigFileError(description: "\(path): \(key): \(hint)")
         }
         do {
-            return try TOMLDecoder().decode(TrainSettings.self, from: table)
+            // Through JSON: Foundation's decoder reports every mismatch with the key it happened at.
+            return try JSONDecoder().decode(TrainSettings.self, from: Data(table.convert(to: .json).utf8))
         } catch let e as SettingError {
             throw ConfigFileError(description: "\(path): \(e.key): \(e.message)")
         } catch let DecodingError.typeMismatch(type, context), let DecodingError.valueNotFound(type, context) {
@@ -42,6 +43,8 @@ extension TrainSettings {
             let key = context.codingPath.first?.stringValue ?? "?"
             let allowed = Self.allowedValues[key].map { "; expected one of \($0)" } ?? ""
             throw ConfigFileError(description: "\(path): \(key): invalid value\(allowed)")
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw ConfigFileError(description: "\(path): \(key.stringValue): missing")
         } catch {
             throw ConfigFileError(description: "\(path): invalid settings")
         }

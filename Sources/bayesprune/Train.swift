@@ -28,22 +28,31 @@ struct Train: ParsableCommand {
     var resume: String?
     @Option(help: .hidden) var debugFault: String?
 
-    /// The command line's settings over the config file's.
-    func settings() throws -> TrainSettings {
+    /// The settings given on the command line.
+    var commandLineSettings: TrainSettings {
         var given = TrainSettings()
         data.apply(to: &given)
         model.apply(to: &given)
         runOptions.apply(to: &given)
         pruning.apply(to: &given)
-        guard let config else { return given }
-        return try TrainSettings.load(configFile: config).overridden(by: given)
+        return given
     }
 
     func run() throws {
-        let settings = try settings()
+        let given = commandLineSettings
+        let file = try config.map(TrainSettings.load(configFile:))
+        let settings = file?.overridden(by: given) ?? given
+        // A bad value is named where it was given: "--key: ..." or "FILE: key: ...".
+        let fromFile = Set((file?.givenKeys ?? []).map(\.rawValue)).subtracting(given.givenKeys.map(\.rawValue))
+        let describe = { (error: Error) -> String in
+            guard let e = error as? SettingError, let config, fromFile.contains(e.key) else { return userMessage(error) }
+            return "\(config): \(e.key): \(e.message)"
+        }
         if printConfig {
-            let (resolved, controls) = try settings.resolve()
-            print(try TrainSettings(resolved: resolved, controls: controls).toml(), terminator: "")
+            do {
+                let (resolved, controls) = try settings.resolve()
+                print(try TrainSettings(resolved: resolved, controls: controls).toml(), terminator: "")
+            } catch { throw ValidationError(describe(error)) }
             return
         }
         let fault = try debugFault.map(Self.parseFault)
@@ -51,7 +60,7 @@ struct Train: ParsableCommand {
             collectiveTimeout: settings.collectiveTimeout ?? RunControls().collectiveTimeout,
             blasCore: kernelReport.coreName,
             setup: { comm in try makeTrainer(settings, comm, fault: fault) },
-            describe: userMessage)
+            describe: describe)
         if status != 0 { throw ExitCode(status) }
     }
 
