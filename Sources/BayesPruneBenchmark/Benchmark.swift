@@ -1,14 +1,14 @@
+import BayesPruneDistributed
+import BayesPruneEvaluation
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneRunIO
+import BayesPruneRuntime
+import BayesPruneSampling
 // `bayesprune bench`: training throughput on random data of a given shape (Fashion-MNIST's by default)
 // at a fixed batch, the achieved GFLOPS per layer kind, the optimizer step's cost per weight, and the
 // machine's sgemm GFLOPS measured in the same run. Figures are medians over repeats.
 import Foundation
-import BayesPruneKernels
-import BayesPruneNN
-import BayesPruneRuntime
-import BayesPruneDistributed
-import BayesPruneSampling
-import BayesPruneRunIO
-import BayesPruneEvaluation
 
 public struct BenchOptions {
     public var models: [ModelKind] = [.mlp, .lenet, .resnet20]
@@ -35,7 +35,9 @@ public enum Benchmark {
         var sgemm: [String: Double] = [:]
         for t in o.threads {
             setBLASThreads(t)
-            if o.communicator.size == 1 { sgemm["threads_\(t)"] = measureSGEMMGFLOPS(size: 512, repeats: max(o.repeats, 3)) }
+            if o.communicator.size == 1 {
+                sgemm["threads_\(t)"] = measureSGEMMGFLOPS(size: 512, repeats: max(o.repeats, 3))
+            }
             for kind in o.models {
                 let name = kind.rawValue
                 let r = try benchModel(kind, threads: t, o)
@@ -44,9 +46,11 @@ public enum Benchmark {
             }
         }
         setBLASThreads(o.threads.first ?? 1)
-        return ["batch": o.batch, "steps": o.steps, "repeats": o.repeats, "ranks": o.communicator.size,
-                "input": [o.input.c, o.input.h, o.input.w], "sgemm_gflops_512": sgemm,
-                "blas_core": blasCoreName(), "results": results]
+        return [
+            "batch": o.batch, "steps": o.steps, "repeats": o.repeats, "ranks": o.communicator.size,
+            "input": [o.input.c, o.input.h, o.input.w], "sgemm_gflops_512": sgemm,
+            "blas_core": blasCoreName(), "results": results,
+        ]
     }
 
     static func benchModel(_ kind: ModelKind, threads: Int, _ o: BenchOptions) throws -> [String: Any] {
@@ -61,7 +65,8 @@ public enum Benchmark {
         let adavb = SamplerConfig(kind: .adavb, weightDecay: 5e-4, momentum: 0.9, dataSize: 60_000, noiseSeed: 1)
         let state = SamplerState(config: adavb, parameterCount: store.parameterCount)
         let comm = o.communicator
-        var allreduceSeconds = 0.0, steps = 0
+        var allreduceSeconds = 0.0
+        var steps = 0
         func step() {
             _ = net.lossAndGradient(x.pointer, batch: B, labels: labels, targets: nil)
             if comm.size > 1 {
@@ -71,12 +76,14 @@ public enum Benchmark {
                 vScale(store.grads.pointer, count: store.parameterCount, by: 1 / Float(comm.size))
             }
             steps += 1
-            Sampler.step(adavb, state: state, weights: store.values.pointer, grads: store.grads.pointer,
-                         count: store.parameterCount, lr: 0.01)
+            Sampler.step(
+                adavb, state: state, weights: store.values.pointer, grads: store.grads.pointer,
+                count: store.parameterCount, lr: 0.01)
         }
         for _ in 0..<o.warmup { step() }
         var rates: [Double] = []
-        allreduceSeconds = 0; steps = 0
+        allreduceSeconds = 0
+        steps = 0
         for _ in 0..<o.repeats {
             let t0 = monotonicSeconds()
             for _ in 0..<o.steps { step() }
@@ -105,29 +112,39 @@ public enum Benchmark {
                 let reps = max(5, 4_000_000 / max(store.parameterCount, 1))
                 let t0 = monotonicNanos()
                 for _ in 0..<reps {
-                    Sampler.step(c, state: st, weights: store.values.pointer, grads: store.grads.pointer,
-                                 count: store.parameterCount, lr: 0.1)
+                    Sampler.step(
+                        c, state: st, weights: store.values.pointer, grads: store.grads.pointer,
+                        count: store.parameterCount, lr: 0.1)
                 }
                 ns.append(Double(monotonicNanos() - t0) / Double(reps * store.parameterCount))
             }
             perWeight[kind.rawValue] = median(ns)
         }
         let ips = median(rates)
-        return ["model": kind.rawValue, "threads": threads, "parameters": store.parameterCount, "ranks": comm.size,
-                "per_rank_batch": B, "allreduce_seconds_per_step": allreducePerStep,
-                "images_per_second": ips, "step_seconds": Double(B * comm.size) / ips,
-                "train_gflops": 3 * 2 * Double(net.macsPerExample) * ips / 1e9,
-                "per_layer_kind": perKind, "sampler_ns_per_weight": perWeight,
-                "adavb_share_of_step": perWeight["adavb"]! * 1e-9 * Double(store.parameterCount) / (Double(B * comm.size) / ips)]
+        return [
+            "model": kind.rawValue, "threads": threads, "parameters": store.parameterCount, "ranks": comm.size,
+            "per_rank_batch": B, "allreduce_seconds_per_step": allreducePerStep,
+            "images_per_second": ips, "step_seconds": Double(B * comm.size) / ips,
+            "train_gflops": 3 * 2 * Double(net.macsPerExample) * ips / 1e9,
+            "per_layer_kind": perKind, "sampler_ns_per_weight": perWeight,
+            "adavb_share_of_step": perWeight["adavb"]! * 1e-9 * Double(store.parameterCount)
+                / (Double(B * comm.size) / ips),
+        ]
     }
 }
 
 extension Benchmark {
     /// Inference images/s (evaluation mode, batch `batch`) of a compact export against its dense source run.
-    public static func compareCompact(exportDirectory: String, batch: Int, steps: Int, repeats: Int) throws -> [String: Any] {
-        let arch = try JSONDecoder().decode(CompactSummary.self,
-                                            from: FileManager.default.contents(atPath: exportDirectory + "/architecture.json")
-                                                ?? { throw OutputError(description: "\(exportDirectory)/architecture.json: missing (not a compact export)") }())
+    public static func compareCompact(
+        exportDirectory: String, batch: Int, steps: Int, repeats: Int
+    ) throws -> [String: Any] {
+        let arch = try JSONDecoder().decode(
+            CompactSummary.self,
+            from: FileManager.default.contents(atPath: exportDirectory + "/architecture.json")
+                ?? {
+                    throw OutputError(
+                        description: "\(exportDirectory)/architecture.json: missing (not a compact export)")
+                }())
         let (_, dense, _) = try CompactExport.loadPruned(directory: arch.source)
         let compact = try RunEvaluation.loadNetwork(try RunManifest.load(directory: exportDirectory))
         try WeightsFile.load(compact, from: exportDirectory + "/weights.safetensors")
@@ -145,10 +162,16 @@ extension Benchmark {
             return median(r)
         }
         // Interleave the two so machine noise hits both alike.
-        let d1 = rate(dense), c1 = rate(compact), d2 = rate(dense), c2 = rate(compact)
-        let d = median([d1, d2]), c = median([c1, c2])
-        return ["model": arch.model, "batch": batch, "dense_images_per_second": d, "compact_images_per_second": c,
-                "speedup": c / d, "dense_parameters": arch.denseParameters, "compact_parameters": arch.compactParameters,
-                "dense_macs_per_example": arch.denseMACsPerExample, "compact_macs_per_example": arch.compactMACsPerExample]
+        let d1 = rate(dense)
+        let c1 = rate(compact)
+        let d2 = rate(dense)
+        let c2 = rate(compact)
+        let d = median([d1, d2])
+        let c = median([c1, c2])
+        return [
+            "model": arch.model, "batch": batch, "dense_images_per_second": d, "compact_images_per_second": c,
+            "speedup": c / d, "dense_parameters": arch.denseParameters, "compact_parameters": arch.compactParameters,
+            "dense_macs_per_example": arch.denseMACsPerExample, "compact_macs_per_example": arch.compactMACsPerExample,
+        ]
     }
 }

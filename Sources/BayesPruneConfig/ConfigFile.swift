@@ -1,7 +1,7 @@
+import BayesPruneKernels
 // `train --config FILE`: settings from a TOML file with the same keys as `train`'s long options, and
 // `--print-config`: the resolved settings as such a file.
 import Foundation
-import BayesPruneKernels
 import TOMLKit
 
 /// A config file that cannot be read or has a bad key or value. `description`: "FILE: what", one line.
@@ -27,7 +27,8 @@ extension TrainSettings {
         }
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         for key in table.keys.sorted() where !known.contains(key) {
-            let hint = ["resume", "config", "print-config", "debug-fault"].contains(key)
+            let hint =
+                ["resume", "config", "print-config", "debug-fault"].contains(key)
                 ? "a command-line option only" : "not a train setting"
             throw ConfigFileError(description: "\(path): \(key): \(hint)")
         }
@@ -58,7 +59,8 @@ extension TrainSettings {
         let lines = text.split(separator: "\n").map { line -> String in
             let parts = line.components(separatedBy: " = ")
             guard parts.count == 2, parts[1].contains(where: { $0 == "." || $0 == "e" }),
-                  let v = Double(parts[1]) else { return String(line) }
+                let v = Double(parts[1])
+            else { return String(line) }
             return "\(parts[0]) = \(v)"
         }
         return lines.joined(separator: "\n") + "\n"

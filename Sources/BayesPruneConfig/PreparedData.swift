@@ -1,7 +1,7 @@
+import BayesPruneData
+import BayesPruneNN
 // Data sets ready for training, loaded as a configuration says and normalized with training-set statistics.
 import Foundation
-import BayesPruneNN
-import BayesPruneData
 
 /// Data sets ready for training: loaded, normalized with training-set statistics.
 public struct PreparedData {
@@ -10,11 +10,14 @@ public struct PreparedData {
     public var normalization: Normalization
     public var targetScaling: TargetScaling?
 
-    public static func load(_ c: TrainConfig, normalization stored: Normalization? = nil,
-                            targetScaling storedScaling: TargetScaling? = nil) throws -> PreparedData {
-        var (train, test) = try DataSource.load(kind: c.data, dataDir: c.dataDir, trainFile: c.trainFile,
-                                                testFile: c.testFile, target: c.target, task: c.task, seed: c.seed,
-                                                cifar100Labels: c.cifar100Labels)
+    public static func load(
+        _ c: TrainConfig, normalization stored: Normalization? = nil,
+        targetScaling storedScaling: TargetScaling? = nil
+    ) throws -> PreparedData {
+        var (train, test) = try DataSource.load(
+            kind: c.data, dataDir: c.dataDir, trainFile: c.trainFile,
+            testFile: c.testFile, target: c.target, task: c.task, seed: c.seed,
+            cifar100Labels: c.cifar100Labels)
         let norm = stored ?? Normalization.fit(train)
         norm.apply(to: &train)
         norm.apply(to: &test)

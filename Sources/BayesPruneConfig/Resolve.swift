@@ -1,11 +1,11 @@
+import BayesPruneData
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneSampling
+import BayesPruneSparsity
 // From given settings to the resolved configuration: defaults per model and sampler, every range check
 // in one place, and the field-by-field agreement check of `--resume`.
 import Foundation
-import BayesPruneKernels
-import BayesPruneNN
-import BayesPruneData
-import BayesPruneSampling
-import BayesPruneSparsity
 
 extension TrainSettings {
     /// Applies the defaults (TrainConfig, TrainConfig.defaults(model:sampler:), PruningConfig.defaults)
@@ -14,7 +14,11 @@ extension TrainSettings {
         try checkRanges()
         var c = TrainConfig()
         if let v = data { c.data = v }
-        c.dataDir = dataDir; c.trainFile = train; c.testFile = test; c.target = target; c.task = task
+        c.dataDir = dataDir
+        c.trainFile = train
+        c.testFile = test
+        c.target = target
+        c.task = task
         if let v = cifar100Labels { c.cifar100Labels = v }
         c.augment = augment.map(\.isOn)
         if let v = model { c.model = v }
@@ -77,7 +81,9 @@ extension TrainSettings {
     /// Every range check, in option order.
     private func checkRanges() throws {
         func atLeast(_ v: Int?, _ lo: Int, _ key: String) throws {
-            if let v, v < lo { throw SettingError(key, lo == 0 ? "must be >= 0, got \(v)" : "must be at least \(lo), got \(v)") }
+            if let v, v < lo {
+                throw SettingError(key, lo == 0 ? "must be >= 0, got \(v)" : "must be at least \(lo), got \(v)")
+            }
         }
         try atLeast(samplesPerCycle, 0, "samples-per-cycle")
         try atLeast(calibrationBins, 1, "calibration-bins")
@@ -106,17 +112,43 @@ extension TrainSettings {
     /// The settings that reproduce `config` and `controls` exactly (what `--print-config` prints).
     public init(resolved config: TrainConfig, controls: RunControls = RunControls()) {
         self.init()
-        let c = config, p = config.pruning
-        data = c.data; dataDir = c.dataDir; train = c.trainFile; test = c.testFile; target = c.target; task = c.task
-        cifar100Labels = c.cifar100Labels; augment = c.augment.map { $0 ? .on : .off }
-        model = c.model; hidden = Widths(c.hidden); sampler = c.sampler; temperature = c.temperature
-        beta1 = c.beta1; beta2 = c.beta2; eta = c.eta; samplesPerCycle = c.samplesPerCycle
-        calibrationBins = c.calibrationBins; epochs = c.epochs; batchSize = c.batchSize
-        evalBatchSize = c.evalBatchSize; lr = c.lr; momentum = c.momentum; weightDecay = c.weightDecay
-        schedule = c.schedule; cycles = c.cycles; seed = c.seed; threads = c.threads; out = c.out
-        syncCheckEvery = controls.syncCheckEvery; collectiveTimeout = controls.collectiveTimeout
-        checkpointEvery = controls.checkpointEvery; keepCheckpoints = controls.keepCheckpoints
-        prune = p.enabled; warmUp = p.warmUp; eStep = p.eStep
+        let c = config
+        let p = config.pruning
+        data = c.data
+        dataDir = c.dataDir
+        train = c.trainFile
+        test = c.testFile
+        target = c.target
+        task = c.task
+        cifar100Labels = c.cifar100Labels
+        augment = c.augment.map { $0 ? .on : .off }
+        model = c.model
+        hidden = Widths(c.hidden)
+        sampler = c.sampler
+        temperature = c.temperature
+        beta1 = c.beta1
+        beta2 = c.beta2
+        eta = c.eta
+        samplesPerCycle = c.samplesPerCycle
+        calibrationBins = c.calibrationBins
+        epochs = c.epochs
+        batchSize = c.batchSize
+        evalBatchSize = c.evalBatchSize
+        lr = c.lr
+        momentum = c.momentum
+        weightDecay = c.weightDecay
+        schedule = c.schedule
+        cycles = c.cycles
+        seed = c.seed
+        threads = c.threads
+        out = c.out
+        syncCheckEvery = controls.syncCheckEvery
+        collectiveTimeout = controls.collectiveTimeout
+        checkpointEvery = controls.checkpointEvery
+        keepCheckpoints = controls.keepCheckpoints
+        prune = p.enabled
+        warmUp = p.warmUp
+        eStep = p.eStep
         lambda0 = PerFamily(conv: p.lambda0, fc: p.fcLambda0, layers: p.layerLambda0 ?? [:])
         softThreshold = PerFamily(conv: p.softThreshold, fc: p.fcSoftThreshold, layers: p.layerSoftThreshold ?? [:])
         hardThreshold = PerFamily(conv: p.hardThreshold, fc: p.fcHardThreshold, layers: p.layerHardThreshold ?? [:])
@@ -143,7 +175,8 @@ extension TrainSettings {
             if given != was {
                 let shown = was.map { "\($0)" } ?? "not set"
                 throw SettingError(
-                    key.rawValue, "differs from the run being resumed (\(shown)); settings given with resume must agree")
+                    key.rawValue, "differs from the run being resumed (\(shown)); settings given with resume must agree"
+                )
             }
         }
         var c = stored

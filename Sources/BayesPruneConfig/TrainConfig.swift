@@ -1,11 +1,11 @@
+import BayesPruneData
+import BayesPruneNN
+import BayesPruneSampling
+import BayesPruneSparsity
 // The resolved configuration of a run: everything needed to rebuild the data pipeline and the model,
 // written to the run directory as config.json so `evaluate` (and a later resume) can reload it. Every
 // field is typed; the JSON keys and values are those of earlier versions (enums encode as their names).
 import Foundation
-import BayesPruneNN
-import BayesPruneData
-import BayesPruneSampling
-import BayesPruneSparsity
 
 public struct TrainConfig: Codable, Equatable, Sendable {
     public var data: DataKind = .fashionMNIST
@@ -57,7 +57,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Per-model defaults for the options the user did not give (documented in the README with the
     /// runs that chose them: 5 Fashion-MNIST epochs of lenet gave 89.7% at batch 128 for lr 0.02-0.1
     /// and 90.4% at batch 32, lr 0.02). For adavb, lr is C².
-    public static func defaults(model: ModelKind, sampler: SamplerKind)
+    public static func defaults(
+        model: ModelKind, sampler: SamplerKind
+    )
         -> (lr: Double, momentum: Double, weightDecay: Double, batchSize: Int)
     {
         let small = model == .mlp || model == .lenet

@@ -1,13 +1,13 @@
+import BayesPruneData
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneSampling
+import BayesPruneSparsity
 // The settings a user gives for a `train` run, from a TOML file, the command line or both, before
 // defaults: every field optional (nil = not given), keyed by the long option's name ("batch-size"),
 // which is also the TOML key. `resolve()` is the one place that applies defaults and validates; the
 // command line and config files only parse values into their types.
 import Foundation
-import BayesPruneKernels
-import BayesPruneNN
-import BayesPruneData
-import BayesPruneSampling
-import BayesPruneSparsity
 
 public struct TrainSettings: Codable, Equatable, Sendable {
     // Data
@@ -62,16 +62,34 @@ public struct TrainSettings: Codable, Equatable, Sendable {
 
     /// The keys: `train`'s long options without the dashes, in the order `--print-config` lists them.
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case data, dataDir = "data-dir", train, test, target, task, cifar100Labels = "cifar100-labels", augment
+        case data
+        case dataDir = "data-dir"
+        case train, test, target, task
+        case cifar100Labels = "cifar100-labels"
+        case augment
         case model, hidden, sampler, temperature, beta1, beta2, eta
-        case samplesPerCycle = "samples-per-cycle", calibrationBins = "calibration-bins"
-        case epochs, batchSize = "batch-size", evalBatchSize = "eval-batch-size", lr, momentum
-        case weightDecay = "weight-decay", schedule, cycles, seed, threads, out
-        case syncCheckEvery = "sync-check-every", collectiveTimeout = "collective-timeout"
-        case checkpointEvery = "checkpoint-every", keepCheckpoints = "keep-checkpoints"
-        case prune, warmUp = "warm-up", lambda1, lambda0, eStep = "e-step", softThreshold = "soft-threshold"
-        case hardThreshold = "hard-threshold", thetaPrior = "theta-prior", pruneKernels = "prune-kernels"
-        case pruneFirstLayer = "prune-first-layer", pruneLastLayer = "prune-last-layer"
+        case samplesPerCycle = "samples-per-cycle"
+        case calibrationBins = "calibration-bins"
+        case epochs
+        case batchSize = "batch-size"
+        case evalBatchSize = "eval-batch-size"
+        case lr, momentum
+        case weightDecay = "weight-decay"
+        case schedule, cycles, seed, threads, out
+        case syncCheckEvery = "sync-check-every"
+        case collectiveTimeout = "collective-timeout"
+        case checkpointEvery = "checkpoint-every"
+        case keepCheckpoints = "keep-checkpoints"
+        case prune
+        case warmUp = "warm-up"
+        case lambda1, lambda0
+        case eStep = "e-step"
+        case softThreshold = "soft-threshold"
+        case hardThreshold = "hard-threshold"
+        case thetaPrior = "theta-prior"
+        case pruneKernels = "prune-kernels"
+        case pruneFirstLayer = "prune-first-layer"
+        case pruneLastLayer = "prune-last-layer"
     }
 
     /// Settings that change no number of the run (a resumed run may give them anew).
@@ -175,7 +193,8 @@ public struct PerFamily: Codable, Equatable, Sendable {
             }
             return v
         }
-        var plain: [Double] = [], layers: [String: Double] = [:]
+        var plain: [Double] = []
+        var layers: [String: Double] = [:]
         for item in text.split(separator: ",", omittingEmptySubsequences: false) {
             if let eq = item.firstIndex(of: "=") {
                 let layer = item[..<eq].trimmingCharacters(in: .whitespaces)
@@ -185,7 +204,8 @@ public struct PerFamily: Codable, Equatable, Sendable {
                 layers[layer] = try number(item[item.index(after: eq)...])
             } else {
                 guard layers.isEmpty else {
-                    throw SettingError(key, "family values (X or CONV,FC) must come before LAYER=X entries, got \(text)")
+                    throw SettingError(
+                        key, "family values (X or CONV,FC) must come before LAYER=X entries, got \(text)")
                 }
                 plain.append(try number(item))
             }
@@ -228,7 +248,10 @@ public struct BetaPrior: Codable, Equatable, Sendable {
     public var a: Double
     public var b: Double
 
-    public init(a: Double, b: Double) { self.a = a; self.b = b }
+    public init(a: Double, b: Double) {
+        self.a = a
+        self.b = b
+    }
 
     public init(parsing text: String) throws {
         let ab = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }

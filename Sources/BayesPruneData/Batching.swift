@@ -35,7 +35,8 @@ public struct Augmentation: Equatable, Sendable {
     /// Draws one example's transform; `shiftY`/`shiftX` are in −padding…padding.
     @inline(__always)
     public func draw(_ rng: inout Xoshiro256) -> (shiftY: Int, shiftX: Int, flip: Bool) {
-        var shiftY = 0, shiftX = 0
+        var shiftY = 0
+        var shiftX = 0
         if randomCrop && padding > 0 {
             shiftY = rng.nextInt(below: 2 * padding + 1) - padding
             shiftX = rng.nextInt(below: 2 * padding + 1) - padding
@@ -129,10 +130,15 @@ public struct TrainBatchLoader {
             throw DataError("rank \(rank) is not in 0..<\(worldSize)")
         }
         guard globalBatchSize >= 1, globalBatchSize % worldSize == 0 else {
-            throw SettingError("batch-size", "global batch size \(globalBatchSize) must be a positive multiple of the world size \(worldSize)")
+            throw SettingError(
+                "batch-size",
+                "global batch size \(globalBatchSize) must be a positive multiple of the world size \(worldSize)")
         }
         guard dataset.count >= globalBatchSize else {
-            throw SettingError("batch-size", "global batch size \(globalBatchSize) exceeds the \(dataset.count) training examples of \(dataset.name)")
+            throw SettingError(
+                "batch-size",
+                "global batch size \(globalBatchSize) exceeds the \(dataset.count) training examples of \(dataset.name)"
+            )
         }
         self.dataset = dataset
         self.globalBatchSize = globalBatchSize
@@ -176,7 +182,8 @@ public struct TrainBatchLoader {
 
     /// The example indices this rank copies for global batch `batchIndex`.
     public func shard(batchIndex: Int) -> ArraySlice<Int32> {
-        precondition(batchIndex >= 0 && batchIndex < batchesPerEpoch, "batch \(batchIndex) not in 0..<\(batchesPerEpoch)")
+        precondition(
+            batchIndex >= 0 && batchIndex < batchesPerEpoch, "batch \(batchIndex) not in 0..<\(batchesPerEpoch)")
         let start = batchIndex * globalBatchSize + rank * localBatchSize
         return order[start..<(start + localBatchSize)]
     }
@@ -202,8 +209,9 @@ public struct TrainBatchLoader {
                 let destination = x + slot * size
                 if augment {
                     let t = augmentation.draw(&rng)
-                    Augmentation.shiftFlip(source, into: destination, channels: channels, height: height,
-                                           width: width, shiftY: t.shiftY, shiftX: t.shiftX, flip: t.flip)
+                    Augmentation.shiftFlip(
+                        source, into: destination, channels: channels, height: height,
+                        width: width, shiftY: t.shiftY, shiftX: t.shiftX, flip: t.flip)
                 } else {
                     destination.update(from: source, count: size)
                 }

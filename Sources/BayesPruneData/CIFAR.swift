@@ -39,8 +39,9 @@ public enum CIFARReader {
         bytes.withUnsafeBufferPointer { src in
             features.withUnsafeMutableBufferPointer { dst in
                 for r in 0..<records {
-                    scalePixels(src.baseAddress! + r * recordSize + labelBytes,
-                                dst.baseAddress! + start + r * imageBytes, count: imageBytes)
+                    scalePixels(
+                        src.baseAddress! + r * recordSize + labelBytes,
+                        dst.baseAddress! + start + r * imageBytes, count: imageBytes)
                 }
             }
         }
@@ -48,8 +49,9 @@ public enum CIFARReader {
     }
 
     static func dataset(name: String, features: [Float], labels: [Int32], classes: Int) -> Dataset {
-        Dataset(name: name, count: labels.count, channels: 3, height: 32, width: 32,
-                features: features, labels: labels, targets: [], task: .multiclass, classes: classes)
+        Dataset(
+            name: name, count: labels.count, channels: 3, height: 32, width: 32,
+            features: features, labels: labels, targets: [], task: .multiclass, classes: classes)
     }
 
     /// The directory holding the `.bin` files: `directory` itself or the archive's own subdirectory
@@ -65,31 +67,43 @@ public enum CIFARReader {
     /// CIFAR-10 train (data_batch_1..5.bin) and test (test_batch.bin).
     public static func loadCIFAR10(directory: String) throws -> (train: Dataset, test: Dataset) {
         let root = try resolve(directory, marker: cifar10TestFile, subdirectory: "cifar-10-batches-bin")
-        var trainFeatures = [Float](), trainLabels = [Int32]()
+        var trainFeatures = [Float]()
+        var trainLabels = [Int32]()
         // Every official batch holds 10000 images; reserving avoids regrowing a 600 MB array.
         trainFeatures.reserveCapacity(50_000 * imageBytes)
         for file in cifar10TrainFiles {
-            try appendRecords(path: joinPath(root, file), labelBytes: 1, labelIndex: 0, classes: 10,
-                              features: &trainFeatures, labels: &trainLabels)
+            try appendRecords(
+                path: joinPath(root, file), labelBytes: 1, labelIndex: 0, classes: 10,
+                features: &trainFeatures, labels: &trainLabels)
         }
-        var testFeatures = [Float](), testLabels = [Int32]()
-        try appendRecords(path: joinPath(root, cifar10TestFile), labelBytes: 1, labelIndex: 0, classes: 10,
-                          features: &testFeatures, labels: &testLabels)
-        return (dataset(name: "cifar10 train", features: trainFeatures, labels: trainLabels, classes: 10),
-                dataset(name: "cifar10 test", features: testFeatures, labels: testLabels, classes: 10))
+        var testFeatures = [Float]()
+        var testLabels = [Int32]()
+        try appendRecords(
+            path: joinPath(root, cifar10TestFile), labelBytes: 1, labelIndex: 0, classes: 10,
+            features: &testFeatures, labels: &testLabels)
+        return (
+            dataset(name: "cifar10 train", features: trainFeatures, labels: trainLabels, classes: 10),
+            dataset(name: "cifar10 test", features: testFeatures, labels: testLabels, classes: 10)
+        )
     }
 
     /// CIFAR-100 train (train.bin) and test (test.bin) with fine (100) or coarse (20) labels.
-    public static func loadCIFAR100(directory: String, labels kind: CIFAR100LabelKind = .fine) throws -> (train: Dataset, test: Dataset) {
+    public static func loadCIFAR100(
+        directory: String, labels kind: CIFAR100LabelKind = .fine
+    ) throws -> (train: Dataset, test: Dataset) {
         let root = try resolve(directory, marker: cifar100TestFile, subdirectory: "cifar-100-binary")
         let classes = kind == .fine ? 100 : 20
         let labelIndex = kind == .fine ? 1 : 0
         var splits = [Dataset]()
         for (file, split) in [(cifar100TrainFile, "train"), (cifar100TestFile, "test")] {
-            var features = [Float](), labels = [Int32]()
-            try appendRecords(path: joinPath(root, file), labelBytes: 2, labelIndex: labelIndex, classes: classes,
-                              features: &features, labels: &labels)
-            splits.append(dataset(name: "cifar100-\(kind.rawValue) \(split)", features: features, labels: labels, classes: classes))
+            var features = [Float]()
+            var labels = [Int32]()
+            try appendRecords(
+                path: joinPath(root, file), labelBytes: 2, labelIndex: labelIndex, classes: classes,
+                features: &features, labels: &labels)
+            splits.append(
+                dataset(
+                    name: "cifar100-\(kind.rawValue) \(split)", features: features, labels: labels, classes: classes))
         }
         return (splits[0], splits[1])
     }

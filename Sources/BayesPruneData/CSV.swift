@@ -27,13 +27,20 @@ public enum CSVReader {
 
     /// Splits bytes into records of fields, each with the line number where the record starts.
     static func records(_ bytes: [UInt8], path: String) throws -> [(line: Int, fields: [String])] {
-        let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), newline = UInt8(ascii: "\n")
-        let carriageReturn = UInt8(ascii: "\r"), space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
+        let quote = UInt8(ascii: "\"")
+        let comma = UInt8(ascii: ",")
+        let newline = UInt8(ascii: "\n")
+        let carriageReturn = UInt8(ascii: "\r")
+        let space = UInt8(ascii: " ")
+        let tab = UInt8(ascii: "\t")
         var result = [(line: Int, fields: [String])]()
         var fields = [String]()
         var field = [UInt8]()
-        var line = 1, recordLine = 1
-        var inQuotes = false, wasQuoted = false, afterClosingQuote = false
+        var line = 1
+        var recordLine = 1
+        var inQuotes = false
+        var wasQuoted = false
+        var afterClosingQuote = false
         var i = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
 
         func endField() {
@@ -108,7 +115,8 @@ public enum CSVReader {
         guard let first = parsed.first else { throw DataError(path, "empty file (no header row)") }
         let header = first.fields
         if header.allSatisfy({ Double($0) != nil }) {
-            throw DataError(path, "missing header: line \(first.line) holds only numbers; the first row must name the columns")
+            throw DataError(
+                path, "missing header: line \(first.line) holds only numbers; the first row must name the columns")
         }
         guard header.count >= 2 else {
             throw DataError(path, "fewer than 2 columns (\(header.count)); need feature columns and a target column")
@@ -116,7 +124,9 @@ public enum CSVReader {
         var seen = Set<String>()
         for (c, name) in header.enumerated() {
             if name.isEmpty { throw DataError(path, "line \(first.line): column \(c + 1) of the header has no name") }
-            if !seen.insert(name).inserted { throw DataError(path, "line \(first.line): duplicate column name \"\(name)\"") }
+            if !seen.insert(name).inserted {
+                throw DataError(path, "line \(first.line): duplicate column name \"\(name)\"")
+            }
         }
         let rows = parsed.dropFirst()
         guard !rows.isEmpty else { throw DataError(path, "no data rows after the header") }
@@ -126,7 +136,8 @@ public enum CSVReader {
         lines.reserveCapacity(rows.count)
         for row in rows {
             guard row.fields.count == header.count else {
-                throw DataError(path, "line \(row.line): ragged row: expected \(header.count) columns, got \(row.fields.count)")
+                throw DataError(
+                    path, "line \(row.line): ragged row: expected \(header.count) columns, got \(row.fields.count)")
             }
             for (c, cell) in row.fields.enumerated() {
                 // Spaces inside quotes matter for names, never for numbers.
@@ -172,7 +183,9 @@ public enum CSVReader {
         let targetIndex: Int
         if let target {
             guard let index = trainTable.header.firstIndex(of: target) else {
-                throw DataError(trainPath, "unknown target column \"\(target)\"; columns are \(trainTable.header.joined(separator: ", "))")
+                throw DataError(
+                    trainPath,
+                    "unknown target column \"\(target)\"; columns are \(trainTable.header.joined(separator: ", "))")
             }
             targetIndex = index
         } else {
@@ -182,7 +195,11 @@ public enum CSVReader {
         if let testPath {
             let testTable = try readTable(path: testPath)
             guard testTable.header == trainTable.header else {
-                throw DataError(testPath, "header (\(testTable.header.joined(separator: ", "))) differs from \(trainPath) (\(trainTable.header.joined(separator: ", ")))")
+                throw DataError(
+                    testPath,
+                    "header (\(testTable.header.joined(separator: ", "))) differs from \(trainPath) "
+                        + "(\(trainTable.header.joined(separator: ", ")))"
+                )
             }
             tables.append(testTable)
         }
@@ -198,11 +215,19 @@ public enum CSVReader {
                     let name = table.header[targetIndex]
                     if resolvedTask == .binary {
                         guard value == 0 || value == 1 else {
-                            throw DataError(table.path, "line \(table.lines[r]): binary target \"\(name)\" must be 0 or 1, got \(formatted(value))")
+                            throw DataError(
+                                table.path,
+                                "line \(table.lines[r]): binary target \"\(name)\" must be 0 or 1, got "
+                                    + "\(formatted(value))"
+                            )
                         }
                     } else {
                         guard value >= 0, value == value.rounded(), value < Double(maxClasses) else {
-                            throw DataError(table.path, "line \(table.lines[r]): multiclass target \"\(name)\" must be a class index 0..K-1, got \(formatted(value))")
+                            throw DataError(
+                                table.path,
+                                "line \(table.lines[r]): multiclass target \"\(name)\" must be a class index 0..K-1, "
+                                    + "got \(formatted(value))"
+                            )
                         }
                     }
                     maxLabel = max(maxLabel, Int(value))
@@ -210,16 +235,18 @@ public enum CSVReader {
             }
             classes = resolvedTask == .binary ? 2 : maxLabel + 1
             if resolvedTask == .multiclass && classes < 2 {
-                throw DataError(trainPath, "multiclass target \"\(trainTable.header[targetIndex])\" has a single class (0)")
+                throw DataError(
+                    trainPath, "multiclass target \"\(trainTable.header[targetIndex])\" has a single class (0)")
             }
         }
 
         let featureNames = trainTable.header.enumerated().filter { $0.offset != targetIndex }.map(\.element)
         let baseName = URL(fileURLWithPath: trainPath).lastPathComponent
         let sets = tables.enumerated().map { (k, table) in
-            makeDataset(table, targetIndex: targetIndex, task: resolvedTask, classes: classes,
-                         featureNames: featureNames,
-                         name: k == 0 ? baseName + " train" : URL(fileURLWithPath: table.path).lastPathComponent + " test")
+            makeDataset(
+                table, targetIndex: targetIndex, task: resolvedTask, classes: classes,
+                featureNames: featureNames,
+                name: k == 0 ? baseName + " train" : URL(fileURLWithPath: table.path).lastPathComponent + " test")
         }
         if sets.count == 2 { return (sets[0], sets[1]) }
 
@@ -233,8 +260,10 @@ public enum CSVReader {
         // Sorted indices keep the file's row order within each split.
         let testIndices = order[0..<testCount].sorted()
         let trainIndices = order[testCount...].sorted()
-        return (all.subset(trainIndices, name: baseName + " train"),
-                all.subset(testIndices, name: baseName + " held-out test"))
+        return (
+            all.subset(trainIndices, name: baseName + " train"),
+            all.subset(testIndices, name: baseName + " held-out test")
+        )
     }
 
     static func makeDataset(
@@ -243,15 +272,17 @@ public enum CSVReader {
         let columns = table.header.count
         var features = [Float]()
         features.reserveCapacity(table.rowCount * (columns - 1))
-        var labels = [Int32](), targets = [Float]()
+        var labels = [Int32]()
+        var targets = [Float]()
         for r in 0..<table.rowCount {
             for c in 0..<columns where c != targetIndex { features.append(Float(table.values[r * columns + c])) }
             let value = table.values[r * columns + targetIndex]
             if task == .regression { targets.append(Float(value)) } else { labels.append(Int32(value)) }
         }
-        return Dataset(name: name, count: table.rowCount, channels: columns - 1, height: 1, width: 1,
-                       features: features, labels: labels, targets: targets, task: task, classes: classes,
-                       featureNames: featureNames)
+        return Dataset(
+            name: name, count: table.rowCount, channels: columns - 1, height: 1, width: 1,
+            features: features, labels: labels, targets: targets, task: task, classes: classes,
+            featureNames: featureNames)
     }
 
     /// Integers print without a trailing ".0" so messages echo the file's text.

@@ -4,7 +4,8 @@ import BayesPruneKernels
 
 /// The data sets BayesPrune reads (the `data` setting).
 public enum DataKind: String, CaseIterable, Codable, Sendable {
-    case fashionMNIST = "fashion-mnist", mnist, cifar10, cifar100, csv
+    case fashionMNIST = "fashion-mnist"
+    case mnist, cifar10, cifar100, csv
 }
 
 public enum DataSource {
@@ -20,29 +21,39 @@ public enum DataSource {
     ) throws -> (train: Dataset, test: Dataset) {
         if kind == .csv {
             guard let trainFile else { throw SettingError("train", "required for csv data (path to the training CSV)") }
-            if dataDir != nil { throw SettingError("data-dir", "not used for csv data; give the files as train and test") }
-            return try CSVReader.load(trainPath: trainFile, testPath: testFile, target: target, task: task,
-                                      seed: seed, holdoutFraction: holdoutFraction)
+            if dataDir != nil {
+                throw SettingError("data-dir", "not used for csv data; give the files as train and test")
+            }
+            return try CSVReader.load(
+                trainPath: trainFile, testPath: testFile, target: target, task: task,
+                seed: seed, holdoutFraction: holdoutFraction)
         }
         // Image data sets come in fixed train/test files and are always multiclass.
         if trainFile != nil { throw SettingError("train", "only for csv data; \(kind.rawValue) is read from data-dir") }
         if testFile != nil { throw SettingError("test", "only for csv data; \(kind.rawValue) is read from data-dir") }
         if target != nil { throw SettingError("target", "only for csv data") }
-        if let task, task != .multiclass { throw SettingError("task", "\(kind.rawValue) is a multiclass data set, not \(task.rawValue)") }
+        if let task, task != .multiclass {
+            throw SettingError("task", "\(kind.rawValue) is a multiclass data set, not \(task.rawValue)")
+        }
         switch kind {
         case .fashionMNIST:
             if let dataDir { return try IDXReader.loadDirectory(dataDir, name: kind.rawValue) }
             return try IDXReader.loadSystemFashionMNIST()
         case .mnist:
-            guard let dataDir else { throw SettingError("data-dir", "required for mnist (directory with the four IDX files)") }
+            guard let dataDir else {
+                throw SettingError("data-dir", "required for mnist (directory with the four IDX files)")
+            }
             return try IDXReader.loadDirectory(dataDir, name: kind.rawValue)
         case .cifar10:
             guard let dataDir else {
-                throw SettingError("data-dir", "required for cifar10 (directory with data_batch_1..5.bin and test_batch.bin)")
+                throw SettingError(
+                    "data-dir", "required for cifar10 (directory with data_batch_1..5.bin and test_batch.bin)")
             }
             return try CIFARReader.loadCIFAR10(directory: dataDir)
         case .cifar100, .csv:
-            guard let dataDir else { throw SettingError("data-dir", "required for cifar100 (directory with train.bin and test.bin)") }
+            guard let dataDir else {
+                throw SettingError("data-dir", "required for cifar100 (directory with train.bin and test.bin)")
+            }
             return try CIFARReader.loadCIFAR100(directory: dataDir, labels: cifar100Labels)
         }
     }

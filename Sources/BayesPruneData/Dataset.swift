@@ -37,9 +37,11 @@ public struct Dataset: Sendable {
         featureNames: [String] = []
     ) {
         precondition(features.count == count * channels * height * width, "features do not match the shape")
-        precondition(task == .regression ? targets.count == count && labels.isEmpty
-                                         : labels.count == count && targets.isEmpty,
-                     "labels/targets do not match the task")
+        precondition(
+            task == .regression
+                ? targets.count == count && labels.isEmpty
+                : labels.count == count && targets.isEmpty,
+            "labels/targets do not match the task")
         self.name = name
         self.count = count
         self.channels = channels

@@ -26,7 +26,8 @@ public enum FileBytes {
     private static func gzipSizeHint(_ bytes: [UInt8]) -> Int {
         guard bytes.count >= 18 else { return 0 }
         let n = bytes.count
-        let size = UInt32(bytes[n - 4]) | UInt32(bytes[n - 3]) << 8 | UInt32(bytes[n - 2]) << 16
+        let size =
+            UInt32(bytes[n - 4]) | UInt32(bytes[n - 3]) << 8 | UInt32(bytes[n - 2]) << 16
             | UInt32(bytes[n - 1]) << 24
         // Cap the hint: a corrupt trailer must not trigger a huge allocation.
         return min(Int(size), 1 << 30)

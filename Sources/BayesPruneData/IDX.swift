@@ -42,10 +42,13 @@ public enum IDXReader {
         let promised = dims.reduce(1, *)
         let present = bytes.count - offset
         if present < promised {
-            throw DataError(path, "truncated: header dims \(dims) promise \(promised) data bytes but only \(present) follow")
+            throw DataError(
+                path, "truncated: header dims \(dims) promise \(promised) data bytes but only \(present) follow")
         }
         if present > promised {
-            throw DataError(path, "\(present - promised) trailing bytes after the \(promised) data bytes the header dims \(dims) promise")
+            throw DataError(
+                path,
+                "\(present - promised) trailing bytes after the \(promised) data bytes the header dims \(dims) promise")
         }
         return (dims, offset)
     }
@@ -84,7 +87,8 @@ public enum IDXReader {
         let images = try readImages(path: imagesPath)
         let labels = try readLabels(path: labelsPath, classes: classes)
         guard labels.count == images.count else {
-            throw DataError(labelsPath, "count mismatch: \(labels.count) labels but \(imagesPath) holds \(images.count) images")
+            throw DataError(
+                labelsPath, "count mismatch: \(labels.count) labels but \(imagesPath) holds \(images.count) images")
         }
         return Dataset(
             name: name, count: images.count, channels: 1, height: images.rows, width: images.cols,
@@ -100,7 +104,9 @@ public enum IDXReader {
     }
 
     /// Train and test splits from a directory holding the four standard files (gzip or raw).
-    public static func loadDirectory(_ directory: String, name: String, classes: Int = 10) throws -> (train: Dataset, test: Dataset) {
+    public static func loadDirectory(
+        _ directory: String, name: String, classes: Int = 10
+    ) throws -> (train: Dataset, test: Dataset) {
         guard directoryExists(directory) else { throw DataError(directory, "missing directory") }
         let train = try load(
             imagesPath: locate(trainImagesName, in: directory), labelsPath: locate(trainLabelsName, in: directory),
@@ -109,7 +115,9 @@ public enum IDXReader {
             imagesPath: locate(testImagesName, in: directory), labelsPath: locate(testLabelsName, in: directory),
             name: name + " test", classes: classes)
         guard train.height == test.height, train.width == test.width else {
-            throw DataError(directory, "train images are \(train.height)x\(train.width) but test images are \(test.height)x\(test.width)")
+            throw DataError(
+                directory,
+                "train images are \(train.height)x\(train.width) but test images are \(test.height)x\(test.width)")
         }
         return (train, test)
     }
@@ -117,8 +125,11 @@ public enum IDXReader {
     /// Fashion-MNIST from the Debian package's directory, with a message saying how to get it.
     public static func loadSystemFashionMNIST() throws -> (train: Dataset, test: Dataset) {
         let directory = fashionMNISTSystemDirectory
-        guard fileExists(joinPath(directory, trainImagesName + ".gz")) || fileExists(joinPath(directory, trainImagesName)) else {
-            throw DataError(directory, "Fashion-MNIST not found; run `apt-get install dataset-fashion-mnist` or set data-dir")
+        guard
+            fileExists(joinPath(directory, trainImagesName + ".gz")) || fileExists(joinPath(directory, trainImagesName))
+        else {
+            throw DataError(
+                directory, "Fashion-MNIST not found; run `apt-get install dataset-fashion-mnist` or set data-dir")
         }
         return try loadDirectory(directory, name: "fashion-mnist")
     }

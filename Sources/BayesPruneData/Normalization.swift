@@ -27,7 +27,8 @@ public struct Normalization: Equatable, Sendable {
             for n in 0..<data.count {
                 for c in 0..<data.channels {
                     let base = x.baseAddress! + n * size + c * plane
-                    var s = 0.0, q = 0.0
+                    var s = 0.0
+                    var q = 0.0
                     for i in 0..<plane {
                         let v = Double(base[i])
                         s += v
@@ -57,12 +58,14 @@ public struct Normalization: Equatable, Sendable {
         let plane = data.height * data.width
         let size = data.exampleSize
         let inverseStd = std.map { 1 / $0 }
-        let count = data.count, channels = data.channels
+        let count = data.count
+        let channels = data.channels
         data.features.withUnsafeMutableBufferPointer { x in
             for n in 0..<count {
                 for c in 0..<channels {
                     let base = x.baseAddress! + n * size + c * plane
-                    let m = mean[c], s = inverseStd[c]
+                    let m = mean[c]
+                    let s = inverseStd[c]
                     for i in 0..<plane { base[i] = (base[i] - m) * s }
                 }
             }
@@ -82,7 +85,8 @@ public struct TargetScaling: Equatable, Sendable {
 
     public static func fit(_ data: Dataset, minimumStd: Float = Normalization.minimumStd) -> TargetScaling {
         precondition(data.task == .regression, "target scaling applies to regression data")
-        var s = 0.0, q = 0.0
+        var s = 0.0
+        var q = 0.0
         for y in data.targets {
             s += Double(y)
             q += Double(y) * Double(y)
@@ -94,7 +98,8 @@ public struct TargetScaling: Equatable, Sendable {
     }
 
     public func apply(to data: inout Dataset) {
-        let m = mean, inverse = 1 / std
+        let m = mean
+        let inverse = 1 / std
         for i in data.targets.indices { data.targets[i] = (data.targets[i] - m) * inverse }
     }
 

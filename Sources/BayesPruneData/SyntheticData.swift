@@ -1,8 +1,8 @@
+import BayesPruneKernels
 // Synthetic variable-selection data: many correlated Gaussian inputs (AR(1) correlation ρ between
 // neighbouring columns), of which the first few drive the target through a nonlinear function, plus
 // Gaussian noise. The truth is known, so a pruning run can be checked for keeping exactly those inputs.
 import Foundation
-import BayesPruneKernels
 
 public struct VariableSelectionSpec: Sendable {
     public var rows = 12_800
@@ -16,7 +16,9 @@ public struct VariableSelectionSpec: Sendable {
     public static let relevant = ["x1", "x2", "x3", "x4", "x5"]
 
     /// y = 2·tanh(x1) + x2·x3 + sin(2·x4) + ½·x5² + noise.
-    public static func signal(_ x: [Double]) -> Double { 2 * tanh(x[0]) + x[1] * x[2] + sin(2 * x[3]) + 0.5 * x[4] * x[4] }
+    public static func signal(_ x: [Double]) -> Double {
+        2 * tanh(x[0]) + x[1] * x[2] + sin(2 * x[3]) + 0.5 * x[4] * x[4]
+    }
 }
 
 public enum SyntheticData {
@@ -25,7 +27,8 @@ public enum SyntheticData {
         var rng = Xoshiro256(seed: s.seed, stream: 0x5E1EC7)
         var out = (1...s.inputs).map { "x\($0)" }.joined(separator: ",") + ",y\n"
         out.reserveCapacity(s.rows * s.inputs * 8)
-        let r = s.correlation, c = (1 - r * r).squareRoot()
+        let r = s.correlation
+        let c = (1 - r * r).squareRoot()
         var x = [Double](repeating: 0, count: s.inputs)
         for _ in 0..<s.rows {
             x[0] = Double(rng.nextGaussian())

@@ -3,8 +3,9 @@
 // under mpirun take the same code path (the llm.c / horovod split: this is the core, the trainer is
 // the glue, launch/ is the launcher).
 import CMPI
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public struct DistributedError: Error, CustomStringConvertible { public let description: String }
@@ -39,7 +40,8 @@ public final class SingleProcess: Communicator {
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int, what: String) throws {}
     public func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int, what: String) throws {}
     public func allgather(_ value: UInt64, what: String) throws -> [UInt64] { [value] }
-    public func allgather(_ value: UnsafeRawPointer, bytes: Int, into out: UnsafeMutableRawPointer, what: String) throws {
+    public func allgather(_ value: UnsafeRawPointer, bytes: Int, into out: UnsafeMutableRawPointer, what: String) throws
+    {
         out.copyMemory(from: value, byteCount: bytes)
     }
     public func abort(code: Int32) -> Never { exit(code) }
@@ -51,10 +53,12 @@ public final class MPICommunicator: Communicator {
 
     /// Initialises MPI; call once per process, only when `launchedUnderMPI`.
     public init(timeoutSeconds: Double) throws {
-        var r: Int32 = 0, s: Int32 = 0
+        var r: Int32 = 0
+        var s: Int32 = 0
         let rc = bp_mpi_init(&r, &s)
         guard rc == 0 else { throw DistributedError(description: "MPI_Init failed with error \(rc)") }
-        rank = Int(r); size = Int(s)
+        rank = Int(r)
+        size = Int(s)
         bp_mpi_set_timeout(timeoutSeconds)
     }
 
@@ -81,7 +85,8 @@ public final class MPICommunicator: Communicator {
         try check(bp_mpi_allgather(&v, 8, &out, what), what)
         return out
     }
-    public func allgather(_ value: UnsafeRawPointer, bytes: Int, into out: UnsafeMutableRawPointer, what: String) throws {
+    public func allgather(_ value: UnsafeRawPointer, bytes: Int, into out: UnsafeMutableRawPointer, what: String) throws
+    {
         try check(bp_mpi_allgather(value, bytes, out, what), what)
     }
     public func abort(code: Int32) -> Never {

@@ -1,3 +1,8 @@
+import BayesPruneConfig
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneRunIO
+import BayesPruneSparsity
 // `bayesprune export DIR --compact OUT`: a physically smaller network. The channels that pruning left
 // dead are dropped from the tensors (rows, columns, filters, batch-norm entries) wherever the
 // architecture allows it: hidden units of mlp, every lenet layer's outputs, the inner channels of every
@@ -5,12 +10,6 @@
 // normal run directory (config.json with the compact widths, weights.safetensors) plus
 // architecture.json, so `evaluate` loads it, and it predicts what the masked network predicts.
 import Foundation
-import BayesPruneKernels
-import BayesPruneNN
-import BayesPruneSparsity
-import BayesPruneConfig
-import BayesPruneRunIO
-
 
 public struct CompactSummary: Codable {
     public var model: String
@@ -47,7 +46,9 @@ public enum CompactExport {
             let live = (0..<sp.channels).filter { !pruner.dead[k][$0] }
             alive[k] = live.isEmpty ? [0] : live
         }
-        var outIdx: [String: [Int]] = [:], inIdx: [String: [Int]] = [:], bnIdx: [String: [Int]] = [:]
+        var outIdx: [String: [Int]] = [:]
+        var inIdx: [String: [Int]] = [:]
+        var bnIdx: [String: [Int]] = [:]
         for (k, sp) in spaces.enumerated() {
             guard let live = alive[k] else { continue }
             for p in sp.producers {
@@ -55,8 +56,11 @@ public enum CompactExport {
                 if let bn = p.batchNorm { bnIdx[bn.layer] = live }
             }
             for r in sp.consumers {
-                if case .linearIn(let l, _, _, let block) = r { inIdx[l] = live.flatMap { c in (0..<block).map { c * block + $0 } } }
-                else if let l = r.layer { inIdx[l] = live }
+                if case .linearIn(let l, _, _, let block) = r {
+                    inIdx[l] = live.flatMap { c in (0..<block).map { c * block + $0 } }
+                } else if let l = r.layer {
+                    inIdx[l] = live
+                }
             }
         }
         var c = m.config
@@ -75,20 +79,36 @@ public enum CompactExport {
         cm.parameterCount = compact.store.parameterCount
 
         // Copy every tensor, selecting the live rows/columns/filters.
-        let ds = dense.store, cs = compact.store
+        let ds = dense.store
+        let cs = compact.store
         for e in cs.entries {
-            guard let d = ds.entry(named: e.name) else { throw OutputError(description: "export: \(e.name) has no dense counterpart") }
-            let src = ds.value(d.offset), dst = cs.value(e.offset)
+            guard let d = ds.entry(named: e.name) else {
+                throw OutputError(description: "export: \(e.name) has no dense counterpart")
+            }
+            let src = ds.value(d.offset)
+            let dst = cs.value(e.offset)
             switch e.role {
             case .weight where e.shape.count == 4:
-                let rows = outIdx[e.layer] ?? Array(0..<d.shape[0]), cols = inIdx[e.layer] ?? Array(0..<d.shape[1])
+                let rows = outIdx[e.layer] ?? Array(0..<d.shape[0])
+                let cols = inIdx[e.layer] ?? Array(0..<d.shape[1])
                 let k = d.shape[2] * d.shape[3]
                 var i = 0
-                for o in rows { for ch in cols { (dst + i * k).update(from: src + (o * d.shape[1] + ch) * k, count: k); i += 1 } }
+                for o in rows {
+                    for ch in cols {
+                        (dst + i * k).update(from: src + (o * d.shape[1] + ch) * k, count: k)
+                        i += 1
+                    }
+                }
             case .weight:
-                let rows = outIdx[e.layer] ?? Array(0..<d.shape[0]), cols = inIdx[e.layer] ?? Array(0..<d.shape[1])
+                let rows = outIdx[e.layer] ?? Array(0..<d.shape[0])
+                let cols = inIdx[e.layer] ?? Array(0..<d.shape[1])
                 var i = 0
-                for o in rows { for j in cols { dst[i] = src[o * d.shape[1] + j]; i += 1 } }
+                for o in rows {
+                    for j in cols {
+                        dst[i] = src[o * d.shape[1] + j]
+                        i += 1
+                    }
+                }
             case .bias:
                 let rows = outIdx[e.layer] ?? Array(0..<d.count)
                 for (i, o) in rows.enumerated() { dst[i] = src[o] }
@@ -106,10 +126,13 @@ public enum CompactExport {
 
         try makeRunDirectory(out)
         try cm.write(directory: out)
-        try WeightsFile.write(compact, to: out + "/weights.safetensors", metadata: ["model": c.model.rawValue, "format": "bayesprune-compact-1"])
-        let summary = CompactSummary(model: c.model.rawValue, source: directory, hidden: c.model == .mlp ? c.hidden : nil, widths: c.widths,
-                                     denseParameters: ds.parameterCount, compactParameters: cs.parameterCount,
-                                     denseMACsPerExample: dense.macsPerExample, compactMACsPerExample: compact.macsPerExample)
+        try WeightsFile.write(
+            compact, to: out + "/weights.safetensors",
+            metadata: ["model": c.model.rawValue, "format": "bayesprune-compact-1"])
+        let summary = CompactSummary(
+            model: c.model.rawValue, source: directory, hidden: c.model == .mlp ? c.hidden : nil, widths: c.widths,
+            denseParameters: ds.parameterCount, compactParameters: cs.parameterCount,
+            denseMACsPerExample: dense.macsPerExample, compactMACsPerExample: compact.macsPerExample)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try enc.encode(summary), to: out + "/architecture.json")

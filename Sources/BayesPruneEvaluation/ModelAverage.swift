@@ -15,11 +15,17 @@ public final class ModelAverage {
     /// The running sums and members, for a checkpoint.
     public var sums: [Double] { sum }
     public func restore(count: Int, sums: [Double], width: Int, examples: Int, members: [Predictions]) {
-        self.count = count; sum = sums; shape = (examples, width); self.members = members
+        self.count = count
+        sum = sums
+        shape = (examples, width)
+        self.members = members
     }
 
     public func add(_ p: Predictions) {
-        if count == 0 { sum = [Double](repeating: 0, count: p.values.count); shape = (p.count, p.width) }
+        if count == 0 {
+            sum = [Double](repeating: 0, count: p.values.count)
+            shape = (p.count, p.width)
+        }
         precondition(p.values.count == sum.count, "model average: prediction shapes differ")
         for i in 0..<sum.count { sum[i] += Double(p.values[i]) }
         count += 1

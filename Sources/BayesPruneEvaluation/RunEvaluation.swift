@@ -1,13 +1,13 @@
+import BayesPruneConfig
+import BayesPruneData
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneRunIO
 // Re-creates a finished run's model from its directory (config.json, weights.safetensors and the
 // posterior samples) and scores its test set with the normalization recorded at training time: the
 // last weights, the Bayesian model average over the samples, and optionally out-of-distribution
 // detection against a second data set.
 import Foundation
-import BayesPruneKernels
-import BayesPruneNN
-import BayesPruneData
-import BayesPruneConfig
-import BayesPruneRunIO
 
 public struct OODRequest {
     public var data: DataKind
@@ -16,7 +16,11 @@ public struct OODRequest {
     public var testFile: String?
     public var transform: OODTransform
     public init(data: DataKind, dataDir: String?, trainFile: String?, testFile: String?, transform: OODTransform) {
-        self.data = data; self.dataDir = dataDir; self.trainFile = trainFile; self.testFile = testFile; self.transform = transform
+        self.data = data
+        self.dataDir = dataDir
+        self.trainFile = trainFile
+        self.testFile = testFile
+        self.transform = transform
     }
 }
 
@@ -26,9 +30,11 @@ public enum RunEvaluation {
         guard m.inputShape.count == 3 else {
             throw OutputError(description: "config.json: input shape \(m.inputShape) is not channels, height, width")
         }
-        let loss: LossKind = m.task == "multiclass" ? .softmaxCrossEntropy : (m.task == "binary" ? .logistic : .squaredError)
-        let spec = ModelSpec(kind: kind, input: ActShape(m.inputShape[0], m.inputShape[1], m.inputShape[2]),
-                             outputs: m.outputs, loss: loss, hidden: m.config.hidden, widths: m.config.widths)
+        let loss: LossKind =
+            m.task == "multiclass" ? .softmaxCrossEntropy : (m.task == "binary" ? .logistic : .squaredError)
+        let spec = ModelSpec(
+            kind: kind, input: ActShape(m.inputShape[0], m.inputShape[1], m.inputShape[2]),
+            outputs: m.outputs, loss: loss, hidden: m.config.hidden, widths: m.config.widths)
         return try ModelBuilder.build(spec, seed: m.config.seed)
     }
 
@@ -37,8 +43,10 @@ public enum RunEvaluation {
     }
 
     /// One JSON object: {"last": {...}, "bma": {..., "samples", "reliability"}, "ood": {...}}.
-    public static func evaluate(directory: String, dataDir: String? = nil, ood: OODRequest? = nil,
-                                bins: Int? = nil) throws -> String {
+    public static func evaluate(
+        directory: String, dataDir: String? = nil, ood: OODRequest? = nil,
+        bins: Int? = nil
+    ) throws -> String {
         let source = try RunSource.open(directory)
         let m = try RunManifest.load(directory: source.runDirectory)
         var c = m.config
@@ -65,19 +73,28 @@ public enum RunEvaluation {
             if let oodSet { oodAverage.add(try Evaluator.predict(net, data: oodSet, batchSize: c.evalBatchSize)) }
         }
 
-        var out: [String: Any] = ["model": c.model.rawValue, "data": c.data.rawValue, "sampler": c.sampler.rawValue, "examples": data.test.count]
+        var out: [String: Any] = [
+            "model": c.model.rawValue, "data": c.data.rawValue, "sampler": c.sampler.rawValue,
+            "examples": data.test.count,
+        ]
         if data.test.task == .regression {
-            let r = Evaluator.regression(mean: last, samples: [], targets: data.test.targets, scaling: data.targetScaling!)
+            let r = Evaluator.regression(
+                mean: last, samples: [], targets: data.test.targets, scaling: data.targetScaling!)
             out["last"] = ["rmse": r.rmse, "nll": r.nll]
             if let mean = average.mean {
-                let b = Evaluator.regression(mean: mean, samples: average.members, targets: data.test.targets, scaling: data.targetScaling!)
+                let b = Evaluator.regression(
+                    mean: mean, samples: average.members, targets: data.test.targets, scaling: data.targetScaling!)
                 out["bma"] = ["rmse": b.rmse, "nll": b.nll, "samples": average.count] as [String: Any]
-            } else { out["bma"] = ["samples": 0] }
+            } else {
+                out["bma"] = ["samples": 0]
+            }
         } else {
             func metrics(_ p: Predictions, samples: Int?) throws -> [String: Any] {
                 let r = Evaluator.classification(p, labels: data.test.labels, bins: nbins)
-                var d: [String: Any] = ["accuracy": r.accuracy, "nll": r.nll, "brier": r.brier, "ece": r.ece, "mce": r.mce,
-                                        "bins": r.bins, "reliability": try encode(r.reliability)]
+                var d: [String: Any] = [
+                    "accuracy": r.accuracy, "nll": r.nll, "brier": r.brier, "ece": r.ece, "mce": r.mce,
+                    "bins": r.bins, "reliability": try encode(r.reliability),
+                ]
                 if let samples { d["samples"] = samples }
                 return d
             }
@@ -88,21 +105,29 @@ public enum RunEvaluation {
         if m.config.pruning.enabled {
             let (_, _, pruner) = try CompactExport.loadPruned(directory: directory)
             var p = try encode(pruner.summary()) as! [String: Any]
-            p["connected_inputs"] = data.train.featureNames.isEmpty ? nil
-                : pruner.connectedInputs().map { $0 < data.train.featureNames.count ? data.train.featureNames[$0] : "\($0)" }
+            p["connected_inputs"] =
+                data.train.featureNames.isEmpty
+                ? nil
+                : pruner.connectedInputs().map {
+                    $0 < data.train.featureNames.count ? data.train.featureNames[$0] : "\($0)"
+                }
             out["pruning"] = p
         }
         if let ood, let oodSet {
             net.store.values.zero()
             try source.loadWeights(into: net)
             let oodLast = try Evaluator.predict(net, data: oodSet, batchSize: c.evalBatchSize)
-            var report: [String: Any] = ["data": ood.data.rawValue, "transform": ood.transform.rawValue, "examples": oodSet.count]
+            var report: [String: Any] = [
+                "data": ood.data.rawValue, "transform": ood.transform.rawValue, "examples": oodSet.count,
+            ]
             for (name, inP, outP) in [("last", last, oodLast), ("bma", average.mean, oodAverage.mean)] {
                 guard let inP, let outP else { continue }
                 var byScore: [String: Any] = [:]
                 for score in OODScore.allCases {
-                    byScore[score.rawValue] = try encode(OutOfDistribution.detection(
-                        inScores: OutOfDistribution.scores(inP, by: score), outScores: OutOfDistribution.scores(outP, by: score)))
+                    byScore[score.rawValue] = try encode(
+                        OutOfDistribution.detection(
+                            inScores: OutOfDistribution.scores(inP, by: score),
+                            outScores: OutOfDistribution.scores(outP, by: score)))
                 }
                 report[name] = byScore
             }
@@ -113,21 +138,29 @@ public enum RunEvaluation {
     }
 
     /// The OOD set's test split, transformed on raw values, normalized with the in-distribution statistics.
-    static func loadOOD(_ r: OODRequest, like inDist: PreparedData, normalization: Normalization,
-                        config: TrainConfig) throws -> Dataset {
+    static func loadOOD(
+        _ r: OODRequest, like inDist: PreparedData, normalization: Normalization,
+        config: TrainConfig
+    ) throws -> Dataset {
         guard inDist.test.task != .regression else {
             throw SettingError("ood-data", "out-of-distribution scoring needs a classification run")
         }
         var test: Dataset
         do {
-            test = try DataSource.load(kind: r.data, dataDir: r.dataDir, trainFile: r.trainFile, testFile: r.testFile,
-                                       target: nil, task: nil, seed: config.seed).test
+            test = try DataSource.load(
+                kind: r.data, dataDir: r.dataDir, trainFile: r.trainFile, testFile: r.testFile,
+                target: nil, task: nil, seed: config.seed
+            ).test
         } catch let e as SettingError {
             throw SettingError("ood-" + e.key, e.message)  // the OOD set's settings are ood-data-dir, ...
         }
         let want = (inDist.test.channels, inDist.test.height, inDist.test.width)
         guard (test.channels, test.height, test.width) == want else {
-            throw SettingError("ood-data", "\(r.data.rawValue) has shape \(test.channels)x\(test.height)x\(test.width), the model expects \(want.0)x\(want.1)x\(want.2)")
+            throw SettingError(
+                "ood-data",
+                "\(r.data.rawValue) has shape \(test.channels)x\(test.height)x\(test.width), the model expects "
+                    + "\(want.0)x\(want.1)x\(want.2)"
+            )
         }
         r.transform.apply(to: &test, seed: config.seed)
         normalization.apply(to: &test)

@@ -1,8 +1,8 @@
 // Monotonic wall-clock time for throughput figures (CLOCK_MONOTONIC, nanoseconds).
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 @inline(__always)

@@ -11,27 +11,37 @@ public final class DNNLConv {
     /// nil when oneDNN cannot build the primitives (non-square kernels or an unsupported geometry).
     public init?(_ g: ConvGeometry, batch: Int, hasBias: Bool) {
         guard g.kernelH == g.kernelW, batch > 0,
-              let h = bp_conv_create(Int32(batch), Int32(g.inChannels), Int32(g.inH), Int32(g.inW),
-                                     Int32(g.outChannels), Int32(g.kernelH), Int32(g.stride), Int32(g.padding),
-                                     hasBias ? 1 : 0)
+            let h = bp_conv_create(
+                Int32(batch), Int32(g.inChannels), Int32(g.inH), Int32(g.inW),
+                Int32(g.outChannels), Int32(g.kernelH), Int32(g.stride), Int32(g.padding),
+                hasBias ? 1 : 0)
         else { return nil }
-        geometry = g; self.batch = batch; self.hasBias = hasBias; handle = h
+        geometry = g
+        self.batch = batch
+        self.hasBias = hasBias
+        handle = h
     }
 
     deinit { bp_conv_destroy(handle) }
 
     /// y[O, B, oh, ow] = conv(x[C, B, H, W], w[O, C, kh, kw]) + bias. With `training`, the reordered x is
     /// kept for `backward` (otherwise backward reorders x again).
-    public func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        y: UnsafeMutablePointer<Float>, training: Bool = true) {
+    public func forward(
+        x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        y: UnsafeMutablePointer<Float>, training: Bool = true
+    ) {
         precondition(!hasBias || bias != nil)
-        guard bp_conv_forward(handle, x, w, bias, y, training ? 1 : 0) == 0 else { fatalError("oneDNN convolution forward failed") }
+        guard bp_conv_forward(handle, x, w, bias, y, training ? 1 : 0) == 0 else {
+            fatalError("oneDNN convolution forward failed")
+        }
     }
 
     /// After `forward` on the same x and w: dw += ∂L/∂w, db += ∂L/∂b, dx = ∂L/∂x (SET, when dx is given).
-    public func backward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, w: UnsafePointer<Float>,
-                         dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>,
-                         db: UnsafeMutablePointer<Float>?) {
+    public func backward(
+        x: UnsafePointer<Float>, dy: UnsafePointer<Float>, w: UnsafePointer<Float>,
+        dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>,
+        db: UnsafeMutablePointer<Float>?
+    ) {
         guard bp_conv_backward(handle, x, dy, w, dx, dw, db) == 0 else {
             fatalError("oneDNN convolution backward failed")
         }

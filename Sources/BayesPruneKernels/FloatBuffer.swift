@@ -1,9 +1,9 @@
 // An owned, 64-byte aligned, zero-initialised block of Floats. Parameters, gradients, optimizer state
 // and activations each live in one such block, with named views (offset + count) into it.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 public final class FloatBuffer {

@@ -6,25 +6,33 @@ public enum Transpose { case no, yes }
 
 /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, all row-major with leading dimensions.
 @inline(__always)
-public func gemm(_ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int,
-                 alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-                 b: UnsafePointer<Float>, ldb: Int,
-                 beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+public func gemm(
+    _ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int,
+    alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
     if m == 0 || n == 0 { return }
     if k == 0 {
-        if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
-        else if beta != 1 { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
+        if beta == 0 {
+            for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) }
+        } else if beta != 1 {
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
+        }
         return
     }
-    cblas_sgemm(CblasRowMajor, ta == .no ? CblasNoTrans : CblasTrans, tb == .no ? CblasNoTrans : CblasTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    cblas_sgemm(
+        CblasRowMajor, ta == .no ? CblasNoTrans : CblasTrans, tb == .no ? CblasNoTrans : CblasTrans,
+        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
 /// Naive triple loop with Double accumulation; the reference for `gemm`.
-public func gemmNaive(_ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int,
-                      alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-                      b: UnsafePointer<Float>, ldb: Int,
-                      beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+public func gemmNaive(
+    _ ta: Transpose, _ tb: Transpose, m: Int, n: Int, k: Int,
+    alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
     for i in 0..<m {
         for j in 0..<n {
             var s = 0.0

@@ -22,24 +22,36 @@ public struct ConvGeometry: Equatable {
         return lo..<max(lo, hi)
     }
 
-    public init(inChannels: Int, outChannels: Int, kernelH: Int, kernelW: Int, stride: Int, padding: Int, inH: Int, inW: Int) {
-        self.inChannels = inChannels; self.outChannels = outChannels
-        self.kernelH = kernelH; self.kernelW = kernelW
-        self.stride = stride; self.padding = padding
-        self.inH = inH; self.inW = inW
+    public init(
+        inChannels: Int, outChannels: Int, kernelH: Int, kernelW: Int, stride: Int, padding: Int, inH: Int, inW: Int
+    ) {
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelH = kernelH
+        self.kernelW = kernelW
+        self.stride = stride
+        self.padding = padding
+        self.inH = inH
+        self.inW = inW
     }
 }
 
 /// Fills col[colRows, nb·outPlane] from images b0..<b0+nb of x[C, B, H, W].
-public func im2col(_ g: ConvGeometry, x: UnsafePointer<Float>, batch: Int, b0: Int, nb: Int,
-                   col: UnsafeMutablePointer<Float>) {
-    let outH = g.outH, outW = g.outW, P = g.outPlane
+public func im2col(
+    _ g: ConvGeometry, x: UnsafePointer<Float>, batch: Int, b0: Int, nb: Int,
+    col: UnsafeMutablePointer<Float>
+) {
+    let outH = g.outH
+    let outW = g.outW
+    let P = g.outPlane
     let rowLen = nb * P
     for c in 0..<g.inChannels {
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {
                 let row = col + ((c * g.kernelH + ki) * g.kernelW + kj) * rowLen
-                let cols = g.validColumns(kj: kj), owLo = cols.lowerBound, owHi = cols.upperBound
+                let cols = g.validColumns(kj: kj)
+                let owLo = cols.lowerBound
+                let owHi = cols.upperBound
                 for bi in 0..<nb {
                     let plane = x + (c * batch + b0 + bi) * g.inPlane
                     let dstImage = row + bi * P
@@ -57,7 +69,10 @@ public func im2col(_ g: ConvGeometry, x: UnsafePointer<Float>, batch: Int, b0: I
                             (dst + owLo).update(from: src + owLo, count: owHi - owLo)
                         } else {
                             var ow = owLo
-                            while ow < owHi { dst[ow] = src[ow * g.stride]; ow += 1 }
+                            while ow < owHi {
+                                dst[ow] = src[ow * g.stride]
+                                ow += 1
+                            }
                         }
                     }
                 }
@@ -68,15 +83,21 @@ public func im2col(_ g: ConvGeometry, x: UnsafePointer<Float>, batch: Int, b0: I
 
 /// Accumulates col[colRows, nb·outPlane] back into dx[C, B, H, W] (images b0..<b0+nb); the adjoint of im2col.
 /// The caller zeroes dx first.
-public func col2imAccumulate(_ g: ConvGeometry, col: UnsafePointer<Float>, batch: Int, b0: Int, nb: Int,
-                             dx: UnsafeMutablePointer<Float>) {
-    let outH = g.outH, outW = g.outW, P = g.outPlane
+public func col2imAccumulate(
+    _ g: ConvGeometry, col: UnsafePointer<Float>, batch: Int, b0: Int, nb: Int,
+    dx: UnsafeMutablePointer<Float>
+) {
+    let outH = g.outH
+    let outW = g.outW
+    let P = g.outPlane
     let rowLen = nb * P
     for c in 0..<g.inChannels {
         for ki in 0..<g.kernelH {
             for kj in 0..<g.kernelW {
                 let row = col + ((c * g.kernelH + ki) * g.kernelW + kj) * rowLen
-                let cols = g.validColumns(kj: kj), owLo = cols.lowerBound, owHi = cols.upperBound
+                let cols = g.validColumns(kj: kj)
+                let owLo = cols.lowerBound
+                let owHi = cols.upperBound
                 if cols.isEmpty { continue }
                 for bi in 0..<nb {
                     let plane = dx + (c * batch + b0 + bi) * g.inPlane
@@ -88,9 +109,15 @@ public func col2imAccumulate(_ g: ConvGeometry, col: UnsafePointer<Float>, batch
                         let dst = plane + ih * g.inW - g.padding + kj
                         var ow = owLo
                         if g.stride == 1 {
-                            while ow < owHi { dst[ow] += src[ow]; ow += 1 }
+                            while ow < owHi {
+                                dst[ow] += src[ow]
+                                ow += 1
+                            }
                         } else {
-                            while ow < owHi { dst[ow * g.stride] += src[ow]; ow += 1 }
+                            while ow < owHi {
+                                dst[ow * g.stride] += src[ow]
+                                ow += 1
+                            }
                         }
                     }
                 }
@@ -101,8 +128,10 @@ public func col2imAccumulate(_ g: ConvGeometry, col: UnsafePointer<Float>, batch
 
 /// Naive direct convolution (the reference twin of im2col + GEMM): y[O, B, oh, ow] over x[C, B, H, W],
 /// weights w[O, C, kh, kw], optional bias[O]; Double accumulation.
-public func convForwardNaive(_ g: ConvGeometry, x: UnsafePointer<Float>, batch: Int,
-                             w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+public func convForwardNaive(
+    _ g: ConvGeometry, x: UnsafePointer<Float>, batch: Int,
+    w: UnsafePointer<Float>, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>
+) {
     for o in 0..<g.outChannels {
         for b in 0..<batch {
             for oh in 0..<g.outH {
@@ -115,7 +144,8 @@ public func convForwardNaive(_ g: ConvGeometry, x: UnsafePointer<Float>, batch: 
                             for kj in 0..<g.kernelW {
                                 let iw = ow * g.stride - g.padding + kj
                                 if iw < 0 || iw >= g.inW { continue }
-                                s += Double(x[((c * batch + b) * g.inH + ih) * g.inW + iw])
+                                s +=
+                                    Double(x[((c * batch + b) * g.inH + ih) * g.inW + iw])
                                     * Double(w[((o * g.inChannels + c) * g.kernelH + ki) * g.kernelW + kj])
                             }
                         }

@@ -1,8 +1,8 @@
 // Elementary functions for the kernels, taken from the C library (Foundation-free hot paths).
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 @inline(__always) public func _log(_ x: Double) -> Double { log(x) }

@@ -10,6 +10,9 @@ public nonisolated(unsafe) var elementwiseThreads = 1
 @inline(__always)
 public func parallelRanges(_ count: Int, work: Int? = nil, minWork: Int = 1 << 15, _ body: (Int, Int) -> Void) {
     let t = min(elementwiseThreads, count, (work ?? count) / minWork)
-    if t <= 1 { body(0, count); return }
+    if t <= 1 {
+        body(0, count)
+        return
+    }
     DispatchQueue.concurrentPerform(iterations: t) { i in body(count * i / t, count * (i + 1) / t) }
 }

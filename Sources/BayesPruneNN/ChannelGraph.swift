@@ -20,7 +20,8 @@ public enum ChannelRef: Sendable {
 
     public var layer: String? {
         switch self {
-        case .convOut(let l, _, _, _), .linearOut(let l, _, _, _), .convIn(let l, _, _), .linearIn(let l, _, _, _): return l
+        case .convOut(let l, _, _, _), .linearOut(let l, _, _, _), .convIn(let l, _, _), .linearIn(let l, _, _, _):
+            return l
         case .link: return nil
         }
     }
@@ -35,7 +36,10 @@ public struct BatchNormRef: Sendable {
 public struct Producer: Sendable {
     public var ref: ChannelRef
     public var batchNorm: BatchNormRef?
-    public init(_ ref: ChannelRef, batchNorm: BatchNormRef? = nil) { self.ref = ref; self.batchNorm = batchNorm }
+    public init(_ ref: ChannelRef, batchNorm: BatchNormRef? = nil) {
+        self.ref = ref
+        self.batchNorm = batchNorm
+    }
 }
 
 public struct ChannelSpace: Sendable {
@@ -50,10 +54,16 @@ public struct ChannelSpace: Sendable {
     /// not the input features nor the residual streams, whose width the shortcuts fix).
     public var compactable: Bool
 
-    public init(name: String, channels: Int, producers: [Producer] = [], consumers: [ChannelRef] = [],
-                isInput: Bool = false, compactable: Bool = true) {
-        self.name = name; self.channels = channels; self.producers = producers; self.consumers = consumers
-        self.isInput = isInput; self.compactable = compactable && !isInput
+    public init(
+        name: String, channels: Int, producers: [Producer] = [], consumers: [ChannelRef] = [],
+        isInput: Bool = false, compactable: Bool = true
+    ) {
+        self.name = name
+        self.channels = channels
+        self.producers = producers
+        self.consumers = consumers
+        self.isInput = isInput
+        self.compactable = compactable && !isInput
     }
 }
 
@@ -61,21 +71,32 @@ public struct ChannelGraph: Sendable {
     public var spaces: [ChannelSpace] = []
     public init() {}
     @discardableResult
-    public mutating func add(_ s: ChannelSpace) -> Int { spaces.append(s); return spaces.count - 1 }
+    public mutating func add(_ s: ChannelSpace) -> Int {
+        spaces.append(s)
+        return spaces.count - 1
+    }
 }
 
 extension Conv2d {
     public var outRef: ChannelRef {
-        .convOut(layer: name, weight: weightOffset, shape: [geometry.outChannels, geometry.inChannels, geometry.kernelH, geometry.kernelW], bias: biasOffset)
+        .convOut(
+            layer: name, weight: weightOffset,
+            shape: [geometry.outChannels, geometry.inChannels, geometry.kernelH, geometry.kernelW], bias: biasOffset)
     }
     public var inRef: ChannelRef {
-        .convIn(layer: name, weight: weightOffset, shape: [geometry.outChannels, geometry.inChannels, geometry.kernelH, geometry.kernelW])
+        .convIn(
+            layer: name, weight: weightOffset,
+            shape: [geometry.outChannels, geometry.inChannels, geometry.kernelH, geometry.kernelW])
     }
 }
 
 extension Linear {
-    public var outRef: ChannelRef { .linearOut(layer: name, weight: weightOffset, shape: [outFeatures, inFeatures], bias: biasOffset) }
-    public func inRef(block: Int = 1) -> ChannelRef { .linearIn(layer: name, weight: weightOffset, shape: [outFeatures, inFeatures], block: block) }
+    public var outRef: ChannelRef {
+        .linearOut(layer: name, weight: weightOffset, shape: [outFeatures, inFeatures], bias: biasOffset)
+    }
+    public func inRef(block: Int = 1) -> ChannelRef {
+        .linearIn(layer: name, weight: weightOffset, shape: [outFeatures, inFeatures], block: block)
+    }
 }
 
 extension BatchNorm2d {

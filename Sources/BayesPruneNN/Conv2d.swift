@@ -3,8 +3,9 @@
 // Y[O, b·P] = W[O, C·kh·kw] · col[C·kh·kw, b·P]. The chunk keeps the column matrix near cache size;
 // the backward pass rebuilds it rather than holding every chunk's columns.
 import BayesPruneKernels
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public final class Conv2d: Layer {
@@ -12,8 +13,8 @@ public final class Conv2d: Layer {
     public var kind: LayerKind { .conv }
     public let geometry: ConvGeometry
     public let inShape: ActShape, outShape: ActShape
-    public let weightOffset: Int            // W: (out, in, kh, kw)
-    public let biasOffset: Int?             // b: (out)
+    public let weightOffset: Int  // W: (out, in, kh, kw)
+    public let biasOffset: Int?  // b: (out)
     public var needsInputGradient = true
     /// Upper bound on the column-matrix size per chunk, in floats.
     public var chunkFloats = 1 << 21
@@ -37,34 +38,44 @@ public final class Conv2d: Layer {
         if let c = dnnl[batch] { return c }
         if dnnlUnsupported.contains(batch) { return nil }
         guard let c = DNNLConv(geometry, batch: batch, hasBias: biasOffset != nil) else {
-            dnnlUnsupported.insert(batch); return nil
+            dnnlUnsupported.insert(batch)
+            return nil
         }
         if dnnl.count >= 3 { dnnl.removeAll() }
         dnnl[batch] = c
         return c
     }
 
-    public init(_ name: String, store: ParameterStore, input: ActShape, outChannels: Int, kernel: Int,
-                stride: Int = 1, padding: Int = 0, bias: Bool = true) {
-        self.name = name; self.store = store
-        geometry = ConvGeometry(inChannels: input.c, outChannels: outChannels, kernelH: kernel, kernelW: kernel,
-                                stride: stride, padding: padding, inH: input.h, inW: input.w)
+    public init(
+        _ name: String, store: ParameterStore, input: ActShape, outChannels: Int, kernel: Int,
+        stride: Int = 1, padding: Int = 0, bias: Bool = true
+    ) {
+        self.name = name
+        self.store = store
+        geometry = ConvGeometry(
+            inChannels: input.c, outChannels: outChannels, kernelH: kernel, kernelW: kernel,
+            stride: stride, padding: padding, inH: input.h, inW: input.w)
         precondition(geometry.outH > 0 && geometry.outW > 0, "\(name): kernel larger than padded input \(input)")
         inShape = input
         outShape = ActShape(outChannels, geometry.outH, geometry.outW)
         let li = store.beginWeightLayer()
-        weightOffset = store.register(name: "\(name).weight", layer: name,
-                                      shape: [outChannels, input.c, kernel, kernel],
-                                      role: .weight, group: .convKernel, layerIndex: li)
-        biasOffset = bias ? store.register(name: "\(name).bias", layer: name, shape: [outChannels],
-                                           role: .bias, group: .none, layerIndex: li) : nil
+        weightOffset = store.register(
+            name: "\(name).weight", layer: name,
+            shape: [outChannels, input.c, kernel, kernel],
+            role: .weight, group: .convKernel, layerIndex: li)
+        biasOffset =
+            bias
+            ? store.register(
+                name: "\(name).bias", layer: name, shape: [outChannels],
+                role: .bias, group: .none, layerIndex: li) : nil
     }
 
     public var macsPerExample: Int { geometry.outChannels * geometry.colRows * geometry.outPlane }
 
     public func initialize(rng: inout Xoshiro256) {
-        heNormal(store.value(weightOffset), count: geometry.outChannels * geometry.colRows,
-                 fanIn: geometry.colRows, rng: &rng)
+        heNormal(
+            store.value(weightOffset), count: geometry.outChannels * geometry.colRows,
+            fanIn: geometry.colRows, rng: &rng)
         if let b = biasOffset { store.value(b).update(repeating: 0, count: geometry.outChannels) }
     }
 
@@ -74,12 +85,16 @@ public final class Conv2d: Layer {
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
         input = x
-        let g = geometry, P = g.outPlane, K = g.colRows, O = g.outChannels
+        let g = geometry
+        let P = g.outPlane
+        let K = g.colRows
+        let O = g.outChannels
         let y = out.pointer(count: O * batch * P)
         lastForwardDNNL = dnnlConv(batch: batch)
         if let conv = lastForwardDNNL {
-            conv.forward(x: x, w: store.value(weightOffset), bias: biasOffset.map { UnsafePointer(store.value($0)) },
-                         y: y, training: training)
+            conv.forward(
+                x: x, w: store.value(weightOffset), bias: biasOffset.map { UnsafePointer(store.value($0)) },
+                y: y, training: training)
             return UnsafePointer(y)
         }
         let nbMax = chunkImages(batch: batch)
@@ -95,7 +110,8 @@ public final class Conv2d: Layer {
         if let bo = biasOffset {
             let bias = store.value(bo)
             for o in 0..<O {
-                let row = y + o * batch * P, bv = bias[o]
+                let row = y + o * batch * P
+                let bv = bias[o]
                 for i in 0..<(batch * P) { row[i] += bv }
             }
         }
@@ -104,16 +120,21 @@ public final class Conv2d: Layer {
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
         guard let x = input else { fatalError("\(name): backward before forward") }
-        let g = geometry, P = g.outPlane, K = g.colRows, O = g.outChannels
+        let g = geometry
+        let P = g.outPlane
+        let K = g.colRows
+        let O = g.outChannels
         if let conv = lastForwardDNNL, conv.batch == batch {
             let d = needsInputGradient ? dx.pointer(count: g.inChannels * batch * g.inPlane) : nil
-            conv.backward(x: x, dy: dy, w: store.value(weightOffset), dx: d, dw: store.grad(weightOffset),
-                          db: biasOffset.map { store.grad($0) })
+            conv.backward(
+                x: x, dy: dy, w: store.value(weightOffset), dx: d, dw: store.grad(weightOffset),
+                db: biasOffset.map { store.grad($0) })
             return d.map { UnsafePointer($0) }
         }
         let nbMax = chunkImages(batch: batch)
         let c = col.pointer(count: K * nbMax * P)
-        let w = store.value(weightOffset), dw = store.grad(weightOffset)
+        let w = store.value(weightOffset)
+        let dw = store.grad(weightOffset)
         var d: UnsafeMutablePointer<Float>? = nil
         if needsInputGradient {
             d = dx.pointer(count: g.inChannels * batch * g.inPlane)
@@ -123,11 +144,13 @@ public final class Conv2d: Layer {
         while b0 < batch {
             let nb = min(nbMax, batch - b0)
             im2col(g, x: x, batch: batch, b0: b0, nb: nb, col: c)
-            gemm(.no, .yes, m: O, n: K, k: nb * P, a: dy + b0 * P, lda: batch * P, b: c, ldb: nb * P,
-                 beta: 1, c: dw, ldc: K)
+            gemm(
+                .no, .yes, m: O, n: K, k: nb * P, a: dy + b0 * P, lda: batch * P, b: c, ldb: nb * P,
+                beta: 1, c: dw, ldc: K)
             if let d {
-                gemm(.yes, .no, m: K, n: nb * P, k: O, a: w, lda: K, b: dy + b0 * P, ldb: batch * P,
-                     c: c, ldc: nb * P)
+                gemm(
+                    .yes, .no, m: K, n: nb * P, k: O, a: w, lda: K, b: dy + b0 * P, ldb: batch * P,
+                    c: c, ldc: nb * P)
                 col2imAccumulate(g, col: c, batch: batch, b0: b0, nb: nb, dx: d)
             }
             b0 += nb

@@ -11,7 +11,10 @@ public final class ReLU: Layer {
     private var out = Scratch(), dx = Scratch()
     private var output: UnsafePointer<Float>?
 
-    public init(_ name: String, shape: ActShape) { self.name = name; inShape = shape }
+    public init(_ name: String, shape: ActShape) {
+        self.name = name
+        inShape = shape
+    }
     public func initialize(rng: inout Xoshiro256) {}
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
@@ -43,7 +46,10 @@ public final class MaxPool2d: Layer {
     private var argmax: [Int32] = []
 
     public init(_ name: String, shape: ActShape, window: Int, stride: Int? = nil) {
-        self.name = name; inShape = shape; self.window = window; self.stride = stride ?? window
+        self.name = name
+        inShape = shape
+        self.window = window
+        self.stride = stride ?? window
         outShape = ActShape(shape.c, (shape.h - window) / self.stride + 1, (shape.w - window) / self.stride + 1)
         precondition(outShape.h > 0 && outShape.w > 0, "\(name): pooling window larger than input \(shape)")
     }
@@ -63,11 +69,13 @@ public final class MaxPool2d: Layer {
                 let dst = y + p * outShape.plane
                 for oh in 0..<outShape.h {
                     for ow in 0..<outShape.w {
-                        var best = -Float.infinity, bestIdx = 0
+                        var best = -Float.infinity
+                        var bestIdx = 0
                         for i in 0..<window {
                             let rowBase = (oh * stride + i) * inShape.w + ow * stride
                             for j in 0..<window where src[rowBase + j] > best {
-                                best = src[rowBase + j]; bestIdx = rowBase + j
+                                best = src[rowBase + j]
+                                bestIdx = rowBase + j
                             }
                         }
                         dst[oh * outShape.w + ow] = best
@@ -107,14 +115,22 @@ public final class AvgPool2d: Layer {
     private var out = Scratch(), dx = Scratch()
 
     public init(_ name: String, shape: ActShape, window: Int, stride: Int? = nil) {
-        self.name = name; inShape = shape; windowH = window; windowW = window; self.stride = stride ?? window
+        self.name = name
+        inShape = shape
+        windowH = window
+        windowW = window
+        self.stride = stride ?? window
         outShape = ActShape(shape.c, (shape.h - window) / self.stride + 1, (shape.w - window) / self.stride + 1)
         precondition(outShape.h > 0 && outShape.w > 0, "\(name): pooling window larger than input \(shape)")
     }
 
     /// Global average pooling: [C, B, H, W] → [C, B] (which is also the fully connected layout).
     public init(global name: String, shape: ActShape) {
-        self.name = name; inShape = shape; windowH = shape.h; windowW = shape.w; stride = 1
+        self.name = name
+        inShape = shape
+        windowH = shape.h
+        windowW = shape.w
+        stride = 1
         outShape = ActShape(shape.c, 1, 1)
     }
     public func initialize(rng: inout Xoshiro256) {}
@@ -124,7 +140,8 @@ public final class AvgPool2d: Layer {
         let y = out.pointer(count: planes * outShape.plane)
         let scale = 1 / Float(windowH * windowW)
         for p in 0..<planes {
-            let src = x + p * inShape.plane, dst = y + p * outShape.plane
+            let src = x + p * inShape.plane
+            let dst = y + p * outShape.plane
             for oh in 0..<outShape.h {
                 for ow in 0..<outShape.w {
                     var s: Float = 0
@@ -146,7 +163,8 @@ public final class AvgPool2d: Layer {
         d.update(repeating: 0, count: planes * inShape.plane)
         let scale = 1 / Float(windowH * windowW)
         for p in 0..<planes {
-            let dst = d + p * inShape.plane, src = dy + p * outShape.plane
+            let dst = d + p * inShape.plane
+            let src = dy + p * outShape.plane
             for oh in 0..<outShape.h {
                 for ow in 0..<outShape.w {
                     let g = src[oh * outShape.w + ow] * scale
@@ -171,7 +189,9 @@ public final class Flatten: Layer {
     private var out = Scratch(), dx = Scratch()
 
     public init(_ name: String, shape: ActShape) {
-        self.name = name; inShape = shape; outShape = ActShape(shape.size, 1, 1)
+        self.name = name
+        inShape = shape
+        outShape = ActShape(shape.size, 1, 1)
     }
     public func initialize(rng: inout Xoshiro256) {}
 

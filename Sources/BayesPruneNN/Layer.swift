@@ -7,7 +7,11 @@ import BayesPruneKernels
 /// Per-example activation shape (channels, height, width); a feature vector is (F, 1, 1).
 public struct ActShape: Equatable, CustomStringConvertible, Sendable {
     public let c: Int, h: Int, w: Int
-    public init(_ c: Int, _ h: Int, _ w: Int) { self.c = c; self.h = h; self.w = w }
+    public init(_ c: Int, _ h: Int, _ w: Int) {
+        self.c = c
+        self.h = h
+        self.w = w
+    }
     public var size: Int { c * h * w }
     public var plane: Int { h * w }
     public var description: String { "\(c)x\(h)x\(w)" }

@@ -7,22 +7,29 @@ public final class Linear: Layer {
     public var kind: LayerKind { .linear }
     public let inShape: ActShape, outShape: ActShape
     public let inFeatures: Int, outFeatures: Int
-    public let weightOffset: Int            // W: (out, in)
-    public let biasOffset: Int?             // b: (out)
+    public let weightOffset: Int  // W: (out, in)
+    public let biasOffset: Int?  // b: (out)
     public var needsInputGradient = true
     unowned let store: ParameterStore
     private var out = Scratch(), dx = Scratch()
     private var input: UnsafePointer<Float>?
 
     public init(_ name: String, store: ParameterStore, inFeatures: Int, outFeatures: Int, bias: Bool = true) {
-        self.name = name; self.store = store
-        self.inFeatures = inFeatures; self.outFeatures = outFeatures
-        inShape = ActShape(inFeatures, 1, 1); outShape = ActShape(outFeatures, 1, 1)
+        self.name = name
+        self.store = store
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        inShape = ActShape(inFeatures, 1, 1)
+        outShape = ActShape(outFeatures, 1, 1)
         let li = store.beginWeightLayer()
-        weightOffset = store.register(name: "\(name).weight", layer: name, shape: [outFeatures, inFeatures],
-                                      role: .weight, group: .linearColumn, layerIndex: li)
-        biasOffset = bias ? store.register(name: "\(name).bias", layer: name, shape: [outFeatures],
-                                           role: .bias, group: .none, layerIndex: li) : nil
+        weightOffset = store.register(
+            name: "\(name).weight", layer: name, shape: [outFeatures, inFeatures],
+            role: .weight, group: .linearColumn, layerIndex: li)
+        biasOffset =
+            bias
+            ? store.register(
+                name: "\(name).bias", layer: name, shape: [outFeatures],
+                role: .bias, group: .none, layerIndex: li) : nil
     }
 
     public var macsPerExample: Int { inFeatures * outFeatures }
@@ -35,12 +42,14 @@ public final class Linear: Layer {
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
         input = x
         let y = out.pointer(count: outFeatures * batch)
-        gemm(.no, .no, m: outFeatures, n: batch, k: inFeatures, a: store.value(weightOffset), lda: inFeatures,
-             b: x, ldb: batch, c: y, ldc: batch)
+        gemm(
+            .no, .no, m: outFeatures, n: batch, k: inFeatures, a: store.value(weightOffset), lda: inFeatures,
+            b: x, ldb: batch, c: y, ldc: batch)
         if let bo = biasOffset {
             let b = store.value(bo)
             for o in 0..<outFeatures {
-                let row = y + o * batch, bv = b[o]
+                let row = y + o * batch
+                let bv = b[o]
                 for i in 0..<batch { row[i] += bv }
             }
         }
@@ -49,8 +58,9 @@ public final class Linear: Layer {
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
         guard let x = input else { fatalError("\(name): backward before forward") }
-        gemm(.no, .yes, m: outFeatures, n: inFeatures, k: batch, a: dy, lda: batch, b: x, ldb: batch,
-             beta: 1, c: store.grad(weightOffset), ldc: inFeatures)
+        gemm(
+            .no, .yes, m: outFeatures, n: inFeatures, k: batch, a: dy, lda: batch, b: x, ldb: batch,
+            beta: 1, c: store.grad(weightOffset), ldc: inFeatures)
         if let bo = biasOffset {
             let db = store.grad(bo)
             for o in 0..<outFeatures {
@@ -62,8 +72,9 @@ public final class Linear: Layer {
         }
         guard needsInputGradient else { return nil }
         let d = dx.pointer(count: inFeatures * batch)
-        gemm(.yes, .no, m: inFeatures, n: batch, k: outFeatures, a: store.value(weightOffset), lda: inFeatures,
-             b: dy, ldb: batch, c: d, ldc: batch)
+        gemm(
+            .yes, .no, m: inFeatures, n: batch, k: outFeatures, a: store.value(weightOffset), lda: inFeatures,
+            b: dy, ldb: batch, c: d, ldc: batch)
         return UnsafePointer(d)
     }
 }

@@ -3,12 +3,18 @@
 // logistic loss (Bernoulli). Each returns the mean loss and SETS d(loss)/d(outputs).
 import BayesPruneKernels
 
-public enum LossKind: String, Sendable { case softmaxCrossEntropy = "softmax-cross-entropy", squaredError = "squared-error", logistic }
+public enum LossKind: String, Sendable {
+    case softmaxCrossEntropy = "softmax-cross-entropy"
+    case squaredError = "squared-error"
+    case logistic
+}
 
 public enum Loss {
     /// Mean softmax cross-entropy of logits [K, B] against labels; grad = (softmax − onehot)/B.
-    public static func softmaxCrossEntropy(logits z: UnsafePointer<Float>, classes K: Int, batch B: Int,
-                                           labels: UnsafePointer<Int32>, grad: UnsafeMutablePointer<Float>?) -> Double {
+    public static func softmaxCrossEntropy(
+        logits z: UnsafePointer<Float>, classes K: Int, batch B: Int,
+        labels: UnsafePointer<Int32>, grad: UnsafeMutablePointer<Float>?
+    ) -> Double {
         var total = 0.0
         let invB = 1 / Float(B)
         for b in 0..<B {
@@ -28,8 +34,10 @@ public enum Loss {
     }
 
     /// Mean of ½(y − t)² over outputs [1, B]; grad = (y − t)/B.
-    public static func squaredError(outputs y: UnsafePointer<Float>, batch B: Int, targets t: UnsafePointer<Float>,
-                                    grad: UnsafeMutablePointer<Float>?) -> Double {
+    public static func squaredError(
+        outputs y: UnsafePointer<Float>, batch B: Int, targets t: UnsafePointer<Float>,
+        grad: UnsafeMutablePointer<Float>?
+    ) -> Double {
         var total = 0.0
         for b in 0..<B {
             let r = y[b] - t[b]
@@ -40,11 +48,14 @@ public enum Loss {
     }
 
     /// Mean Bernoulli negative log-likelihood of logits [1, B] against 0/1 labels; grad = (σ(z) − y)/B.
-    public static func logistic(logits z: UnsafePointer<Float>, batch B: Int, labels: UnsafePointer<Int32>,
-                                grad: UnsafeMutablePointer<Float>?) -> Double {
+    public static func logistic(
+        logits z: UnsafePointer<Float>, batch B: Int, labels: UnsafePointer<Int32>,
+        grad: UnsafeMutablePointer<Float>?
+    ) -> Double {
         var total = 0.0
         for b in 0..<B {
-            let x = z[b], y = Float(labels[b])
+            let x = z[b]
+            let y = Float(labels[b])
             // softplus(x) − y·x, computed without overflow.
             total += Double(max(x, 0) - y * x + _logf(1 + _expf(-abs(x))))
             grad?[b] = (1 / (1 + _expf(-x)) - y) / Float(B)

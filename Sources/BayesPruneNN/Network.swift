@@ -15,12 +15,17 @@ public final class Network {
     public let graph: ChannelGraph
     private var input = Scratch(), dOut = Scratch()
 
-    public init(modelName: String, store: ParameterStore, layers: [Layer], inputShape: ActShape, loss: LossKind,
-                graph: ChannelGraph = ChannelGraph()) {
+    public init(
+        modelName: String, store: ParameterStore, layers: [Layer], inputShape: ActShape, loss: LossKind,
+        graph: ChannelGraph = ChannelGraph()
+    ) {
         self.graph = graph
         precondition(store.finalized, "finalize the store before building a network")
-        self.modelName = modelName; self.store = store; self.layers = layers
-        self.inputShape = inputShape; self.loss = loss
+        self.modelName = modelName
+        self.store = store
+        self.layers = layers
+        self.inputShape = inputShape
+        self.loss = loss
         outputs = layers.last!.outShape.size
         layers.first?.needsInputGradient = false
         for l in layers { (l as? ResidualBlock)?.profiler = profiler }
@@ -43,7 +48,8 @@ public final class Network {
 
     /// x: [batch, C, H, W] example-major. Returns outputs [outputs, batch] (layer-owned).
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
-        let P = inputShape.plane, C = inputShape.c
+        let P = inputShape.plane
+        let C = inputShape.c
         let t = input.pointer(count: inputShape.size * batch)
         if C == 1 {
             t.update(from: x, count: inputShape.size * batch)
@@ -70,8 +76,10 @@ public final class Network {
     }
 
     /// The likelihood term on outputs [outputs, batch]: mean loss, and its gradient into `grad` if given.
-    public func lossValue(outputs y: UnsafePointer<Float>, batch: Int, labels: UnsafePointer<Int32>?,
-                          targets: UnsafePointer<Float>?, grad: UnsafeMutablePointer<Float>?) -> Double {
+    public func lossValue(
+        outputs y: UnsafePointer<Float>, batch: Int, labels: UnsafePointer<Int32>?,
+        targets: UnsafePointer<Float>?, grad: UnsafeMutablePointer<Float>?
+    ) -> Double {
         switch loss {
         case .softmaxCrossEntropy:
             return Loss.softmaxCrossEntropy(logits: y, classes: outputs, batch: batch, labels: labels!, grad: grad)
@@ -84,8 +92,10 @@ public final class Network {
 
     /// Zeroes the gradients, runs forward, loss and backward; returns the mean minibatch loss.
     /// Afterwards `store.grads` holds g = ∇ mean loss (no prior term: the optimizer adds it).
-    public func lossAndGradient(_ x: UnsafePointer<Float>, batch: Int, labels: UnsafePointer<Int32>?,
-                                targets: UnsafePointer<Float>?) -> Double {
+    public func lossAndGradient(
+        _ x: UnsafePointer<Float>, batch: Int, labels: UnsafePointer<Int32>?,
+        targets: UnsafePointer<Float>?
+    ) -> Double {
         store.grads.zero()
         let y = forward(x, batch: batch, training: true)
         let d = dOut.pointer(count: outputs * batch)

@@ -8,8 +8,8 @@ public enum ParameterRole: String, Codable, Sendable { case weight, bias, bnScal
 
 /// How the spike-and-slab E-step groups a tensor's weights.
 public enum GroupKind: String, Codable, Sendable {
-    case convKernel     // w[o, c, :, :] of a convolution weight [O, C, kh, kw]
-    case linearColumn   // w[:, j] of a linear weight [out, in]: one input unit
+    case convKernel  // w[o, c, :, :] of a convolution weight [O, C, kh, kw]
+    case linearColumn  // w[:, j] of a linear weight [out, in]: one input unit
     case none
 }
 
@@ -48,14 +48,20 @@ public final class ParameterStore {
     public init() {}
 
     /// Starts a new weight layer; returns its index (the order in which layers were built).
-    public func beginWeightLayer() -> Int { weightLayers += 1; return weightLayers - 1 }
+    public func beginWeightLayer() -> Int {
+        weightLayers += 1
+        return weightLayers - 1
+    }
 
     /// Reserves a trainable tensor; returns its offset. Pointers are valid after `finalize()`.
-    public func register(name: String, layer: String, shape: [Int], role: ParameterRole, group: GroupKind,
-                         layerIndex: Int) -> Int {
+    public func register(
+        name: String, layer: String, shape: [Int], role: ParameterRole, group: GroupKind,
+        layerIndex: Int
+    ) -> Int {
         precondition(!finalized, "register before finalize")
-        let e = ParameterEntry(name: name, layer: layer, offset: parameterCount, shape: shape, role: role,
-                               group: group, layerIndex: layerIndex, isLastLayer: false)
+        let e = ParameterEntry(
+            name: name, layer: layer, offset: parameterCount, shape: shape, role: role,
+            group: group, layerIndex: layerIndex, isLastLayer: false)
         entries.append(e)
         parameterCount += e.count
         return e.offset
@@ -102,8 +108,14 @@ extension ParameterStore {
     public var layoutHash: UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         func mix(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 } }
-        for e in entries { mix(e.name); mix(e.shape.map(String.init).joined(separator: "x")) }
-        for e in stateEntries { mix(e.name); mix("\(e.count)") }
+        for e in entries {
+            mix(e.name)
+            mix(e.shape.map(String.init).joined(separator: "x"))
+        }
+        for e in stateEntries {
+            mix(e.name)
+            mix("\(e.count)")
+        }
         return h
     }
 }

@@ -8,7 +8,10 @@ public final class LayerProfiler {
     public private(set) var flops: [LayerKind: Double] = [:]
     public init() {}
 
-    public func reset() { seconds = [:]; flops = [:] }
+    public func reset() {
+        seconds = [:]
+        flops = [:]
+    }
 
     @inline(__always)
     public func forward(_ l: Layer, _ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {

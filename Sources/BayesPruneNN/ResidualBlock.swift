@@ -21,15 +21,19 @@ public final class ResidualBlock: Layer {
     /// `inner`: channels between the two convolutions (= planes in the standard block; fewer in a
     /// compacted network).
     public init(_ name: String, store: ParameterStore, input: ActShape, planes: Int, stride: Int, inner: Int? = nil) {
-        self.name = name; inShape = input; self.stride = stride
+        self.name = name
+        inShape = input
+        self.stride = stride
         self.inner = inner ?? planes
         precondition(planes >= input.c, "\(name): option-A shortcut cannot reduce channels")
-        conv1 = Conv2d("\(name).conv1", store: store, input: input, outChannels: self.inner, kernel: 3, stride: stride,
-                       padding: 1, bias: false)
+        conv1 = Conv2d(
+            "\(name).conv1", store: store, input: input, outChannels: self.inner, kernel: 3, stride: stride,
+            padding: 1, bias: false)
         bn1 = BatchNorm2d("\(name).bn1", store: store, shape: conv1.outShape)
         relu1 = ReLU("\(name).relu1", shape: conv1.outShape)
-        conv2 = Conv2d("\(name).conv2", store: store, input: conv1.outShape, outChannels: planes, kernel: 3,
-                       stride: 1, padding: 1, bias: false)
+        conv2 = Conv2d(
+            "\(name).conv2", store: store, input: conv1.outShape, outChannels: planes, kernel: 3,
+            stride: 1, padding: 1, bias: false)
         bn2 = BatchNorm2d("\(name).bn2", store: store, shape: conv2.outShape)
         outShape = conv2.outShape
         padBefore = (planes - input.c) / 2
@@ -43,39 +47,46 @@ public final class ResidualBlock: Layer {
         input = x
         var h = x
         for l in children { h = profiler.forward(l, h, batch: batch, training: training) }
-        let P = outShape.plane, n = outShape.c * batch * P
+        let P = outShape.plane
+        let n = outShape.c * batch * P
         let y = out.pointer(count: n)
         let inP = inShape.plane
-        let (inC, outW, outH, inW, stride, padBefore) = (inShape.c, outShape.w, outShape.h, inShape.w, stride, padBefore)
-        parallelRanges(outShape.c, work: n) { cLo, cHi in for c in cLo..<cHi {
-            let sc = c - padBefore
-            let hasShortcut = sc >= 0 && sc < inC
-            if hasShortcut && stride == 1 {
-                // Same plane size: one fused pass over the channel's whole batch.
-                vAddReLU(h + c * batch * P, x + sc * batch * inP, y + c * batch * P, count: batch * P)
-                continue
-            }
-            for b in 0..<batch {
-                let dst = y + (c * batch + b) * P, main = h + (c * batch + b) * P
-                if !hasShortcut {
-                    vReLU(main, dst, count: P)
-                } else {
-                    let src = x + (sc * batch + b) * inP
-                    for oh in 0..<outH {
-                        let srow = src + oh * stride * inW
-                        for ow in 0..<outW {
-                            let v = main[oh * outW + ow] + srow[ow * stride]
-                            dst[oh * outW + ow] = v > 0 ? v : 0
+        let (inC, outW, outH, inW, stride, padBefore) = (
+            inShape.c, outShape.w, outShape.h, inShape.w, stride, padBefore
+        )
+        parallelRanges(outShape.c, work: n) { cLo, cHi in
+            for c in cLo..<cHi {
+                let sc = c - padBefore
+                let hasShortcut = sc >= 0 && sc < inC
+                if hasShortcut && stride == 1 {
+                    // Same plane size: one fused pass over the channel's whole batch.
+                    vAddReLU(h + c * batch * P, x + sc * batch * inP, y + c * batch * P, count: batch * P)
+                    continue
+                }
+                for b in 0..<batch {
+                    let dst = y + (c * batch + b) * P
+                    let main = h + (c * batch + b) * P
+                    if !hasShortcut {
+                        vReLU(main, dst, count: P)
+                    } else {
+                        let src = x + (sc * batch + b) * inP
+                        for oh in 0..<outH {
+                            let srow = src + oh * stride * inW
+                            for ow in 0..<outW {
+                                let v = main[oh * outW + ow] + srow[ow * stride]
+                                dst[oh * outW + ow] = v > 0 ? v : 0
+                            }
                         }
                     }
                 }
             }
-        } }
+        }
         return UnsafePointer(y)
     }
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
-        let P = outShape.plane, n = outShape.c * batch * P
+        let P = outShape.plane
+        let n = outShape.c * batch * P
         let y = out.pointer(count: n)
         let ds = dsum.pointer(count: n)
         parallelRanges(n) { lo, hi in vReLUBackward(y: y + lo, dy: dy + lo, dx: ds + lo, count: hi - lo) }
@@ -83,25 +94,29 @@ public final class ResidualBlock: Layer {
         for l in [bn2, conv2, relu1, bn1] as [Layer] { g = profiler.backward(l, g, batch: batch)! }
         let mainDxOrNil = profiler.backward(conv1, g, batch: batch)
         guard needsInputGradient, let mainDx = mainDxOrNil else { return nil }
-        let inP = inShape.plane, m = inShape.c * batch * inP
+        let inP = inShape.plane
+        let m = inShape.c * batch * inP
         let d = dx.pointer(count: m)
         let (outW, outH, inW, stride, padBefore) = (outShape.w, outShape.h, inShape.w, stride, padBefore)
-        parallelRanges(inShape.c, work: m) { cLo, cHi in for sc in cLo..<cHi {
-            let c = sc + padBefore
-            if stride == 1 {
-                // Input and output planes coincide: one fused pass over the channel's whole batch.
-                vAdd(mainDx + sc * batch * inP, ds + c * batch * P, d + sc * batch * inP, count: batch * inP)
-                continue
-            }
-            (d + sc * batch * inP).update(from: mainDx + sc * batch * inP, count: batch * inP)
-            for b in 0..<batch {
-                let dst = d + (sc * batch + b) * inP, src = ds + (c * batch + b) * P
-                for oh in 0..<outH {
-                    let drow = dst + oh * stride * inW
-                    for ow in 0..<outW { drow[ow * stride] += src[oh * outW + ow] }
+        parallelRanges(inShape.c, work: m) { cLo, cHi in
+            for sc in cLo..<cHi {
+                let c = sc + padBefore
+                if stride == 1 {
+                    // Input and output planes coincide: one fused pass over the channel's whole batch.
+                    vAdd(mainDx + sc * batch * inP, ds + c * batch * P, d + sc * batch * inP, count: batch * inP)
+                    continue
+                }
+                (d + sc * batch * inP).update(from: mainDx + sc * batch * inP, count: batch * inP)
+                for b in 0..<batch {
+                    let dst = d + (sc * batch + b) * inP
+                    let src = ds + (c * batch + b) * P
+                    for oh in 0..<outH {
+                        let drow = dst + oh * stride * inW
+                        for ow in 0..<outW { drow[ow * stride] += src[oh * outW + ow] }
+                    }
                 }
             }
-        } }
+        }
         return UnsafePointer(d)
     }
 }

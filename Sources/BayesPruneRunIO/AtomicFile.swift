@@ -1,8 +1,9 @@
 // Writes files so a reader never sees half of one: write to a temporary name in the same directory,
 // fsync, then rename over the final name.
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public struct OutputError: Error, CustomStringConvertible {
@@ -14,13 +15,18 @@ public enum AtomicFile {
     public static func write(_ data: Data, to path: String) throws {
         let tmp = path + ".tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw OutputError(description: "\(path): cannot write (\(String(cString: strerror(errno))))") }
+        guard fd >= 0 else {
+            throw OutputError(description: "\(path): cannot write (\(String(cString: strerror(errno))))")
+        }
         var ok = true
         data.withUnsafeBytes { raw in
             var off = 0
             while off < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n <= 0 { ok = false; break }
+                if n <= 0 {
+                    ok = false
+                    break
+                }
                 off += n
             }
         }
@@ -43,6 +49,7 @@ public func makeRunDirectory(_ path: String) throws {
         guard isDir.boolValue else { throw OutputError(description: "--out: \(path) exists and is not a directory") }
         return
     }
-    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
-    catch { throw OutputError(description: "--out: cannot create \(path) (\(error.localizedDescription))") }
+    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+        throw OutputError(description: "--out: cannot create \(path) (\(error.localizedDescription))")
+    }
 }

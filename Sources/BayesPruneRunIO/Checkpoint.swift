@@ -1,3 +1,5 @@
+import BayesPruneConfig
+import CShims
 // Checkpoints: everything a run needs to continue bit for bit. Binary, versioned, every section
 // checksummed (CRC-32), written by rank 0 to a temporary name, fsync'd and renamed.
 //
@@ -11,8 +13,6 @@
 // (batch-norm running statistics), "momentum", "rho", "previous_noise", "lambda", "mask" (Float32),
 // "bma_sum" (Float64), "bma_members" (Float32, regression only).
 import Foundation
-import CShims
-import BayesPruneConfig
 
 public struct CheckpointHeader: Codable, Equatable {
     public var model: String
@@ -41,11 +41,22 @@ public struct CheckpointHeader: Codable, Equatable {
         epochsDone: Int, batchInEpoch: Int, samplerStep: Int, lossSumInEpoch: Double, augmentationStates: [[UInt64]],
         theta: Double?, eSteps: Int?, bmaCount: Int, samples: SampleManifest, config: TrainConfig
     ) {
-        self.model = model; self.parameterCount = parameterCount; self.stateCount = stateCount
-        self.layoutHash = layoutHash; self.worldSize = worldSize; self.globalBatch = globalBatch
-        self.epochsDone = epochsDone; self.batchInEpoch = batchInEpoch; self.samplerStep = samplerStep
-        self.lossSumInEpoch = lossSumInEpoch; self.augmentationStates = augmentationStates
-        self.theta = theta; self.eSteps = eSteps; self.bmaCount = bmaCount; self.samples = samples; self.config = config
+        self.model = model
+        self.parameterCount = parameterCount
+        self.stateCount = stateCount
+        self.layoutHash = layoutHash
+        self.worldSize = worldSize
+        self.globalBatch = globalBatch
+        self.epochsDone = epochsDone
+        self.batchInEpoch = batchInEpoch
+        self.samplerStep = samplerStep
+        self.lossSumInEpoch = lossSumInEpoch
+        self.augmentationStates = augmentationStates
+        self.theta = theta
+        self.eSteps = eSteps
+        self.bmaCount = bmaCount
+        self.samples = samples
+        self.config = config
     }
 }
 
@@ -58,7 +69,10 @@ public struct Checkpoint {
     public var header: CheckpointHeader
     public var sections: [String: Data]
 
-    public init(header: CheckpointHeader, sections: [String: Data]) { self.header = header; self.sections = sections }
+    public init(header: CheckpointHeader, sections: [String: Data]) {
+        self.header = header
+        self.sections = sections
+    }
 
     static let magic = Data("BPCKPT\r\n".utf8)
     static let version: UInt32 = 1
@@ -69,8 +83,14 @@ public struct Checkpoint {
 
     public func encode() throws -> Data {
         var out = Checkpoint.magic
-        func u32(_ v: UInt32) { var x = v.littleEndian; withUnsafeBytes(of: &x) { out.append(contentsOf: $0) } }
-        func u64(_ v: UInt64) { var x = v.littleEndian; withUnsafeBytes(of: &x) { out.append(contentsOf: $0) } }
+        func u32(_ v: UInt32) {
+            var x = v.littleEndian
+            withUnsafeBytes(of: &x) { out.append(contentsOf: $0) }
+        }
+        func u64(_ v: UInt64) {
+            var x = v.littleEndian
+            withUnsafeBytes(of: &x) { out.append(contentsOf: $0) }
+        }
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         var all: [(String, Data)] = [("header", try enc.encode(header))]
@@ -79,17 +99,23 @@ public struct Checkpoint {
         u32(UInt32(all.count))
         for (name, bytes) in all {
             let n = Data(name.utf8)
-            u32(UInt32(n.count)); out.append(n)
-            u64(UInt64(bytes.count)); u32(Checkpoint.crc(bytes)); out.append(bytes)
+            u32(UInt32(n.count))
+            out.append(n)
+            u64(UInt64(bytes.count))
+            u32(Checkpoint.crc(bytes))
+            out.append(bytes)
         }
         let total = Checkpoint.crc(out)
-        out.append(Data("DONE".utf8)); u32(total)
+        out.append(Data("DONE".utf8))
+        u32(total)
         return out
     }
 
     /// Parses and verifies a checkpoint; every defect is a one-line error naming the file.
     public static func read(path: String) throws -> Checkpoint {
-        guard let d = FileManager.default.contents(atPath: path) else { throw CheckpointError(description: "\(path): missing or unreadable") }
+        guard let d = FileManager.default.contents(atPath: path) else {
+            throw CheckpointError(description: "\(path): missing or unreadable")
+        }
         func fail(_ what: String) -> CheckpointError { CheckpointError(description: "\(path): \(what)") }
         guard d.count >= 16 else { throw fail("truncated (\(d.count) bytes)") }
         guard d.prefix(8) == magic else { throw fail("not a bayesprune checkpoint (bad magic)") }
@@ -105,7 +131,9 @@ public struct Checkpoint {
             return d.subdata(in: pos..<(pos + 8)).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
         }
         let v = try u32()
-        guard v == version else { throw fail("unsupported checkpoint version \(v) (this build reads version \(version))") }
+        guard v == version else {
+            throw fail("unsupported checkpoint version \(v) (this build reads version \(version))")
+        }
         let count = try u32()
         guard count < 1000 else { throw fail("corrupt section count \(count)") }
         var sections: [String: Data] = [:]
@@ -114,20 +142,25 @@ public struct Checkpoint {
             guard nl < 256, pos + nl <= d.count else { throw fail("truncated or corrupt section name") }
             let name = String(decoding: d.subdata(in: pos..<(pos + nl)), as: UTF8.self)
             pos += nl
-            let len = try u64(), sum = try u32()
+            let len = try u64()
+            let sum = try u32()
             guard len <= UInt64(d.count - pos) else { throw fail("truncated in section \(name)") }
             let bytes = d.subdata(in: pos..<(pos + Int(len)))
             pos += Int(len)
             guard crc(bytes) == sum else { throw fail("checksum mismatch in section \(name) (damaged file)") }
             sections[name] = bytes
         }
-        guard pos + 8 <= d.count, d.subdata(in: pos..<(pos + 4)) == Data("DONE".utf8) else { throw fail("truncated (no end marker)") }
+        guard pos + 8 <= d.count, d.subdata(in: pos..<(pos + 4)) == Data("DONE".utf8) else {
+            throw fail("truncated (no end marker)")
+        }
         let bodyCRC = crc(d.prefix(pos))
         pos += 4
         guard try u32() == bodyCRC else { throw fail("checksum mismatch in the file structure (damaged file)") }
         guard let h = sections.removeValue(forKey: "header") else { throw fail("no header section") }
         let header: CheckpointHeader
-        do { header = try JSONDecoder().decode(CheckpointHeader.self, from: h) } catch { throw fail("unreadable header (\(error))") }
+        do { header = try JSONDecoder().decode(CheckpointHeader.self, from: h) } catch {
+            throw fail("unreadable header (\(error))")
+        }
         return Checkpoint(header: header, sections: sections)
     }
 
@@ -160,7 +193,9 @@ public enum CheckpointStore {
 
     public static func write(_ c: Checkpoint, run: String, keep: Int) throws -> String {
         try makeRunDirectory(directory(run))
-        let path = directory(run) + "/" + name(epochsDone: c.header.epochsDone, batch: c.header.batchInEpoch, step: c.header.samplerStep)
+        let path =
+            directory(run) + "/"
+            + name(epochsDone: c.header.epochsDone, batch: c.header.batchInEpoch, step: c.header.samplerStep)
         try AtomicFile.write(try c.encode(), to: path)
         for old in list(run).dropFirst(max(keep, 1)) { try? FileManager.default.removeItem(atPath: old) }
         return path

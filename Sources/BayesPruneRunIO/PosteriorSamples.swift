@@ -8,7 +8,10 @@ public struct SampleRecord: Codable, Equatable {
     public var cycle: Int
 
     public init(file: String, epoch: Int, step: Int, cycle: Int) {
-        self.file = file; self.epoch = epoch; self.step = step; self.cycle = cycle
+        self.file = file
+        self.epoch = epoch
+        self.step = step
+        self.cycle = cycle
     }
 }
 
@@ -22,8 +25,9 @@ public struct SampleManifest: Codable, Equatable {
     public static func load(directory: String) throws -> SampleManifest {
         let path = directory + "/samples/manifest.json"
         guard let data = FileManager.default.contents(atPath: path) else { return SampleManifest() }
-        do { return try JSONDecoder().decode(SampleManifest.self, from: data) }
-        catch { throw OutputError(description: "\(path): not a valid sample manifest (\(error))") }
+        do { return try JSONDecoder().decode(SampleManifest.self, from: data) } catch {
+            throw OutputError(description: "\(path): not a valid sample manifest (\(error))")
+        }
     }
 
     public func write(directory: String) throws {

@@ -1,7 +1,7 @@
+import BayesPruneConfig
 // config.json of a run directory: the resolved configuration plus what the data looked like (shape,
 // normalization fitted on the training set), so evaluation applies exactly the same transform.
 import Foundation
-import BayesPruneConfig
 
 /// What the run directory records besides the configuration: the data's shape and the input
 /// normalization fitted on the training set, so evaluation applies exactly the same transform.
@@ -9,7 +9,7 @@ public struct RunManifest: Codable, Equatable {
     public var format = "bayesprune-run"
     public var version = 1
     public var config: TrainConfig
-    public var inputShape: [Int]          // channels, height, width
+    public var inputShape: [Int]  // channels, height, width
     public var outputs: Int
     public var task: String
     public var classes: Int
@@ -26,10 +26,18 @@ public struct RunManifest: Codable, Equatable {
         normalizationMean: [Float], normalizationStd: [Float], targetMean: Float?, targetStd: Float?,
         parameterCount: Int, blasCore: String
     ) {
-        self.config = config; self.inputShape = inputShape; self.outputs = outputs; self.task = task
-        self.classes = classes; self.featureNames = featureNames; self.normalizationMean = normalizationMean
-        self.normalizationStd = normalizationStd; self.targetMean = targetMean; self.targetStd = targetStd
-        self.parameterCount = parameterCount; self.blasCore = blasCore
+        self.config = config
+        self.inputShape = inputShape
+        self.outputs = outputs
+        self.task = task
+        self.classes = classes
+        self.featureNames = featureNames
+        self.normalizationMean = normalizationMean
+        self.normalizationStd = normalizationStd
+        self.targetMean = targetMean
+        self.targetStd = targetStd
+        self.parameterCount = parameterCount
+        self.blasCore = blasCore
     }
 
     public static func load(directory: String) throws -> RunManifest {
@@ -37,8 +45,9 @@ public struct RunManifest: Codable, Equatable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw OutputError(description: "\(path): missing (is \(directory) a bayesprune run directory?)")
         }
-        do { return try JSONDecoder().decode(RunManifest.self, from: data) }
-        catch { throw OutputError(description: "\(path): not a valid run configuration (\(error))") }
+        do { return try JSONDecoder().decode(RunManifest.self, from: data) } catch {
+            throw OutputError(description: "\(path): not a valid run configuration (\(error))")
+        }
     }
 
     public func write(directory: String) throws {

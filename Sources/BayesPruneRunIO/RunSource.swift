@@ -1,19 +1,25 @@
+import BayesPruneKernels
+import BayesPruneNN
 // Reading runs back: the newest intact checkpoint of a run (for --resume), and a run directory or one
 // checkpoint file as the source of weights, mask and samples for `evaluate` and `export`.
 import Foundation
-import BayesPruneKernels
-import BayesPruneNN
 
 public enum ResumeSearch {
     /// The newest checkpoint of a run that reads back intact; damaged ones are reported through `warn`
     /// and skipped.
     public static func newestValid(run: String, warn: (String) -> Void) throws -> (Checkpoint, String) {
         let all = CheckpointStore.list(run)
-        guard !all.isEmpty else { throw CheckpointError(description: "--resume: \(run) has no checkpoints (\(CheckpointStore.directory(run)) is empty or missing)") }
+        guard !all.isEmpty else {
+            throw CheckpointError(
+                description:
+                    "--resume: \(run) has no checkpoints (\(CheckpointStore.directory(run)) is empty or missing)")
+        }
         for (i, path) in all.enumerated() {
-            do { return (try Checkpoint.read(path: path), path) }
-            catch {
-                warn("bayesprune: \(error); \(i + 1 < all.count ? "falling back to the previous checkpoint" : "no older checkpoint")")
+            do { return (try Checkpoint.read(path: path), path) } catch {
+                warn(
+                    "bayesprune: \(error); "
+                        + "\(i + 1 < all.count ? "falling back to the previous checkpoint" : "no older checkpoint")"
+                )
             }
         }
         throw CheckpointError(description: "--resume: no valid checkpoint in \(CheckpointStore.directory(run))")
@@ -48,8 +54,11 @@ public struct RunSource {
             return
         }
         let s = net.store
-        guard c.header.layoutHash == s.layoutHash else { throw CheckpointError(description: "\(path): checkpoint of another model") }
-        s.values.pointer.update(from: try c.floats("weights", count: s.parameterCount, path: path), count: s.parameterCount)
+        guard c.header.layoutHash == s.layoutHash else {
+            throw CheckpointError(description: "\(path): checkpoint of another model")
+        }
+        s.values.pointer.update(
+            from: try c.floats("weights", count: s.parameterCount, path: path), count: s.parameterCount)
         s.state.pointer.update(from: try c.floats("state", count: s.stateCount, path: path), count: s.stateCount)
     }
 

@@ -8,7 +8,11 @@ public struct NamedTensor {
     public var name: String
     public var shape: [Int]
     public var values: [Float]
-    public init(name: String, shape: [Int], values: [Float]) { self.name = name; self.shape = shape; self.values = values }
+    public init(name: String, shape: [Int], values: [Float]) {
+        self.name = name
+        self.shape = shape
+        self.values = values
+    }
 }
 
 public enum Safetensors {
@@ -17,7 +21,8 @@ public enum Safetensors {
         var offset = 0
         for t in tensors {
             let bytes = t.values.count * 4
-            header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+            header[t.name] =
+                ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
             offset += bytes
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
@@ -30,8 +35,10 @@ public enum Safetensors {
         for t in tensors {
             t.values.withUnsafeBufferPointer { p in
                 // Float is little-endian on every platform Swift targets here.
-                out.append(UnsafeBufferPointer(start: UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: UInt8.self),
-                                               count: p.count * 4))
+                out.append(
+                    UnsafeBufferPointer(
+                        start: UnsafeRawPointer(p.baseAddress!).assumingMemoryBound(to: UInt8.self),
+                        count: p.count * 4))
             }
         }
         return out
@@ -46,9 +53,13 @@ public enum Safetensors {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw OutputError(description: "\(path): missing or unreadable")
         }
-        guard data.count >= 8 else { throw OutputError(description: "\(path): truncated safetensors file (\(data.count) bytes)") }
+        guard data.count >= 8 else {
+            throw OutputError(description: "\(path): truncated safetensors file (\(data.count) bytes)")
+        }
         let n = data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
-        guard n <= UInt64(data.count - 8) else { throw OutputError(description: "\(path): header length \(n) exceeds the file size") }
+        guard n <= UInt64(data.count - 8) else {
+            throw OutputError(description: "\(path): header length \(n) exceeds the file size")
+        }
         let headerData = data.subdata(in: 8..<(8 + Int(n)))
         guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
             throw OutputError(description: "\(path): header is not a JSON object")
@@ -57,9 +68,13 @@ public enum Safetensors {
         var tensors: [String: NamedTensor] = [:]
         var metadata: [String: String] = [:]
         for (name, value) in header {
-            if name == "__metadata__" { metadata = value as? [String: String] ?? [:]; continue }
+            if name == "__metadata__" {
+                metadata = value as? [String: String] ?? [:]
+                continue
+            }
             guard let d = value as? [String: Any], d["dtype"] as? String == "F32",
-                  let shape = d["shape"] as? [Int], let off = d["data_offsets"] as? [Int], off.count == 2 else {
+                let shape = d["shape"] as? [Int], let off = d["data_offsets"] as? [Int], off.count == 2
+            else {
                 throw OutputError(description: "\(path): tensor \(name) is not an F32 tensor entry")
             }
             let count = shape.reduce(1, *)

@@ -1,15 +1,16 @@
-// Weights and pruning masks as safetensors, under the parameter store's tensor names.
-import Foundation
 import BayesPruneKernels
 import BayesPruneNN
+// Weights and pruning masks as safetensors, under the parameter store's tensor names.
+import Foundation
 
 /// The pruning mask as safetensors: one 0/1 tensor per trainable tensor, under the weights' names.
 public enum MaskFile {
     /// Writes `mask` (the store's layout: one Float per parameter, 1 live, 0 removed) to `path`.
     public static func write(_ mask: FloatBuffer, layout s: ParameterStore, to path: String) throws {
         let tensors = s.entries.map { e in
-            NamedTensor(name: e.name, shape: e.shape,
-                        values: Array(UnsafeBufferPointer(start: mask.pointer + e.offset, count: e.count)))
+            NamedTensor(
+                name: e.name, shape: e.shape,
+                values: Array(UnsafeBufferPointer(start: mask.pointer + e.offset, count: e.count)))
         }
         try Safetensors.write(tensors, metadata: ["format": "bayesprune-mask-1"], to: path)
     }
@@ -32,10 +33,14 @@ public enum WeightsFile {
     public static func write(_ net: Network, to path: String, metadata: [String: String]) throws {
         let s = net.store
         var tensors: [NamedTensor] = s.entries.map { e in
-            NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: s.value(e.offset), count: e.count)))
+            NamedTensor(
+                name: e.name, shape: e.shape,
+                values: Array(UnsafeBufferPointer(start: s.value(e.offset), count: e.count)))
         }
         tensors += s.stateEntries.map { e in
-            NamedTensor(name: e.name, shape: [e.count], values: Array(UnsafeBufferPointer(start: s.stateValue(e.offset), count: e.count)))
+            NamedTensor(
+                name: e.name, shape: [e.count],
+                values: Array(UnsafeBufferPointer(start: s.stateValue(e.offset), count: e.count)))
         }
         try Safetensors.write(tensors, metadata: metadata, to: path)
     }
@@ -45,7 +50,8 @@ public enum WeightsFile {
         let s = net.store
         for e in s.entries {
             guard let t = tensors[e.name], t.shape == e.shape else {
-                throw OutputError(description: "\(path): tensor \(e.name) missing or of the wrong shape for \(net.modelName)")
+                throw OutputError(
+                    description: "\(path): tensor \(e.name) missing or of the wrong shape for \(net.modelName)")
             }
             s.value(e.offset).update(from: t.values, count: e.count)
         }

@@ -1,12 +1,13 @@
+import BayesPruneKernels
+import CShims
+import Foundation
+
 // OpenBLAS thread control and machine facts for bench JSON.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
-import Foundation
-import CShims
-import BayesPruneKernels
 
 /// Environment variables that tell how many ranks share this node (OpenMPI, Slurm, MPICH).
 public let localRankVariables = ["OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"]
@@ -38,8 +39,9 @@ public func usableCoreCount() -> Int {
 /// Sets the OpenBLAS thread count (see `chooseThreadCount`) and returns it.
 @discardableResult
 public func configureThreads(requested: Int? = nil) -> Int {
-    let n = chooseThreadCount(requested: requested, cores: usableCoreCount(),
-                              environment: ProcessInfo.processInfo.environment)
+    let n = chooseThreadCount(
+        requested: requested, cores: usableCoreCount(),
+        environment: ProcessInfo.processInfo.environment)
     setBLASThreads(n)
     return n
 }
@@ -56,15 +58,21 @@ public struct MachineInfo: Codable, Equatable, Sendable {
     public var blasThreads: Int
 
     enum CodingKeys: String, CodingKey {
-        case hostname, cpuModel = "cpu_model", onlineCores = "online_cores", usableCores = "usable_cores"
-        case memoryBytes = "memory_bytes", blasCore = "blas_core", blasConfig = "blas_config"
+        case hostname
+        case cpuModel = "cpu_model"
+        case onlineCores = "online_cores"
+        case usableCores = "usable_cores"
+        case memoryBytes = "memory_bytes"
+        case blasCore = "blas_core"
+        case blasConfig = "blas_config"
         case blasThreads = "blas_threads"
     }
 
     public static func current() -> MachineInfo {
         var host = [CChar](repeating: 0, count: 256)
         let hostname = gethostname(&host, host.count) == 0 ? String(cString: host) : "unknown"
-        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        let pages = sysconf(Int32(_SC_PHYS_PAGES))
+        let pageSize = sysconf(Int32(_SC_PAGESIZE))
         return MachineInfo(
             hostname: hostname,
             cpuModel: cpuModelName(),
@@ -107,8 +115,13 @@ public struct MachineInfo: Codable, Equatable, Sendable {
 public func measureSGEMMGFLOPS(size: Int = 512, repeats: Int) -> Double {
     let n = max(1, size)
     var rng = Xoshiro256(seed: 0xB3AC4)
-    let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
-    for i in 0..<(n * n) { a[i] = rng.nextUniform() - 0.5; b[i] = rng.nextUniform() - 0.5 }
+    let a = FloatBuffer(count: n * n)
+    let b = FloatBuffer(count: n * n)
+    let c = FloatBuffer(count: n * n)
+    for i in 0..<(n * n) {
+        a[i] = rng.nextUniform() - 0.5
+        b[i] = rng.nextUniform() - 0.5
+    }
     func run() {
         gemm(.no, .no, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
     }

@@ -1,3 +1,7 @@
+import BayesPruneKernels
+import CShims
+import Foundation
+
 // Start-up OpenBLAS kernel selection. Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) does not recognise
 // Sapphire Rapids-class CPUs and falls back to its slowest kernel ("Prescott"). OPENBLAS_CORETYPE is
 // only read when the library loads, so when the loaded kernel is weaker than what CPUID says the CPU
@@ -5,13 +9,10 @@
 // verifies one sgemm against the naive reference. If a forced kernel fails the check, the process
 // re-executes once more without it (library default).
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
-import Foundation
-import CShims
-import BayesPruneKernels
 
 /// What the start-up kernel selection did; printable as one line (`summary`) or encoded as JSON.
 public struct KernelReport: Codable, Equatable, Sendable {
@@ -35,10 +36,16 @@ public struct KernelReport: Codable, Equatable, Sendable {
     public var note: String
 
     enum CodingKeys: String, CodingKey {
-        case coreName = "blas_core", detectedBest = "blas_core_detected", cpuFeatures = "cpu_features"
-        case reexecuted = "blas_reexecuted", userSet = "blas_core_user_set", fellBack = "blas_fell_back"
-        case checkPassed = "blas_check_passed", maxRelativeError = "blas_check_max_rel_error"
-        case threads = "blas_threads", note = "blas_note"
+        case coreName = "blas_core"
+        case detectedBest = "blas_core_detected"
+        case cpuFeatures = "cpu_features"
+        case reexecuted = "blas_reexecuted"
+        case userSet = "blas_core_user_set"
+        case fellBack = "blas_fell_back"
+        case checkPassed = "blas_check_passed"
+        case maxRelativeError = "blas_check_max_rel_error"
+        case threads = "blas_threads"
+        case note = "blas_note"
     }
 
     /// E.g. "OpenBLAS kernel: SkylakeX (auto-selected from CPUID; sgemm check ok)".
@@ -58,7 +65,8 @@ public struct KernelReport: Codable, Equatable, Sendable {
             how = "library default"
         }
         if !note.isEmpty { how += "; \(note)" }
-        let check = checkPassed
+        let check =
+            checkPassed
             ? "sgemm check ok"
             : "sgemm check FAILED, max rel error \(maxRelativeError)"
         return "OpenBLAS kernel: \(coreName) (\(how); \(check))"
@@ -68,8 +76,9 @@ public struct KernelReport: Codable, Equatable, Sendable {
     public func json() -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
-        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf",
-                                                                  negativeInfinity: "-inf", nan: "nan")
+        enc.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf",
+            negativeInfinity: "-inf", nan: "nan")
         guard let data = try? enc.encode(self) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
     }
@@ -102,8 +111,10 @@ public enum OpenBLASSetup {
 
     /// The re-exec decision as a pure function. `userCoreType`: OPENBLAS_CORETYPE (nil/empty = unset);
     /// `marker`: BAYESPRUNE_REEXEC; `currentCore`: what OpenBLAS loaded; `best`: from CPUID.
-    public static func decide(userCoreType: String?, marker: String?, currentCore: String,
-                              best: String?) -> Decision {
+    public static func decide(
+        userCoreType: String?, marker: String?, currentCore: String,
+        best: String?
+    ) -> Decision {
         if let m = marker, !m.isEmpty { return .keep(.alreadyReexecuted) }
         if let u = userCoreType, !u.isEmpty { return .keep(.userSet) }
         guard let best, let bestRank = OpenBLASCore.rank(best) else { return .keep(.noDetectedCore) }
@@ -115,8 +126,10 @@ public enum OpenBLASSetup {
     /// a weaker kernel than the CPU supports. `threads`: passed to `configureThreads(requested:)`.
     /// `allowReexec: false` only reports what would happen (for diagnostics); the environment is untouched.
     @discardableResult
-    public static func ensureBestKernel(arguments: [String] = CommandLine.arguments, threads: Int? = nil,
-                                        allowReexec: Bool = true) -> KernelReport {
+    public static func ensureBestKernel(
+        arguments: [String] = CommandLine.arguments, threads: Int? = nil,
+        allowReexec: Bool = true
+    ) -> KernelReport {
         let marker = env(markerVariable)
         let user = env(coreTypeVariable)
         let features = CPUFeatures.detect()
@@ -150,13 +163,15 @@ public enum OpenBLASSetup {
 
         let nThreads = configureThreads(requested: threads)
         let check = sgemmCheck()
-        var report = KernelReport(coreName: current, detectedBest: best, cpuFeatures: features.summary,
-                                  reexecuted: reexecuted, userSet: !reexecuted && !fellBack && user?.isEmpty == false,
-                                  fellBack: fellBack, checkPassed: check.passed,
-                                  maxRelativeError: check.maxRelativeError, threads: nThreads, note: note)
+        var report = KernelReport(
+            coreName: current, detectedBest: best, cpuFeatures: features.summary,
+            reexecuted: reexecuted, userSet: !reexecuted && !fellBack && user?.isEmpty == false,
+            fellBack: fellBack, checkPassed: check.passed,
+            maxRelativeError: check.maxRelativeError, threads: nThreads, note: note)
         if !check.passed {
-            fputs("bayesprune: OpenBLAS kernel \(current) failed the sgemm self-check "
-                  + "(max rel error \(check.maxRelativeError), tolerance \(checkTolerance))\n", stderr)
+            fputs(
+                "bayesprune: OpenBLAS kernel \(current) failed the sgemm self-check "
+                    + "(max rel error \(check.maxRelativeError), tolerance \(checkTolerance))\n", stderr)
             if reexecuted && allowReexec {
                 fputs("bayesprune: re-executing with the library's default kernel\n", stderr)
                 unsetenv(coreTypeVariable)
@@ -174,9 +189,11 @@ public enum OpenBLASSetup {
     /// Multiply seeded m×k · k×n matrices with `gemm` (two variants: plain, and transposed A with
     /// alpha/beta) and compare with `gemmNaive`. `tamper` may alter the first `gemm` result before the
     /// comparison (tests use it to prove corruption is detected).
-    public static func sgemmCheck(m: Int = 96, n: Int = 80, k: Int = 72, seed: UInt64 = 0x5EED_B1A5,
-                                  tolerance: Double = checkTolerance,
-                                  tamper: ((inout [Float]) -> Void)? = nil) -> SGEMMCheckResult {
+    public static func sgemmCheck(
+        m: Int = 96, n: Int = 80, k: Int = 72, seed: UInt64 = 0x5EED_B1A5,
+        tolerance: Double = checkTolerance,
+        tamper: ((inout [Float]) -> Void)? = nil
+    ) -> SGEMMCheckResult {
         var rng = Xoshiro256(seed: seed)
         let a = (0..<(m * k)).map { _ in rng.nextUniform() * 2 - 1 }
         let b = (0..<(k * n)).map { _ in rng.nextUniform() * 2 - 1 }
@@ -187,16 +204,19 @@ public enum OpenBLASSetup {
             let alpha: Float = variant == 0 ? 1 : -0.75
             let beta: Float = variant == 0 ? 0 : 0.5
             let lda = ta == .no ? k : m  // A stored k×m when transposed (same data, reinterpreted)
-            var got = c0, ref = c0
+            var got = c0
+            var ref = c0
             a.withUnsafeBufferPointer { ap in
                 b.withUnsafeBufferPointer { bp in
                     got.withUnsafeMutableBufferPointer { cp in
-                        gemm(ta, .no, m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!, lda: lda,
-                             b: bp.baseAddress!, ldb: n, beta: beta, c: cp.baseAddress!, ldc: n)
+                        gemm(
+                            ta, .no, m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!, lda: lda,
+                            b: bp.baseAddress!, ldb: n, beta: beta, c: cp.baseAddress!, ldc: n)
                     }
                     ref.withUnsafeMutableBufferPointer { cp in
-                        gemmNaive(ta, .no, m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!, lda: lda,
-                                  b: bp.baseAddress!, ldb: n, beta: beta, c: cp.baseAddress!, ldc: n)
+                        gemmNaive(
+                            ta, .no, m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!, lda: lda,
+                            b: bp.baseAddress!, ldb: n, beta: beta, c: cp.baseAddress!, ldc: n)
                     }
                 }
             }
@@ -209,12 +229,16 @@ public enum OpenBLASSetup {
     }
 
     /// Normwise relative error max|got−ref| / max|ref|; fails on size mismatch or non-finite values.
-    public static func compare(_ got: [Float], reference ref: [Float],
-                               tolerance: Double = checkTolerance) -> SGEMMCheckResult {
+    public static func compare(
+        _ got: [Float], reference ref: [Float],
+        tolerance: Double = checkTolerance
+    ) -> SGEMMCheckResult {
         guard got.count == ref.count else { return SGEMMCheckResult(passed: false, maxRelativeError: .infinity) }
-        var maxDiff = 0.0, maxRef = 0.0
+        var maxDiff = 0.0
+        var maxRef = 0.0
         for i in 0..<got.count {
-            let g = Double(got[i]), r = Double(ref[i])
+            let g = Double(got[i])
+            let r = Double(ref[i])
             if !g.isFinite { return SGEMMCheckResult(passed: false, maxRelativeError: .infinity) }
             maxDiff = max(maxDiff, abs(g - r))
             maxRef = max(maxRef, abs(r))
@@ -234,18 +258,18 @@ public enum OpenBLASSetup {
     private static func reexec(_ arguments: [String]) -> Int32 {
         fflush(nil)  // buffered output would be lost with the old image
         #if os(Linux)
-        if arguments == CommandLine.arguments {
-            // The kernel's argv bytes exactly, even if not valid UTF-8.
-            execv("/proc/self/exe", CommandLine.unsafeArgv)
-        } else {
-            var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
-            argv.append(nil)
-            execv("/proc/self/exe", &argv)
-            for p in argv { free(p) }
-        }
-        return errno
+            if arguments == CommandLine.arguments {
+                // The kernel's argv bytes exactly, even if not valid UTF-8.
+                execv("/proc/self/exe", CommandLine.unsafeArgv)
+            } else {
+                var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+                argv.append(nil)
+                execv("/proc/self/exe", &argv)
+                for p in argv { free(p) }
+            }
+            return errno
         #else
-        return ENOSYS
+            return ENOSYS
         #endif
     }
 }

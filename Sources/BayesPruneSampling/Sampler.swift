@@ -1,3 +1,4 @@
+import BayesPruneKernels
 // Samplers as small pure steps over explicit state (blackjax style). The state carries the step count
 // and every per-weight buffer; the noise is counter-based (a pure function of the noise key, the step
 // and the weight index), so the RNG state is (key, step) and a checkpoint reproduces it exactly, and
@@ -11,7 +12,6 @@
 // g is the gradient of the mean minibatch loss (≈ (1/N)·∇(−log p(D|w))); λ is the prior's weight decay.
 import CShims
 import Foundation
-import BayesPruneKernels
 
 public enum SamplerKind: String, CaseIterable, Codable, Sendable { case sgd, adavb, sghmc, sgld }
 
@@ -31,10 +31,18 @@ public struct SamplerConfig: Codable, Equatable, Sendable {
     /// Seeds the noise; the same on every rank.
     public var noiseSeed: UInt64
 
-    public init(kind: SamplerKind, weightDecay: Float, momentum: Float, beta1: Float = 0.1, beta2: Float = 1,
-                eta: Float = 0.1, temperature: Float? = nil, dataSize: Int, noiseSeed: UInt64) {
-        self.kind = kind; self.weightDecay = weightDecay; self.momentum = momentum
-        self.beta1 = beta1; self.beta2 = beta2; self.eta = eta; self.dataSize = dataSize; self.noiseSeed = noiseSeed
+    public init(
+        kind: SamplerKind, weightDecay: Float, momentum: Float, beta1: Float = 0.1, beta2: Float = 1,
+        eta: Float = 0.1, temperature: Float? = nil, dataSize: Int, noiseSeed: UInt64
+    ) {
+        self.kind = kind
+        self.weightDecay = weightDecay
+        self.momentum = momentum
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eta = eta
+        self.dataSize = dataSize
+        self.noiseSeed = noiseSeed
         self.temperature = temperature ?? (kind == .adavb ? 1 / Float(dataSize) : 1)
     }
 
@@ -64,26 +72,30 @@ public final class SamplerState {
     }
 
     public convenience init(parameterCount: Int) {
-        self.init(config: SamplerConfig(kind: .sgd, weightDecay: 0, momentum: 0, dataSize: 1, noiseSeed: 0),
-                  parameterCount: parameterCount)
+        self.init(
+            config: SamplerConfig(kind: .sgd, weightDecay: 0, momentum: 0, dataSize: 1, noiseSeed: 0),
+            parameterCount: parameterCount)
     }
 }
 
 public enum Sampler {
     /// One step over `count` weights with this step's step size `lr` (C² for adavb). `lambda`: per-weight
     /// weight decay (spike-and-slab) or nil for `config.weightDecay`; `mask`: permanent pruning mask or nil.
-    public static func step(_ c: SamplerConfig, state: SamplerState, weights w: UnsafeMutablePointer<Float>,
-                            grads g: UnsafePointer<Float>, count n: Int, lr: Float,
-                            lambda: UnsafePointer<Float>? = nil, mask: UnsafePointer<Float>? = nil) {
+    public static func step(
+        _ c: SamplerConfig, state: SamplerState, weights w: UnsafeMutablePointer<Float>,
+        grads g: UnsafePointer<Float>, count n: Int, lr: Float,
+        lambda: UnsafePointer<Float>? = nil, mask: UnsafePointer<Float>? = nil
+    ) {
         let counter = UInt64(state.step)
         switch c.kind {
         case .sgd:
-            let v = state.momentum.pointer, mu = c.momentum
+            let v = state.momentum.pointer
+            let mu = c.momentum
             if let lambda, let mask {
                 for i in 0..<n {
                     let vi = mu * v[i] - lr * (g[i] + lambda[i] * w[i])
                     v[i] = vi
-                    w[i] = mask[i] != 0 ? w[i] + vi : 0   // +0.0, never −0.0
+                    w[i] = mask[i] != 0 ? w[i] + vi : 0  // +0.0, never −0.0
                 }
             } else {
                 // Dense: one λ, no mask (a separate loop so it vectorises).
@@ -96,14 +108,17 @@ public enum Sampler {
                 }
             }
         case .adavb:
-            let p = bp_adavb_params(beta1: c.beta1, beta2: c.beta2, eta: c.eta, temperature: c.temperature,
-                                    c2: lr, n_data: Float(c.dataSize))
-            bp_adavb_step(n, w, state.momentum.pointer, state.rho.pointer, state.previousNoise.pointer, g,
-                          lambda, c.weightDecay, mask, p, c.noiseKey, counter)
+            let p = bp_adavb_params(
+                beta1: c.beta1, beta2: c.beta2, eta: c.eta, temperature: c.temperature,
+                c2: lr, n_data: Float(c.dataSize))
+            bp_adavb_step(
+                n, w, state.momentum.pointer, state.rho.pointer, state.previousNoise.pointer, g,
+                lambda, c.weightDecay, mask, p, c.noiseKey, counter)
         case .sghmc:
             let alpha = 1 - c.momentum
             let sd = (2 * alpha * lr * c.temperature / Float(c.dataSize)).squareRoot()
-            bp_sghmc_step(n, w, state.momentum.pointer, g, lambda, c.weightDecay, mask, lr, alpha, sd, c.noiseKey, counter)
+            bp_sghmc_step(
+                n, w, state.momentum.pointer, g, lambda, c.weightDecay, mask, lr, alpha, sd, c.noiseKey, counter)
         case .sgld:
             let sd = (2 * lr * c.temperature / Float(c.dataSize)).squareRoot()
             bp_sgld_step(n, w, g, lambda, c.weightDecay, mask, lr, sd, c.noiseKey, counter)
@@ -113,15 +128,26 @@ public enum Sampler {
 
     /// τ statistics (mean, min, max) and the implied sampling temperature
     /// Temp = N·τ·(1+β1²)·C·T²/((1−β1)·β2) at the mean τ, for adavb.
-    public static func preconditionerSummary(_ c: SamplerConfig, state: SamplerState, lr: Float) -> PreconditionerSummary? {
+    public static func preconditionerSummary(
+        _ c: SamplerConfig, state: SamplerState, lr: Float
+    ) -> PreconditionerSummary? {
         guard c.kind == .adavb, state.rho.count > 0 else { return nil }
         let n = state.rho.count
         let tau = FloatBuffer(count: n)
         bp_sigmoid(n, state.rho.pointer, tau.pointer)
-        var s = 0.0, lo = Float.infinity, hi = -Float.infinity
-        for i in 0..<n { let t = tau[i]; s += Double(t); lo = min(lo, t); hi = max(hi, t) }
+        var s = 0.0
+        var lo = Float.infinity
+        var hi = -Float.infinity
+        for i in 0..<n {
+            let t = tau[i]
+            s += Double(t)
+            lo = min(lo, t)
+            hi = max(hi, t)
+        }
         let mean = s / Double(n)
-        let C = Double(lr).squareRoot(), T = Double(c.temperature), b1 = Double(c.beta1)
+        let C = Double(lr).squareRoot()
+        let T = Double(c.temperature)
+        let b1 = Double(c.beta1)
         let temp = Double(c.dataSize) * mean * (1 + b1 * b1) * C * T * T / ((1 - b1) * Double(c.beta2))
         return PreconditionerSummary(tauMean: mean, tauMin: Double(lo), tauMax: Double(hi), samplingTemperature: temp)
     }
@@ -140,10 +166,18 @@ public enum SamplerReference {
         return z
     }
 
-    public static func adavbStep(_ c: SamplerConfig, w: inout [Double], m: inout [Double], rho: inout [Double],
-                                 eps: inout [Double], g: [Double], c2: Double, noise z: [Float]) {
-        let T = Double(c.temperature), N = Double(c.dataSize), b1 = Double(c.beta1), b2 = Double(c.beta2)
-        let C15 = pow(c2, 0.75), C3 = pow(c2, 1.5), lam = Double(c.weightDecay), eta = Double(c.eta)
+    public static func adavbStep(
+        _ c: SamplerConfig, w: inout [Double], m: inout [Double], rho: inout [Double],
+        eps: inout [Double], g: [Double], c2: Double, noise z: [Float]
+    ) {
+        let T = Double(c.temperature)
+        let N = Double(c.dataSize)
+        let b1 = Double(c.beta1)
+        let b2 = Double(c.beta2)
+        let C15 = pow(c2, 0.75)
+        let C3 = pow(c2, 1.5)
+        let lam = Double(c.weightDecay)
+        let eta = Double(c.eta)
         for i in w.indices {
             var tau = 1 / (1 + _exp(-rho[i]))
             rho[i] -= eta * (T * T * C3 * lam * tau + T * C15 * eps[i] * g[i] - 1 / (N * tau))

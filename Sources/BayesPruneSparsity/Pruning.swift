@@ -1,3 +1,6 @@
+import BayesPruneDistributed
+import BayesPruneKernels
+import BayesPruneNN
 // EM-MCMC pruning with the spike-and-slab group prior (ALGORITHM.md §4): once per epoch after the
 // warm-up, the E-step puts every group of a prunable tensor in the spike or the slab (switching its
 // weight decay between λ0 and λ1 for the sampler), and structured hard pruning removes, permanently,
@@ -7,9 +10,6 @@
 // batch-norm scale and shift, so removed channels carry exact zeros. Masks and per-weight decays are
 // flat buffers with the parameters' layout; the sampler multiplies by the mask every step.
 import Foundation
-import BayesPruneKernels
-import BayesPruneNN
-import BayesPruneDistributed
 
 public struct PruningConfig: Codable, Equatable, Sendable {
     public var enabled = false
@@ -45,19 +45,30 @@ public struct PruningConfig: Codable, Equatable, Sendable {
     /// first layer (input feature selection) and its last.
     public static func defaults(model: ModelKind) -> PruningConfig {
         var c = PruningConfig()
-        if model == .mlp { c.pruneFirstLayer = true; c.pruneLastLayer = true }
+        if model == .mlp {
+            c.pruneFirstLayer = true
+            c.pruneLastLayer = true
+        }
         return c
     }
 
-    func lambda0(for e: ParameterEntry) -> Double { layerLambda0?[e.layer] ?? (e.group == .convKernel ? lambda0 : fcLambda0) }
-    func soft(for e: ParameterEntry) -> Double { layerSoftThreshold?[e.layer] ?? (e.group == .convKernel ? softThreshold : fcSoftThreshold) }
-    func hard(for e: ParameterEntry) -> Double { layerHardThreshold?[e.layer] ?? (e.group == .convKernel ? hardThreshold : fcHardThreshold) }
+    func lambda0(for e: ParameterEntry) -> Double {
+        layerLambda0?[e.layer] ?? (e.group == .convKernel ? lambda0 : fcLambda0)
+    }
+    func soft(for e: ParameterEntry) -> Double {
+        layerSoftThreshold?[e.layer] ?? (e.group == .convKernel ? softThreshold : fcSoftThreshold)
+    }
+    func hard(for e: ParameterEntry) -> Double {
+        layerHardThreshold?[e.layer] ?? (e.group == .convKernel ? hardThreshold : fcHardThreshold)
+    }
 
     /// Throws `SettingError` naming the setting (lambda0, soft-threshold, hard-threshold) whose per-layer
     /// override names a layer that is not among `prunableLayers`.
     public func checkOverrides(prunableLayers: Set<String>) throws {
-        let tables = [("lambda0", layerLambda0), ("soft-threshold", layerSoftThreshold),
-                      ("hard-threshold", layerHardThreshold)]
+        let tables = [
+            ("lambda0", layerLambda0), ("soft-threshold", layerSoftThreshold),
+            ("hard-threshold", layerHardThreshold),
+        ]
         for (key, table) in tables {
             for name in (table ?? [:]).keys.sorted() where !prunableLayers.contains(name) {
                 let known = prunableLayers.sorted().joined(separator: ", ")
@@ -80,9 +91,13 @@ public struct LayerSparsity: Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case layer, prunable, weights, macs
-        case zeroWeights = "zero_weights", outputs = "filters_or_units", outputsRemoved = "filters_or_units_removed"
-        case inputs = "input_channels_or_units", inputsRemoved = "input_channels_or_units_removed"
-        case kernelsRemoved = "kernels_removed", macsAfter = "macs_after"
+        case zeroWeights = "zero_weights"
+        case outputs = "filters_or_units"
+        case outputsRemoved = "filters_or_units_removed"
+        case inputs = "input_channels_or_units"
+        case inputsRemoved = "input_channels_or_units_removed"
+        case kernelsRemoved = "kernels_removed"
+        case macsAfter = "macs_after"
     }
 }
 
@@ -105,11 +120,17 @@ public final class Pruner {
     public private(set) var dead: [[Bool]]
 
     public init(network: Network, config: PruningConfig, dataSize: Int, lambda1: Float) {
-        self.config = config; self.network = network; self.dataSize = dataSize; self.lambda1 = lambda1
+        self.config = config
+        self.network = network
+        self.dataSize = dataSize
+        self.lambda1 = lambda1
         let s = network.store
         mask = FloatBuffer(count: s.parameterCount)
         lambda = FloatBuffer(count: s.parameterCount)
-        for i in 0..<s.parameterCount { mask[i] = 1; lambda[i] = lambda1 }
+        for i in 0..<s.parameterCount {
+            mask[i] = 1
+            lambda[i] = lambda1
+        }
         theta = config.initialTheta
         prunable = s.entries.filter { e in
             e.role == .weight && e.group != .none
@@ -137,22 +158,37 @@ public final class Pruner {
         let s = network.store
         var sizes: [[Int]] = []
         var all: [[Double]] = prunable.map { e in
-            let w = s.value(e.offset), m = mask.pointer + e.offset
-            var r: [Double], n: [Int]
+            let w = s.value(e.offset)
+            let m = mask.pointer + e.offset
+            var r: [Double]
+            var n: [Int]
             switch e.group {
             case .convKernel:
-                let k = e.shape[2] * e.shape[3], groups = e.shape[0] * e.shape[1]
-                r = [Double](repeating: 0, count: groups); n = [Int](repeating: 0, count: groups)
+                let k = e.shape[2] * e.shape[3]
+                let groups = e.shape[0] * e.shape[1]
+                r = [Double](repeating: 0, count: groups)
+                n = [Int](repeating: 0, count: groups)
                 for g in 0..<groups {
-                    for j in 0..<k where m[g * k + j] != 0 { let v = Double(w[g * k + j]); r[g] += v * v; n[g] += 1 }
+                    for j in 0..<k where m[g * k + j] != 0 {
+                        let v = Double(w[g * k + j])
+                        r[g] += v * v
+                        n[g] += 1
+                    }
                 }
             case .linearColumn:
                 let (out, inp) = (e.shape[0], e.shape[1])
-                r = [Double](repeating: 0, count: inp); n = [Int](repeating: 0, count: inp)
+                r = [Double](repeating: 0, count: inp)
+                n = [Int](repeating: 0, count: inp)
                 for o in 0..<out {
-                    for j in 0..<inp where m[o * inp + j] != 0 { let v = Double(w[o * inp + j]); r[j] += v * v; n[j] += 1 }
+                    for j in 0..<inp where m[o * inp + j] != 0 {
+                        let v = Double(w[o * inp + j])
+                        r[j] += v * v
+                        n[j] += 1
+                    }
                 }
-            case .none: r = []; n = []
+            case .none:
+                r = []
+                n = []
             }
             sizes.append(n)
             return zip(r, n).map { $1 > 0 ? $0 / Double($1) : 0 }
@@ -161,7 +197,12 @@ public final class Pruner {
             var flat = all.flatMap { $0 }
             try comm.allreduceSum(&flat, what: "E-step statistics")
             var k = 0
-            for t in all.indices { for g in all[t].indices { all[t][g] = flat[k] / Double(comm.size); k += 1 } }
+            for t in all.indices {
+                for g in all[t].indices {
+                    all[t][g] = flat[k] / Double(comm.size)
+                    k += 1
+                }
+            }
         }
         return GroupStatistics(meanSquares: all, sizes: sizes)
     }
@@ -174,20 +215,30 @@ public final class Pruner {
     public func step(_ comm: Communicator) throws -> Int {
         let stats = try groupStatistics(comm)
         let ms = stats.meanSquares
-        let N = Double(dataSize), l1 = Double(lambda1)
-        var slabCount = 0, inclusionSum = 0.0, groups = 0
+        let N = Double(dataSize)
+        let l1 = Double(lambda1)
+        var slabCount = 0
+        var inclusionSum = 0.0
+        var groups = 0
         var spike: [[Bool]] = []
         for (t, e) in prunable.enumerated() {
             let l0 = config.lambda0(for: e)
             var sp = [Bool](repeating: false, count: ms[t].count)
             for (g, v) in ms[t].enumerated() {
                 let m = stats.sizes[t][g]
-                if m == 0 { sp[g] = true; continue }  // already removed: not a group any more
-                let threshold = config.eStep == .threshold ? config.soft(for: e)
-                    : SpikeAndSlab.meanSquareThreshold(groupSize: m, theta: theta, lambda0: l0, lambda1: l1, dataSize: N)
+                if m == 0 {
+                    sp[g] = true
+                    continue
+                }  // already removed: not a group any more
+                let threshold =
+                    config.eStep == .threshold
+                    ? config.soft(for: e)
+                    : SpikeAndSlab.meanSquareThreshold(
+                        groupSize: m, theta: theta, lambda0: l0, lambda1: l1, dataSize: N)
                 if config.eStep == .bayes {
-                    inclusionSum += SpikeAndSlab.inclusionProbability(squaredNorm: v * Double(m), groupSize: m, theta: theta,
-                                                                      lambda0: l0, lambda1: l1, dataSize: N)
+                    inclusionSum += SpikeAndSlab.inclusionProbability(
+                        squaredNorm: v * Double(m), groupSize: m, theta: theta,
+                        lambda0: l0, lambda1: l1, dataSize: N)
                 }
                 groups += 1
                 sp[g] = !(v > threshold)
@@ -197,7 +248,8 @@ public final class Pruner {
             spike.append(sp)
         }
         if config.eStep == .bayes && groups > 0 {
-            theta = SpikeAndSlab.updatedTheta(inclusionSum: inclusionSum, groups: groups, a: config.thetaPrior[0], b: config.thetaPrior[1])
+            theta = SpikeAndSlab.updatedTheta(
+                inclusionSum: inclusionSum, groups: groups, a: config.thetaPrior[0], b: config.thetaPrior[1])
         }
         hardPrune(spike: spike, meanSquares: ms)
         propagate()
@@ -233,7 +285,8 @@ public final class Pruner {
     func hardPrune(spike: [[Bool]], meanSquares ms: [[Double]]) {
         let s = network.store
         for (t, e) in prunable.enumerated() {
-            let w = s.value(e.offset), hard = config.hard(for: e)
+            let w = s.value(e.offset)
+            let hard = config.hard(for: e)
             switch e.group {
             case .convKernel:
                 let (O, C, k) = (e.shape[0], e.shape[1], e.shape[2] * e.shape[3])
@@ -242,7 +295,9 @@ public final class Pruner {
                 // widen the range of an input channel (and an all-removed channel has nothing to remove).
                 for c in 0..<C {
                     var v: [Float] = []
-                    for o in 0..<O { for j in 0..<k where m[(o * C + c) * k + j] != 0 { v.append(w[(o * C + c) * k + j]) } }
+                    for o in 0..<O {
+                        for j in 0..<k where m[(o * C + c) * k + j] != 0 { v.append(w[(o * C + c) * k + j]) }
+                    }
                     if !v.isEmpty && Double(range(v)) < hard { removeConvIn(e, c) }
                 }
                 for o in 0..<O {
@@ -257,7 +312,9 @@ public final class Pruner {
                     }
                 }
             case .linearColumn:
-                for j in 0..<e.shape[1] where ms[t][j] < hard { removeLinearIn(e.offset, shape: e.shape, first: j, count: 1) }
+                for j in 0..<e.shape[1] where ms[t][j] < hard {
+                    removeLinearIn(e.offset, shape: e.shape, first: j, count: 1)
+                }
             case .none: break
             }
         }
@@ -331,16 +388,21 @@ public final class Pruner {
                 for c in 0..<sp.channels where !dead[k][c] {
                     // A producer filter removed by a criterion takes its batch norm with it.
                     for p in sp.producers where p.batchNorm != nil && isRemoved(p.ref, c) {
-                        zero(p.batchNorm!.scale + c, 1); zero(p.batchNorm!.shift + c, 1)
+                        zero(p.batchNorm!.scale + c, 1)
+                        zero(p.batchNorm!.shift + c, 1)
                     }
-                    let producersGone = !sp.isInput && !sp.producers.isEmpty && sp.producers.allSatisfy { isRemoved($0.ref, c) }
+                    let producersGone =
+                        !sp.isInput && !sp.producers.isEmpty && sp.producers.allSatisfy { isRemoved($0.ref, c) }
                     let consumersGone = !sp.consumers.isEmpty && sp.consumers.allSatisfy { isRemoved($0, c) }
                     guard producersGone || consumersGone else { continue }
                     dead[k][c] = true
                     changed = true
                     for p in sp.producers {
                         remove(p.ref, c)
-                        if let bn = p.batchNorm { zero(bn.scale + c, 1); zero(bn.shift + c, 1) }
+                        if let bn = p.batchNorm {
+                            zero(bn.scale + c, 1)
+                            zero(bn.shift + c, 1)
+                        }
                     }
                     for r in sp.consumers { remove(r, c) }
                 }
@@ -361,22 +423,26 @@ public final class Pruner {
         let prunableNames = Set(prunable.map(\.name))
         var out: [LayerSparsity] = []
         for e in s.entries where e.role == .weight {
-            let w = s.value(e.offset), m = mask.pointer + e.offset
+            let w = s.value(e.offset)
+            let m = mask.pointer + e.offset
             var zeros = 0
             for i in 0..<e.count where w[i] == 0 { zeros += 1 }
-            var r = LayerSparsity(layer: e.layer, prunable: prunableNames.contains(e.name), weights: e.count, zeroWeights: zeros,
-                                  outputs: e.shape[0], outputsRemoved: 0, inputs: e.shape[1], inputsRemoved: 0,
-                                  kernelsRemoved: 0, macs: 0, macsAfter: 0)
+            var r = LayerSparsity(
+                layer: e.layer, prunable: prunableNames.contains(e.name), weights: e.count, zeroWeights: zeros,
+                outputs: e.shape[0], outputsRemoved: 0, inputs: e.shape[1], inputsRemoved: 0,
+                kernelsRemoved: 0, macs: 0, macsAfter: 0)
             let layer = network.flatLayers.first { $0.name == e.layer }
             let perExample = layer?.macsPerExample ?? e.count
             if e.group == .convKernel {
                 let (O, C, k) = (e.shape[0], e.shape[1], e.shape[2] * e.shape[3])
                 r.outputsRemoved = (0..<O).filter { allZero(e.offset + $0 * C * k, C * k) }.count
-                r.inputsRemoved = (0..<C).filter { c in (0..<O).allSatisfy { allZero(e.offset + ($0 * C + c) * k, k) } }.count
+                r.inputsRemoved =
+                    (0..<C).filter { c in (0..<O).allSatisfy { allZero(e.offset + ($0 * C + c) * k, k) } }.count
                 var kernels = 0
                 for g in 0..<(O * C) where allZero(e.offset + g * k, k) { kernels += 1 }
                 // Kernels inside removed filters/channels are counted there, not again here.
-                r.kernelsRemoved = kernels - (r.outputsRemoved * C + r.inputsRemoved * O - r.outputsRemoved * r.inputsRemoved)
+                r.kernelsRemoved =
+                    kernels - (r.outputsRemoved * C + r.inputsRemoved * O - r.outputsRemoved * r.inputsRemoved)
             } else {
                 let (out, inp) = (e.shape[0], e.shape[1])
                 r.outputsRemoved = (0..<out).filter { allZero(e.offset + $0 * inp, inp) }.count
@@ -395,17 +461,25 @@ public final class Pruner {
     public func summary() -> PruningSummary {
         let layers = layerReport()
         let p = layers.filter(\.prunable)
-        let weights = p.reduce(0) { $0 + $1.weights }, zeros = p.reduce(0) { $0 + $1.zeroWeights }
-        var channels = 0, removed = 0, kernels = 0, kernelsRemoved = 0
+        let weights = p.reduce(0) { $0 + $1.weights }
+        let zeros = p.reduce(0) { $0 + $1.zeroWeights }
+        var channels = 0
+        var removed = 0
+        var kernels = 0
+        var kernelsRemoved = 0
         for (l, e) in zip(layers, network.store.entries.filter { $0.role == .weight }) where l.prunable {
             if e.group == .convKernel {
-                channels += l.outputs; removed += l.outputsRemoved
-                kernels += e.shape[0] * e.shape[1]; kernelsRemoved += l.kernelsRemoved
+                channels += l.outputs
+                removed += l.outputsRemoved
+                kernels += e.shape[0] * e.shape[1]
+                kernelsRemoved += l.kernelsRemoved
             } else {
-                channels += l.inputs; removed += l.inputsRemoved
+                channels += l.inputs
+                removed += l.inputsRemoved
             }
         }
-        let macs = layers.reduce(0) { $0 + $1.macs }, after = layers.reduce(0) { $0 + $1.macsAfter }
+        let macs = layers.reduce(0) { $0 + $1.macs }
+        let after = layers.reduce(0) { $0 + $1.macsAfter }
         func ratio(_ a: Int, _ b: Int) -> Double { b > 0 ? Double(a) / Double(b) : 0 }
         return PruningSummary(
             weightSparsity: ratio(zeros, weights), channelSparsity: ratio(removed, channels),
@@ -434,9 +508,14 @@ public struct PruningSummary: Codable, Equatable {
     public var layers: [Layer]
 
     enum CodingKeys: String, CodingKey {
-        case weightSparsity = "weight_sparsity", channelSparsity = "channel_sparsity"
-        case kernelSparsity = "kernel_sparsity", macSavings = "mac_savings", theta, eStep = "e_step"
-        case eSteps = "e_steps", layers
+        case weightSparsity = "weight_sparsity"
+        case channelSparsity = "channel_sparsity"
+        case kernelSparsity = "kernel_sparsity"
+        case macSavings = "mac_savings"
+        case theta
+        case eStep = "e_step"
+        case eSteps = "e_steps"
+        case layers
     }
 
     /// One weight layer's figures.
@@ -451,17 +530,26 @@ public struct PruningSummary: Codable, Equatable {
         public var macShareSaved: Double
 
         enum CodingKeys: String, CodingKey {
-            case layer, prunable, weights, zeroFraction = "zero_fraction"
-            case outputsRemoved = "filters_or_units_removed", outputs = "filters_or_units"
-            case inputsRemoved = "input_channels_or_units_removed", inputs = "input_channels_or_units"
-            case kernelsRemoved = "kernels_removed", macShareSaved = "mac_share_saved"
+            case layer, prunable, weights
+            case zeroFraction = "zero_fraction"
+            case outputsRemoved = "filters_or_units_removed"
+            case outputs = "filters_or_units"
+            case inputsRemoved = "input_channels_or_units_removed"
+            case inputs = "input_channels_or_units"
+            case kernelsRemoved = "kernels_removed"
+            case macShareSaved = "mac_share_saved"
         }
 
         init(_ l: LayerSparsity) {
-            layer = l.layer; prunable = l.prunable; weights = l.weights
+            layer = l.layer
+            prunable = l.prunable
+            weights = l.weights
             zeroFraction = Double(l.zeroWeights) / Double(max(l.weights, 1))
-            outputsRemoved = l.outputsRemoved; outputs = l.outputs
-            inputsRemoved = l.inputsRemoved; inputs = l.inputs; kernelsRemoved = l.kernelsRemoved
+            outputsRemoved = l.outputsRemoved
+            outputs = l.outputs
+            inputsRemoved = l.inputsRemoved
+            inputs = l.inputs
+            kernelsRemoved = l.kernelsRemoved
             macShareSaved = 1 - Double(l.macsAfter) / Double(max(l.macs, 1))
         }
     }

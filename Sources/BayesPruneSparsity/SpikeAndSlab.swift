@@ -12,18 +12,23 @@ public enum EStepMode: String, CaseIterable, Codable, Sendable {
 public enum SpikeAndSlab {
     /// Posterior inclusion probability p_g = 1 / (1 + ((1−θ)/θ)·(v1/v0)^(m/2)·exp(−(r²/2)·(1/v0 − 1/v1))),
     /// evaluated in log space.
-    public static func inclusionProbability(squaredNorm r2: Double, groupSize m: Int, theta: Double,
-                                            lambda0: Double, lambda1: Double, dataSize N: Double) -> Double {
+    public static func inclusionProbability(
+        squaredNorm r2: Double, groupSize m: Int, theta: Double,
+        lambda0: Double, lambda1: Double, dataSize N: Double
+    ) -> Double {
         // v1/v0 = λ0/λ1; 1/v0 − 1/v1 = N·(λ0 − λ1).
-        let logOdds = log((1 - theta) / theta) + 0.5 * Double(m) * log(lambda0 / lambda1) - 0.5 * r2 * N * (lambda0 - lambda1)
+        let logOdds =
+            log((1 - theta) / theta) + 0.5 * Double(m) * log(lambda0 / lambda1) - 0.5 * r2 * N * (lambda0 - lambda1)
         if logOdds > 700 { return 0 }
         return 1 / (1 + exp(logOdds))
     }
 
     /// The mean-square threshold t* at which p_g = ½:
     /// t* = [ln(λ0/λ1) − (2/m)·logit θ] / (N·(λ0 − λ1)).
-    public static func meanSquareThreshold(groupSize m: Int, theta: Double, lambda0: Double, lambda1: Double,
-                                           dataSize N: Double) -> Double {
+    public static func meanSquareThreshold(
+        groupSize m: Int, theta: Double, lambda0: Double, lambda1: Double,
+        dataSize N: Double
+    ) -> Double {
         (log(lambda0 / lambda1) - 2 / Double(m) * log(theta / (1 - theta))) / (N * (lambda0 - lambda1))
     }
 

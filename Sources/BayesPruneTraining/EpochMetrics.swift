@@ -1,8 +1,8 @@
+import BayesPruneSampling
+import BayesPruneSparsity
 // One line of metrics.jsonl as a typed record: the only place that knows the key names. NaN (a metric
 // not defined yet, e.g. the BMA before its first sample) is written as null.
 import Foundation
-import BayesPruneSampling
-import BayesPruneSparsity
 
 /// Test-set metrics of one epoch: of the current weights ("test_*") and of the model average ("bma_*").
 public struct EpochEvaluation: Equatable {
@@ -41,15 +41,31 @@ public struct EpochMetrics {
     public var checkpointSeconds: Double?
 
     private enum Key: String, CodingKey {
-        case epoch, sampler, trainLoss = "train_loss", seconds, imagesPerSecond = "images_per_second", lr
-        case elapsedSeconds = "elapsed_seconds", bmaSamples = "bma_samples", calibrationBins = "calibration_bins"
-        case tauMean = "tau_mean", tauMin = "tau_min", tauMax = "tau_max"
+        case epoch, sampler
+        case trainLoss = "train_loss"
+        case seconds
+        case imagesPerSecond = "images_per_second"
+        case lr
+        case elapsedSeconds = "elapsed_seconds"
+        case bmaSamples = "bma_samples"
+        case calibrationBins = "calibration_bins"
+        case tauMean = "tau_mean"
+        case tauMin = "tau_min"
+        case tauMax = "tau_max"
         case samplingTemperature = "sampling_temperature"
-        case weightSparsity = "weight_sparsity", channelSparsity = "channel_sparsity"
-        case kernelSparsity = "kernel_sparsity", macSavings = "mac_savings", theta, eStep = "e_step"
-        case eSteps = "e_steps", pruningLayers = "pruning_layers", pruningActive = "pruning_active"
-        case connectedInputs = "connected_inputs", ranks
-        case allreduceSecondsPerStep = "allreduce_seconds_per_step", checkpointSeconds = "checkpoint_seconds"
+        case weightSparsity = "weight_sparsity"
+        case channelSparsity = "channel_sparsity"
+        case kernelSparsity = "kernel_sparsity"
+        case macSavings = "mac_savings"
+        case theta
+        case eStep = "e_step"
+        case eSteps = "e_steps"
+        case pruningLayers = "pruning_layers"
+        case pruningActive = "pruning_active"
+        case connectedInputs = "connected_inputs"
+        case ranks
+        case allreduceSecondsPerStep = "allreduce_seconds_per_step"
+        case checkpointSeconds = "checkpoint_seconds"
     }
 
     /// Keys of the line: the fixed ones (`Key`) and "test_"/"bma_" + a metric's name.
@@ -131,8 +147,9 @@ public struct EpochMetrics {
         if e.bmaSamples > 0 { s += "  samples \(e.bmaSamples)" }
         s += String(format: "  %.0f img/s  %.1f s", imagesPerSecond, seconds)
         if let p = pruning {
-            s += String(format: "  sparsity %.3f  channels %.3f  MACs saved %.3f",
-                        p.weightSparsity, p.channelSparsity, p.macSavings)
+            s += String(
+                format: "  sparsity %.3f  channels %.3f  MACs saved %.3f",
+                p.weightSparsity, p.channelSparsity, p.macSavings)
         }
         return s
     }

@@ -1,18 +1,18 @@
+import BayesPruneConfig
+import BayesPruneData
+import BayesPruneDistributed
+import BayesPruneEvaluation
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneRunIO
+import BayesPruneSampling
+import BayesPruneSparsity
 // The training loop: per epoch, shuffle and batch the training set, take one sampler step per batch
 // (gradient of the mean minibatch loss, weight decay added by the sampler), evaluate on the test set,
 // append one line to metrics.jsonl, and finally write the weights. `run` reads as the loop itself;
 // each piece is a named step below. Only this file knows the order of those steps; the numerics live
 // in the NN, sampling and sparsity modules.
 import Foundation
-import BayesPruneKernels
-import BayesPruneNN
-import BayesPruneData
-import BayesPruneDistributed
-import BayesPruneSampling
-import BayesPruneSparsity
-import BayesPruneConfig
-import BayesPruneRunIO
-import BayesPruneEvaluation
 
 public struct TrainingError: Error, CustomStringConvertible {
     public let description: String
@@ -51,15 +51,18 @@ public final class Trainer {
 
     /// Builds the model, schedule, sampler state and (with pruning) the pruner for `config` on `data`.
     /// Throws `SettingError` for a model that does not fit the data or an override naming no prunable layer.
-    public init(config: TrainConfig, controls: RunControls = RunControls(), data: PreparedData,
-                communicator: Communicator = SingleProcess()) throws {
+    public init(
+        config: TrainConfig, controls: RunControls = RunControls(), data: PreparedData,
+        communicator: Communicator = SingleProcess()
+    ) throws {
         self.config = config
         self.controls = controls
         self.data = data
         self.communicator = communicator
         let input = ActShape(data.train.channels, data.train.height, data.train.width)
-        let spec = ModelSpec(kind: config.model, input: input, outputs: data.outputs, loss: data.modelSpecLoss,
-                             hidden: config.hidden, widths: config.widths)
+        let spec = ModelSpec(
+            kind: config.model, input: input, outputs: data.outputs, loss: data.modelSpecLoss,
+            hidden: config.hidden, widths: config.widths)
         network = try ModelBuilder.build(spec, seed: config.seed)
         let steps = config.epochs * (data.train.count / config.batchSize)
         schedule = Schedule(kind: config.schedule, baseLR: config.lr, totalSteps: steps, cycles: config.cycles)
@@ -69,20 +72,23 @@ public final class Trainer {
             temperature: config.temperature.map(Float.init), dataSize: data.train.count, noiseSeed: config.seed)
         state = SamplerState(config: sampler, parameterCount: network.store.parameterCount)
         average = ModelAverage(keepMembers: data.train.task == .regression)
-        pruner = config.pruning.enabled
-            ? Pruner(network: network, config: config.pruning, dataSize: data.train.count,
-                     lambda1: Float(config.weightDecay))
+        pruner =
+            config.pruning.enabled
+            ? Pruner(
+                network: network, config: config.pruning, dataSize: data.train.count,
+                lambda1: Float(config.weightDecay))
             : nil
         try pruner?.config.checkOverrides(prunableLayers: Set(pruner!.prunable.map(\.layer)))
     }
 
     public func manifest(blasCore: String) -> RunManifest {
-        RunManifest(config: config, inputShape: [data.train.channels, data.train.height, data.train.width],
-                    outputs: network.outputs, task: data.train.task.rawValue, classes: data.train.classes,
-                    featureNames: data.train.featureNames, normalizationMean: data.normalization.mean,
-                    normalizationStd: data.normalization.std, targetMean: data.targetScaling?.mean,
-                    targetStd: data.targetScaling?.std, parameterCount: network.store.parameterCount,
-                    blasCore: blasCore)
+        RunManifest(
+            config: config, inputShape: [data.train.channels, data.train.height, data.train.width],
+            outputs: network.outputs, task: data.train.task.rawValue, classes: data.train.classes,
+            featureNames: data.train.featureNames, normalizationMean: data.normalization.mean,
+            normalizationStd: data.normalization.std, targetMean: data.targetScaling?.mean,
+            targetStd: data.targetScaling?.std, parameterCount: network.store.parameterCount,
+            blasCore: blasCore)
     }
 
     /// Trains for `config.epochs` epochs, writing the run directory as it goes; after `restore`, the run
@@ -139,8 +145,9 @@ public final class Trainer {
             dataset: data.train, globalBatchSize: config.batchSize, rank: comm.rank, worldSize: comm.size,
             seed: config.seed, augmentation: augmentation)
         let B = loader.localBatchSize
-        let plan = SamplingPlan.sampleEpochs(epochs: config.epochs, stepsPerEpoch: loader.batchesPerEpoch,
-                                             schedule: schedule, perCycle: config.samplesPerCycle)
+        let plan = SamplingPlan.sampleEpochs(
+            epochs: config.epochs, stepsPerEpoch: loader.batchesPerEpoch,
+            schedule: schedule, perCycle: config.samplesPerCycle)
         return RunState(
             loader: loader, x: FloatBuffer(count: B * data.train.exampleSize),
             labels: [Int32](repeating: 0, count: B), targets: [Float](repeating: 0, count: B), metrics: metrics,
@@ -152,16 +159,19 @@ public final class Trainer {
     /// function of the seed, identical everywhere).
     func broadcastInitialState() throws {
         let s = network.store
-        try communicator.broadcast(UnsafeMutableRawPointer(s.values.pointer), bytes: s.parameterCount * 4, root: 0,
-                                   what: "initial weights")
-        try communicator.broadcast(UnsafeMutableRawPointer(s.state.pointer), bytes: max(s.stateCount, 1) * 4,
-                                   root: 0, what: "initial state")
+        try communicator.broadcast(
+            UnsafeMutableRawPointer(s.values.pointer), bytes: s.parameterCount * 4, root: 0,
+            what: "initial weights")
+        try communicator.broadcast(
+            UnsafeMutableRawPointer(s.state.pointer), bytes: max(s.stateCount, 1) * 4,
+            root: 0, what: "initial state")
     }
 
     /// Rank 0: creates the run directory, writes config.json (a new run) or trims metrics.jsonl to the
     /// checkpoint's epochs (a resumed one), and opens metrics.jsonl for appending.
     func openRunDirectory(blasCore: String) throws -> FileHandle {
-        let dir = config.out, metricsPath = config.out + "/metrics.jsonl"
+        let dir = config.out
+        let metricsPath = config.out + "/metrics.jsonl"
         try makeRunDirectory(dir)
         if let r = resumePoint {
             // Keep the epochs the checkpoint covers; later lines belong to the interrupted attempt.
@@ -203,8 +213,9 @@ public final class Trainer {
             if communicator.rank < r.augmentationStates.count {
                 run.loader.augmentationRNG = Xoshiro256(state: r.augmentationStates[communicator.rank])
             }
-            return EpochState(epoch: epoch, firstBatch: r.batchInEpoch, pruningActive: pruningActive,
-                              lossSum: r.lossSumInEpoch, lr: schedule.learningRate(step: state.step))
+            return EpochState(
+                epoch: epoch, firstBatch: r.batchInEpoch, pruningActive: pruningActive,
+                lossSum: r.lossSumInEpoch, lr: schedule.learningRate(step: state.step))
         }
         if pruningActive, let pruner {
             // The E-step (and structured pruning) once per epoch, at its first batch, after the warm-up;
@@ -212,8 +223,9 @@ public final class Trainer {
             try pruner.step(communicator)
             vApplyMask(network.store.values.pointer, mask: pruner.mask.pointer, count: network.store.parameterCount)
         }
-        return EpochState(epoch: epoch, firstBatch: 0, pruningActive: pruningActive, lossSum: 0,
-                          lr: schedule.learningRate(step: state.step))
+        return EpochState(
+            epoch: epoch, firstBatch: 0, pruningActive: pruningActive, lossSum: 0,
+            lr: schedule.learningRate(step: state.step))
     }
 
     /// Averages batch-norm statistics, evaluates, takes the epoch's posterior sample, checkpoints and
@@ -270,8 +282,10 @@ public final class Trainer {
         let lr = schedule.learningRate(step: state.step)
         e.lr = lr
         // [loss, stop requested]: one scalar allreduce carries both, so every rank stops at the same step.
-        var loss = [network.lossAndGradient(run.x.pointer, batch: n, labels: run.labels, targets: run.targets),
-                    StopSignal.requested ? 1 : 0]
+        var loss = [
+            network.lossAndGradient(run.x.pointer, batch: n, labels: run.labels, targets: run.targets),
+            StopSignal.requested ? 1 : 0,
+        ]
         try reduceAcrossRanks(&loss)
         guard loss[0].isFinite else {
             throw TrainingError(
@@ -280,11 +294,13 @@ public final class Trainer {
                 collective: true)
         }
         e.lossSum += loss[0]
-        let store = network.store, masked = e.pruningActive ? pruner : nil
-        Sampler.step(sampler, state: state, weights: store.values.pointer, grads: store.grads.pointer,
-                     count: store.parameterCount, lr: Float(lr),
-                     lambda: masked.map { UnsafePointer($0.lambda.pointer) },
-                     mask: masked.map { UnsafePointer($0.mask.pointer) })
+        let store = network.store
+        let masked = e.pruningActive ? pruner : nil
+        Sampler.step(
+            sampler, state: state, weights: store.values.pointer, grads: store.grads.pointer,
+            count: store.parameterCount, lr: Float(lr),
+            lambda: masked.map { UnsafePointer($0.lambda.pointer) },
+            mask: masked.map { UnsafePointer($0.mask.pointer) })
         try afterStep(epoch: e.epoch)
         if loss[1] > 0 { try stopAtStepBoundary(e, batch: b, run) }
         if showProgress { progress(&e, batch: b, run) }
@@ -292,7 +308,8 @@ public final class Trainer {
 
     /// g = the global minibatch mean (the ranks' local means summed, divided by R); loss likewise.
     func reduceAcrossRanks(_ loss: inout [Double]) throws {
-        let comm = communicator, store = network.store
+        let comm = communicator
+        let store = network.store
         guard comm.size > 1 else { return }
         let t = monotonicSeconds()
         try comm.allreduceSum(store.grads.pointer, count: store.parameterCount, what: "gradient allreduce")
@@ -314,8 +331,9 @@ public final class Trainer {
     /// Preemption: every rank agreed at this step; checkpoint mid-epoch and stop.
     func stopAtStepBoundary(_ e: EpochState, batch b: Int, _ run: RunState) throws -> Never {
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
-        let path = try writeCheckpoint(epochsDone: e.epoch - 1, batchInEpoch: b + 1, lossSum: e.lossSum,
-                                       loader: run.loader)
+        let path = try writeCheckpoint(
+            epochsDone: e.epoch - 1, batchInEpoch: b + 1, lossSum: e.lossSum,
+            loader: run.loader)
         // Non-root ranks may not have seen the signal themselves: report SIGTERM's status then.
         throw StopSignal.Stopped(signal: StopSignal.signal != 0 ? StopSignal.signal : SIGTERM, checkpoint: path)
     }
@@ -327,9 +345,10 @@ public final class Trainer {
         e.lastProgress = now
         let rate = Double((b + 1 - e.firstBatch) * config.batchSize) / (now - e.started)
         let left = Double((run.steps - b - 1) + (config.epochs - e.epoch) * run.steps) * Double(config.batchSize)
-        let line = String(format: "\repoch %d/%d  step %d/%d  loss %.4f  %.0f img/s  ETA %@   ", e.epoch,
-                          config.epochs, b + 1, run.steps, e.lossSum / Double(b + 1), rate,
-                          formatDuration(left / rate))
+        let line = String(
+            format: "\repoch %d/%d  step %d/%d  loss %.4f  %.0f img/s  ETA %@   ", e.epoch,
+            config.epochs, b + 1, run.steps, e.lossSum / Double(b + 1), rate,
+            formatDuration(left / rate))
         FileHandle.standardError.write(Data(line.utf8))
     }
 
@@ -346,33 +365,41 @@ public final class Trainer {
     /// Every rank's weights checksum must equal rank 0's; a mismatch is an error naming the step and ranks.
     public func checkReplicas(step: Int, epoch: Int) throws {
         let store = network.store
-        let sums = try communicator.allgather(checksum(store.values.pointer, count: store.parameterCount),
-                                              what: "replica check")
+        let sums = try communicator.allgather(
+            checksum(store.values.pointer, count: store.parameterCount),
+            what: "replica check")
         let differing = sums.indices.filter { sums[$0] != sums[0] }
         guard differing.isEmpty else {
             let ranks = "rank\(differing.count == 1 ? "" : "s") \(differing.map(String.init).joined(separator: ", "))"
-            throw TrainingError(description: "replicas disagree at step \(step) (epoch \(epoch)): \(ranks) differ from rank 0",
-                                collective: true)
+            throw TrainingError(
+                description: "replicas disagree at step \(step) (epoch \(epoch)): \(ranks) differ from rank 0",
+                collective: true)
         }
     }
 
     /// Batch-norm running statistics are per rank while training; average them before evaluating or saving.
     func averageBatchNormStatistics() throws {
-        let store = network.store, comm = communicator
+        let store = network.store
+        let comm = communicator
         guard comm.size > 1, store.stateCount > 0 else { return }
         try comm.allreduceSum(store.state.pointer, count: store.stateCount, what: "batch-norm statistics")
         vScale(store.state.pointer, count: store.stateCount, by: 1 / Float(comm.size))
     }
 
     public func saveWeights(to path: String) throws {
-        try WeightsFile.write(network, to: path, metadata: ["model": config.model.rawValue,
-                                                            "format": "bayesprune-weights-1"])
+        try WeightsFile.write(
+            network, to: path,
+            metadata: [
+                "model": config.model.rawValue,
+                "format": "bayesprune-weights-1",
+            ])
     }
 }
 
 func formatDuration(_ s: Double) -> String {
     guard s.isFinite, s >= 0 else { return "--:--" }
     let t = Int(s.rounded())
-    return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, (t / 60) % 60, t % 60)
+    return t >= 3600
+        ? String(format: "%d:%02d:%02d", t / 3600, (t / 60) % 60, t % 60)
         : String(format: "%d:%02d", t / 60, t % 60)
 }

@@ -1,16 +1,17 @@
+import BayesPruneEvaluation
+import BayesPruneNN
+import BayesPruneRunIO
 // The trainer's end-of-epoch evaluation: metrics of the current weights on the test set and, on the
 // epochs of the sampling plan, a posterior sample saved to the run directory and added to the BMA.
 import Foundation
-import BayesPruneNN
-import BayesPruneRunIO
-import BayesPruneEvaluation
 
 extension Trainer {
     /// Metrics of the current weights, and after taking this epoch's sample (if it is a sampling epoch)
     /// of the model average (NaN until the first sample).
     func evaluateEpoch(sampleCycle: Int?, epoch: Int) throws -> EpochEvaluation {
-        let p = try Evaluator.predict(network, data: data.test, batchSize: config.evalBatchSize,
-                                      communicator: communicator)
+        let p = try Evaluator.predict(
+            network, data: data.test, batchSize: config.evalBatchSize,
+            communicator: communicator)
         if let cycle = sampleCycle {
             if communicator.isRoot { try saveSample(epoch: epoch, cycle: cycle) }
             average.add(p)
@@ -31,7 +32,8 @@ extension Trainer {
         out.calibrationBins = bins
         out.test = Self.classificationMetrics(Evaluator.classification(p, labels: data.test.labels, bins: bins))
         let bma = average.mean.map { Evaluator.classification($0, labels: data.test.labels, bins: bins) }
-        out.bma = bma.map(Self.classificationMetrics)
+        out.bma =
+            bma.map(Self.classificationMetrics)
             ?? Dictionary(uniqueKeysWithValues: [.accuracy, .nll, .brier, .ece, .mce].map { ($0, Double.nan) })
         return out
     }
@@ -45,8 +47,10 @@ extension Trainer {
         let directory = config.out
         try makeRunDirectory(directory + "/samples")
         let file = String(format: "sample-%04d.safetensors", samples.samples.count + 1)
-        let metadata = ["model": config.model.rawValue, "epoch": "\(epoch)", "step": "\(state.step)",
-                        "cycle": "\(cycle)"]
+        let metadata = [
+            "model": config.model.rawValue, "epoch": "\(epoch)", "step": "\(state.step)",
+            "cycle": "\(cycle)",
+        ]
         try WeightsFile.write(network, to: directory + "/samples/" + file, metadata: metadata)
         samples.samples.append(SampleRecord(file: file, epoch: epoch, step: state.step, cycle: cycle))
         try samples.write(directory: directory)

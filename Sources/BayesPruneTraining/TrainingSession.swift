@@ -1,9 +1,9 @@
+import BayesPruneDistributed
 // One training job on this process: MPI start-up (when launched by mpirun) or a single process, set-up
 // on every rank with the ranks agreeing on its outcome, the run, and shutdown. Errors come back as one
 // line per job: a set-up error is reported by the rank that met it, a collective error (divergence, a
 // replica mismatch) once by rank 0; any other error on one rank takes the whole job down.
 import Foundation
-import BayesPruneDistributed
 
 public enum TrainingSession {
     /// Exit status of a job that stopped on a bad setting or a training error.
@@ -24,7 +24,8 @@ public enum TrainingSession {
     ) -> Int32 {
         let comm: Communicator
         do {
-            comm = MPICommunicator.launchedUnderMPI
+            comm =
+                MPICommunicator.launchedUnderMPI
                 ? try MPICommunicator(timeoutSeconds: collectiveTimeout) : SingleProcess()
         } catch {
             report(describe(error))

@@ -2,10 +2,10 @@
 // reaches the user as one line ("bayesprune: <what>") with exit status 2; library errors about a setting
 // name it by its flag here.
 import ArgumentParser
-import Foundation
+import BayesPruneConfig
 import BayesPruneKernels
 import BayesPruneRuntime
-import BayesPruneConfig
+import Foundation
 
 struct BayesPruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,7 +24,8 @@ struct BayesPruneCommand: ParsableCommand {
             Foundation.exit(e.rawValue)
         } catch {
             if exitCode(for: error) == .success { exit(withError: error) }  // --help, --version
-            let message = error is ValidationError || error is SettingError || error is ConfigFileError
+            let message =
+                error is ValidationError || error is SettingError || error is ConfigFileError
                 ? userMessage(error) : message(for: error)
             let line = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty }.joined(separator: " ")
@@ -36,8 +37,9 @@ struct BayesPruneCommand: ParsableCommand {
 
 /// Prints the OpenBLAS kernel this process selected, so launchers can pass it to every rank.
 struct BLASCore: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "blas-core",
-                                                    abstract: "Print the OpenBLAS kernel selected for this CPU.")
+    static let configuration = CommandConfiguration(
+        commandName: "blas-core",
+        abstract: "Print the OpenBLAS kernel selected for this CPU.")
     func run() { print(kernelReport.coreName) }
 }
 

@@ -1,21 +1,22 @@
 // `bayesprune bench`: training throughput, GFLOPS per layer kind and sgemm GFLOPS as JSON.
 import ArgumentParser
-import Foundation
-import BayesPruneTraining
-import BayesPruneRuntime
+import BayesPruneBenchmark
+import BayesPruneConfig
+import BayesPruneData
 import BayesPruneDistributed
+import BayesPruneEvaluation
 import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneRunIO
+import BayesPruneRuntime
 import BayesPruneSampling
 import BayesPruneSparsity
-import BayesPruneConfig
-import BayesPruneRunIO
-import BayesPruneEvaluation
-import BayesPruneBenchmark
-import BayesPruneData
-import BayesPruneNN
+import BayesPruneTraining
+import Foundation
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Measure training throughput on random data (JSON on stdout).")
+    static let configuration = CommandConfiguration(
+        abstract: "Measure training throughput on random data (JSON on stdout).")
 
     @Option(help: "Models, comma-separated.") var models: String = "mlp,lenet,resnet20"
     @Option(help: "BLAS thread counts to measure, comma-separated.") var threads: String = "1,2"
@@ -24,8 +25,18 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed warm-up steps.") var warmup: Int = 5
     @Option(help: "Repeats (the median is reported).") var repeats: Int = 3
     @Option(help: "Write the JSON here as well (atomically).") var output: String?
-    @Option(help: "Instead of training throughput: inference images/s of this compact export (bayesprune export --compact) against its dense run.") var compact: String?
-    @Flag(help: "Under mpirun: weak scaling, every rank at --batch-size with one gradient allreduce per step (see launch/bench-mpi).") var distributed = false
+    @Option(
+        help:
+            ArgumentHelp(
+                "Instead of training throughput: inference images/s of this compact export (bayesprune export "
+                    + "--compact) against its dense run.")
+    ) var compact: String?
+    @Flag(
+        help:
+            ArgumentHelp(
+                "Under mpirun: weak scaling, every rank at --batch-size with one gradient allreduce per step (see "
+                    + "launch/bench-mpi).")
+    ) var distributed = false
 
     func run() throws {
         try reportingErrors {
@@ -37,16 +48,22 @@ struct Bench: ParsableCommand {
                 return kind
             }
             o.threads = try threads.split(separator: ",").map {
-                guard let t = Int($0), t >= 1 else { throw ValidationError("--threads: expected positive integers, got \(threads)") }
+                guard let t = Int($0), t >= 1 else {
+                    throw ValidationError("--threads: expected positive integers, got \(threads)")
+                }
                 return t
             }
             guard batchSize >= 1, steps >= 1, repeats >= 1, warmup >= 0 else {
                 throw ValidationError("--batch-size, --steps, --repeats must be positive and --warmup non-negative")
             }
-            o.batch = batchSize; o.steps = steps; o.warmup = warmup; o.repeats = repeats
+            o.batch = batchSize
+            o.steps = steps
+            o.warmup = warmup
+            o.repeats = repeats
             if let compact {
                 setBLASThreads(o.threads.first ?? 1)
-                let r = try Benchmark.compareCompact(exportDirectory: compact, batch: batchSize, steps: steps, repeats: repeats)
+                let r = try Benchmark.compareCompact(
+                    exportDirectory: compact, batch: batchSize, steps: steps, repeats: repeats)
                 let json = try JSONSerialization.data(withJSONObject: r, options: [.prettyPrinted, .sortedKeys])
                 if let output { try AtomicFile.write(json, to: output) }
                 print(String(decoding: json, as: UTF8.self))

@@ -1,21 +1,22 @@
 // `bayesprune evaluate DIR`: reload a run's configuration and weights, score the test set, print JSON.
 import ArgumentParser
-import Foundation
-import BayesPruneTraining
+import BayesPruneBenchmark
+import BayesPruneConfig
+import BayesPruneData
+import BayesPruneEvaluation
+import BayesPruneNN
+import BayesPruneRunIO
 import BayesPruneRuntime
 import BayesPruneSampling
 import BayesPruneSparsity
-import BayesPruneConfig
-import BayesPruneRunIO
-import BayesPruneEvaluation
-import BayesPruneBenchmark
-import BayesPruneData
-import BayesPruneNN
+import BayesPruneTraining
+import Foundation
 
 extension OODTransform: ExpressibleByArgument {}
 
 struct Evaluate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Evaluate a run directory's weights on its test set (JSON on stdout).")
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a run directory's weights on its test set (JSON on stdout).")
 
     @Argument(help: "A run directory written by `bayesprune train`.") var directory: String
     @Option(help: "Override the data directory recorded in the run.") var dataDir: String?
@@ -32,7 +33,9 @@ struct Evaluate: ParsableCommand {
             _ = configureThreads(requested: threads)
             let transform = oodTransform
             if let b = bins, b < 1 { throw ValidationError("--bins: must be at least 1, got \(b)") }
-            let ood = oodData.map { OODRequest(data: $0, dataDir: oodDataDir, trainFile: oodTrain, testFile: oodTest, transform: transform) }
+            let ood = oodData.map {
+                OODRequest(data: $0, dataDir: oodDataDir, trainFile: oodTrain, testFile: oodTest, transform: transform)
+            }
             if ood == nil && (oodDataDir != nil || oodTrain != nil || transform != .none) {
                 throw ValidationError("--ood-data: required with --ood-data-dir, --ood-train or --ood-transform")
             }

@@ -1,18 +1,19 @@
 // `bayesprune export DIR --compact OUT`: write the physically smaller network of a pruned run.
 import ArgumentParser
-import Foundation
-import BayesPruneTraining
+import BayesPruneBenchmark
+import BayesPruneConfig
+import BayesPruneData
+import BayesPruneEvaluation
+import BayesPruneNN
+import BayesPruneRunIO
 import BayesPruneSampling
 import BayesPruneSparsity
-import BayesPruneConfig
-import BayesPruneRunIO
-import BayesPruneEvaluation
-import BayesPruneBenchmark
-import BayesPruneData
-import BayesPruneNN
+import BayesPruneTraining
+import Foundation
 
 struct Export: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Export a pruned run as a compact network (removed channels and units dropped).")
+    static let configuration = CommandConfiguration(
+        abstract: "Export a pruned run as a compact network (removed channels and units dropped).")
 
     @Argument(help: "A run directory written by `bayesprune train --prune`.") var directory: String
     @Option(help: "Output directory for the compact network (a run directory `evaluate` can load).") var compact: String

@@ -1,13 +1,13 @@
 // `bayesprune train`: options (and an optional TOML config file) → TrainSettings → the library's
 // TrainingSession. Validation, defaults and the MPI session all live in the library.
 import ArgumentParser
-import Foundation
-import BayesPruneKernels
-import BayesPruneRuntime
-import BayesPruneDistributed
 import BayesPruneConfig
+import BayesPruneDistributed
+import BayesPruneKernels
 import BayesPruneRunIO
+import BayesPruneRuntime
 import BayesPruneTraining
+import Foundation
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,7 +24,10 @@ struct Train: ParsableCommand {
     var config: String?
     @Flag(help: "Print the resolved settings as TOML (a starting point for --config) and exit.")
     var printConfig = false
-    @Option(help: "Continue the run in DIR from its newest valid checkpoint (settings given again must agree with the run's).")
+    @Option(
+        help:
+            "Continue the run in DIR from its newest valid checkpoint (settings given again must agree with the run's)."
+    )
     var resume: String?
     @Option(help: .hidden) var debugFault: String?
 
@@ -45,7 +48,9 @@ struct Train: ParsableCommand {
         // A bad value is named where it was given: "--key: ..." or "FILE: key: ...".
         let fromFile = Set((file?.givenKeys ?? []).map(\.rawValue)).subtracting(given.givenKeys.map(\.rawValue))
         let describe = { (error: Error) -> String in
-            guard let e = error as? SettingError, let config, fromFile.contains(e.key) else { return userMessage(error) }
+            guard let e = error as? SettingError, let config, fromFile.contains(e.key) else {
+                return userMessage(error)
+            }
             return "\(config): \(e.key): \(e.message)"
         }
         if printConfig {
@@ -66,7 +71,9 @@ struct Train: ParsableCommand {
 
     /// Resolves the settings (or, with --resume, checks them against the run's), loads the data, builds
     /// the trainer and restores the checkpoint. Runs on every rank.
-    func makeTrainer(_ settings: TrainSettings, _ comm: Communicator, fault: (Trainer.Fault, Int, Int)?) throws
+    func makeTrainer(
+        _ settings: TrainSettings, _ comm: Communicator, fault: (Trainer.Fault, Int, Int)?
+    ) throws
         -> Trainer
     {
         var (c, controls) = try settings.resolve()
@@ -75,7 +82,8 @@ struct Train: ParsableCommand {
         }
         c.threads = configureThreads(requested: settings.threads)
         if comm.size > 1 && c.batchSize % comm.size != 0 {
-            throw SettingError("batch-size", "the global batch \(c.batchSize) is not divisible by the \(comm.size) ranks")
+            throw SettingError(
+                "batch-size", "the global batch \(c.batchSize) is not divisible by the \(comm.size) ranks")
         }
         let data = try PreparedData.load(c)
         let trainer = try Trainer(config: c, controls: controls, data: data, communicator: comm)
@@ -84,9 +92,10 @@ struct Train: ParsableCommand {
         if let resume { try restore(trainer, from: resume, comm) }
         let ranks = comm.size > 1 ? " per rank, \(comm.size) ranks" : ""
         trainer.log("\(kernelReport.summary); \(c.threads!) BLAS thread(s)\(ranks)")
-        trainer.log("training \(c.model.rawValue) (\(trainer.network.store.parameterCount) parameters) with "
-            + "\(c.sampler.rawValue) on \(data.train.name): \(data.train.count) train / \(data.test.count) test "
-            + "examples, \(c.epochs) epochs, batch \(c.batchSize), lr \(c.lr) → \(c.out)")
+        trainer.log(
+            "training \(c.model.rawValue) (\(trainer.network.store.parameterCount) parameters) with "
+                + "\(c.sampler.rawValue) on \(data.train.name): \(data.train.count) train / \(data.test.count) test "
+                + "examples, \(c.epochs) epochs, batch \(c.batchSize), lr \(c.lr) → \(c.out)")
         return trainer
     }
 
@@ -97,7 +106,8 @@ struct Train: ParsableCommand {
         try trainer.restore(checkpoint, path: path)
         let h = checkpoint.header
         let epoch = h.epochsDone + (h.batchInEpoch > 0 ? 1 : 0)
-        let ranks = h.worldSize != comm.size
+        let ranks =
+            h.worldSize != comm.size
             ? " (was \(h.worldSize) rank(s); equal up to summation order)" : ""
         trainer.log("resuming \(run) from \(path): epoch \(epoch), step \(h.samplerStep)\(ranks)")
     }
@@ -106,7 +116,8 @@ struct Train: ParsableCommand {
     static func parseFault(_ f: String) throws -> (Trainer.Fault, Int, Int) {
         let parts = f.split(separator: ":")
         guard parts.count == 3, let kind = Trainer.Fault(rawValue: String(parts[0])), let r = Int(parts[1]),
-              let st = Int(parts[2]) else {
+            let st = Int(parts[2])
+        else {
             throw ValidationError("--debug-fault: expected perturb|kill|stall|term|nan:RANK:STEP, got \(f)")
         }
         return (kind, r, st)

@@ -2,12 +2,12 @@
 // config file or the default decides); values are parsed into their types here and validated once,
 // by TrainSettings.resolve().
 import ArgumentParser
+import BayesPruneConfig
+import BayesPruneData
 import BayesPruneKernels
 import BayesPruneNN
-import BayesPruneData
 import BayesPruneSampling
 import BayesPruneSparsity
-import BayesPruneConfig
 
 extension DataKind: ExpressibleByArgument {}
 extension TaskKind: ExpressibleByArgument {}
@@ -34,12 +34,23 @@ struct DataOptions: ParsableArguments {
     @Option(help: "CSV target column name (default: the last column).") var target: String?
     @Option(help: "CSV task (default: inferred from the target column).") var task: TaskKind?
     @Option(help: "CIFAR-100 labels: fine (100 classes) or coarse (20).") var cifar100Labels: CIFAR100LabelKind?
-    @Option(help: "Training augmentation (random crop with 4-pixel padding + horizontal flip) (default: on for 3x32x32 images, off otherwise).")
+    @Option(
+        help:
+            ArgumentHelp(
+                "Training augmentation (random crop with 4-pixel padding + horizontal flip) (default: on for 3x32x32 "
+                    + "images, off otherwise).")
+    )
     var augment: OnOff?
 
     func apply(to s: inout TrainSettings) {
-        s.data = data; s.dataDir = dataDir; s.train = train; s.test = test; s.target = target; s.task = task
-        s.cifar100Labels = cifar100Labels; s.augment = augment
+        s.data = data
+        s.dataDir = dataDir
+        s.train = train
+        s.test = test
+        s.target = target
+        s.task = task
+        s.cifar100Labels = cifar100Labels
+        s.augment = augment
     }
 }
 
@@ -63,17 +74,31 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Base learning rate (default per model: see README).") var lr: Double?
     @Option(help: "Momentum (default 0.9).") var momentum: Double?
     @Option(help: "Weight decay λ (default 5e-4).") var weightDecay: Double?
-    @Option(help: "Step-size schedule: constant or cyclical (cosine; --cycles 1 is cosine annealing; default cyclical).")
+    @Option(
+        help: "Step-size schedule: constant or cyclical (cosine; --cycles 1 is cosine annealing; default cyclical).")
     var schedule: ScheduleKind?
     @Option(help: "Cycles of the cyclical schedule (default 1).") var cycles: Int?
     @Option(help: "Random seed: initialisation, data order, augmentation (default 1).") var seed: UInt64?
 
     func apply(to s: inout TrainSettings) {
-        s.model = model; s.hidden = hidden; s.sampler = sampler; s.temperature = temperature
-        s.beta1 = beta1; s.beta2 = beta2; s.eta = eta; s.samplesPerCycle = samplesPerCycle
-        s.calibrationBins = calibrationBins; s.epochs = epochs; s.batchSize = batchSize
-        s.evalBatchSize = evalBatchSize; s.lr = lr; s.momentum = momentum; s.weightDecay = weightDecay
-        s.schedule = schedule; s.cycles = cycles; s.seed = seed
+        s.model = model
+        s.hidden = hidden
+        s.sampler = sampler
+        s.temperature = temperature
+        s.beta1 = beta1
+        s.beta2 = beta2
+        s.eta = eta
+        s.samplesPerCycle = samplesPerCycle
+        s.calibrationBins = calibrationBins
+        s.epochs = epochs
+        s.batchSize = batchSize
+        s.evalBatchSize = evalBatchSize
+        s.lr = lr
+        s.momentum = momentum
+        s.weightDecay = weightDecay
+        s.schedule = schedule
+        s.cycles = cycles
+        s.seed = seed
     }
 }
 
@@ -82,15 +107,20 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Run directory to write (default runs/latest).") var out: String?
     @Option(help: "Under MPI: check that every rank's weights agree every N steps (0: never; default 100).")
     var syncCheckEvery: Int?
-    @Option(help: "Under MPI: abort the job when a collective does not complete within this many seconds (default 300).")
+    @Option(
+        help: "Under MPI: abort the job when a collective does not complete within this many seconds (default 300).")
     var collectiveTimeout: Double?
     @Option(help: "Write a checkpoint every N epochs (and always at the end; 0: only at the end; default 1).")
     var checkpointEvery: Int?
     @Option(help: "Keep the newest K checkpoints (default 2).") var keepCheckpoints: Int?
 
     func apply(to s: inout TrainSettings) {
-        s.threads = threads; s.out = out; s.syncCheckEvery = syncCheckEvery; s.collectiveTimeout = collectiveTimeout
-        s.checkpointEvery = checkpointEvery; s.keepCheckpoints = keepCheckpoints
+        s.threads = threads
+        s.out = out
+        s.syncCheckEvery = syncCheckEvery
+        s.collectiveTimeout = collectiveTimeout
+        s.checkpointEvery = checkpointEvery
+        s.keepCheckpoints = keepCheckpoints
     }
 }
 
@@ -98,21 +128,41 @@ struct PruningOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Turn on EM-MCMC spike-and-slab pruning (default off).") var prune: Bool?
     @Option(help: "Epochs before the first E-step (nothing changes until then; default 1).") var warmUp: Int?
     @Option(help: "λ1, the slab's weight decay (the same setting as --weight-decay).") var lambda1: Double?
-    @Option(help: "λ0, the spike's weight decay: one value, or CONV,FC for convolution kernels and fully connected units (default 1e-3,1e-1), then optional LAYER=X overrides (e.g. 1e-3,1e-1,fc2=5e-2).",
-            transform: parsed { try PerFamily(parsing: $0, key: "lambda0", positive: true) })
+    @Option(
+        help:
+            ArgumentHelp(
+                "λ0, the spike's weight decay: one value, or CONV,FC for convolution kernels and fully connected units "
+                    + "(default 1e-3,1e-1), then optional LAYER=X overrides (e.g. 1e-3,1e-1,fc2=5e-2)."),
+        transform: parsed { try PerFamily(parsing: $0, key: "lambda0", positive: true) })
     var lambda0: PerFamily?
-    @Option(help: "E-step: threshold (fixed mean-square --soft-threshold) or bayes (threshold t* from λ0, λ1, θ, N with θ's M-step; default threshold).")
+    @Option(
+        help:
+            ArgumentHelp(
+                "E-step: threshold (fixed mean-square --soft-threshold) or bayes (threshold t* from λ0, λ1, θ, N with "
+                    + "θ's M-step; default threshold).")
+    )
     var eStep: EStepMode?
-    @Option(help: "Mean-square threshold of the threshold E-step: one value or CONV,FC (default 1e-4,1e-2), then optional LAYER=X overrides.",
-            transform: parsed { try PerFamily(parsing: $0, key: "soft-threshold", positive: false) })
+    @Option(
+        help:
+            ArgumentHelp(
+                "Mean-square threshold of the threshold E-step: one value or CONV,FC (default 1e-4,1e-2), then "
+                    + "optional LAYER=X overrides."),
+        transform: parsed { try PerFamily(parsing: $0, key: "soft-threshold", positive: false) })
     var softThreshold: PerFamily?
-    @Option(help: "Hard threshold for permanent removal (range for conv channels/filters/kernels, mean square for fc units): one value or CONV,FC (default 1e-2,1e-3), then optional LAYER=X overrides.",
-            transform: parsed { try PerFamily(parsing: $0, key: "hard-threshold", positive: false) })
+    @Option(
+        help:
+            ArgumentHelp(
+                "Hard threshold for permanent removal (range for conv channels/filters/kernels, mean square for fc "
+                    + "units): one value or CONV,FC (default 1e-2,1e-3), then optional LAYER=X overrides."),
+        transform: parsed { try PerFamily(parsing: $0, key: "hard-threshold", positive: false) })
     var hardThreshold: PerFamily?
-    @Option(help: "Beta(a, b) prior on θ for the bayes E-step, as A,B (default 1,1).",
-            transform: parsed(BetaPrior.init(parsing:)))
+    @Option(
+        help: "Beta(a, b) prior on θ for the bayes E-step, as A,B (default 1,1).",
+        transform: parsed(BetaPrior.init(parsing:)))
     var thetaPrior: BetaPrior?
-    @Flag(inversion: .prefixedNo, help: "Also remove single k×k kernels in the spike whose range is below the hard threshold (default off).")
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Also remove single k×k kernels in the spike whose range is below the hard threshold (default off).")
     var pruneKernels: Bool?
     @Option(help: "Whether the first weight layer is prunable (default: on for mlp, off otherwise).")
     var pruneFirstLayer: OnOff?
@@ -120,8 +170,16 @@ struct PruningOptions: ParsableArguments {
     var pruneLastLayer: OnOff?
 
     func apply(to s: inout TrainSettings) {
-        s.prune = prune; s.warmUp = warmUp; s.lambda1 = lambda1; s.lambda0 = lambda0; s.eStep = eStep
-        s.softThreshold = softThreshold; s.hardThreshold = hardThreshold; s.thetaPrior = thetaPrior
-        s.pruneKernels = pruneKernels; s.pruneFirstLayer = pruneFirstLayer; s.pruneLastLayer = pruneLastLayer
+        s.prune = prune
+        s.warmUp = warmUp
+        s.lambda1 = lambda1
+        s.lambda0 = lambda0
+        s.eStep = eStep
+        s.softThreshold = softThreshold
+        s.hardThreshold = hardThreshold
+        s.thetaPrior = thetaPrior
+        s.pruneKernels = pruneKernels
+        s.pruneFirstLayer = pruneFirstLayer
+        s.pruneLastLayer = pruneLastLayer
     }
 }
