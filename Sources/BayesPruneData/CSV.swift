@@ -27,12 +27,8 @@ public enum CSVReader {
 
     /// Splits bytes into records of fields, each with the line number where the record starts.
     static func records(_ bytes: [UInt8], path: String) throws -> [(line: Int, fields: [String])] {
-        let quote = UInt8(ascii: "\"")
-        let comma = UInt8(ascii: ",")
-        let newline = UInt8(ascii: "\n")
-        let carriageReturn = UInt8(ascii: "\r")
-        let space = UInt8(ascii: " ")
-        let tab = UInt8(ascii: "\t")
+        let (quote, comma, newline) = (UInt8(ascii: "\""), UInt8(ascii: ","), UInt8(ascii: "\n"))
+        let (carriageReturn, space, tab) = (UInt8(ascii: "\r"), UInt8(ascii: " "), UInt8(ascii: "\t"))
         var result = [(line: Int, fields: [String])]()
         var fields = [String]()
         var field = [UInt8]()
@@ -170,6 +166,43 @@ public enum CSVReader {
         return present[0..<classes].allSatisfy { $0 } ? .multiclass : .regression
     }
 
+    /// The class count of a classification target (1 for regression), after checking every label of
+    /// every table: binary targets are 0 or 1, multiclass targets class indices 0..K-1 with K >= 2.
+    static func classCount(_ tables: [Table], targetIndex: Int, task: TaskKind, trainPath: String) throws -> Int {
+        guard task != .regression else { return 1 }
+        var maxLabel = 0
+        for table in tables {
+            for r in 0..<table.rowCount {
+                let value = table.values[r * table.header.count + targetIndex]
+                let name = table.header[targetIndex]
+                if task == .binary {
+                    guard value == 0 || value == 1 else {
+                        throw DataError(
+                            table.path,
+                            "line \(table.lines[r]): binary target \"\(name)\" must be 0 or 1, got "
+                                + "\(formatted(value))"
+                        )
+                    }
+                } else {
+                    guard value >= 0, value == value.rounded(), value < Double(maxClasses) else {
+                        throw DataError(
+                            table.path,
+                            "line \(table.lines[r]): multiclass target \"\(name)\" must be a class index 0..K-1, "
+                                + "got \(formatted(value))"
+                        )
+                    }
+                }
+                maxLabel = max(maxLabel, Int(value))
+            }
+        }
+        let classes = task == .binary ? 2 : maxLabel + 1
+        if task == .multiclass && classes < 2 {
+            throw DataError(
+                trainPath, "multiclass target \"\(tables[0].header[targetIndex])\" has a single class (0)")
+        }
+        return classes
+    }
+
     /// Train and test sets from a CSV file, with an optional separate test file; without one, a
     /// seeded `holdoutFraction` of the rows (at least one, never all) becomes the test set.
     public static func load(
@@ -206,39 +239,7 @@ public enum CSVReader {
         let resolvedTask = task ?? inferTask(trainTable.column(targetIndex))
 
         // Validate every label before choosing the class count, which spans both files.
-        var classes = 1
-        if resolvedTask != .regression {
-            var maxLabel = 0
-            for table in tables {
-                for r in 0..<table.rowCount {
-                    let value = table.values[r * table.header.count + targetIndex]
-                    let name = table.header[targetIndex]
-                    if resolvedTask == .binary {
-                        guard value == 0 || value == 1 else {
-                            throw DataError(
-                                table.path,
-                                "line \(table.lines[r]): binary target \"\(name)\" must be 0 or 1, got "
-                                    + "\(formatted(value))"
-                            )
-                        }
-                    } else {
-                        guard value >= 0, value == value.rounded(), value < Double(maxClasses) else {
-                            throw DataError(
-                                table.path,
-                                "line \(table.lines[r]): multiclass target \"\(name)\" must be a class index 0..K-1, "
-                                    + "got \(formatted(value))"
-                            )
-                        }
-                    }
-                    maxLabel = max(maxLabel, Int(value))
-                }
-            }
-            classes = resolvedTask == .binary ? 2 : maxLabel + 1
-            if resolvedTask == .multiclass && classes < 2 {
-                throw DataError(
-                    trainPath, "multiclass target \"\(trainTable.header[targetIndex])\" has a single class (0)")
-            }
-        }
+        let classes = try classCount(tables, targetIndex: targetIndex, task: resolvedTask, trainPath: trainPath)
 
         let featureNames = trainTable.header.enumerated().filter { $0.offset != targetIndex }.map(\.element)
         let baseName = URL(fileURLWithPath: trainPath).lastPathComponent

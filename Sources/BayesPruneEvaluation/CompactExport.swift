@@ -37,93 +37,27 @@ public enum CompactExport {
         return (m, net, pruner)
     }
 
+    /// Which channels survive, as the rows/columns each layer keeps.
+    struct Selection {
+        /// Live channels of every space that may shrink (at least one kept, so shapes stay valid).
+        var alive: [Int: [Int]] = [:]
+        /// Kept output rows (filters, units), input columns and batch-norm channels, by layer name.
+        var outputs: [String: [Int]] = [:]
+        var inputs: [String: [Int]] = [:]
+        var batchNorm: [String: [Int]] = [:]
+    }
+
+    /// Writes the compact network of the run (or checkpoint) `directory` as a run directory `out`.
+    /// Throws `OutputError` naming a file that cannot be read or written.
     public static func export(directory: String, to out: String) throws -> CompactSummary {
         let (m, dense, pruner) = try loadPruned(directory: directory)
-        let spaces = dense.graph.spaces
-        // Live channels of every space that may shrink (at least one kept, so shapes stay valid).
-        var alive: [Int: [Int]] = [:]
-        for (k, sp) in spaces.enumerated() where sp.compactable {
-            let live = (0..<sp.channels).filter { !pruner.dead[k][$0] }
-            alive[k] = live.isEmpty ? [0] : live
-        }
-        var outIdx: [String: [Int]] = [:]
-        var inIdx: [String: [Int]] = [:]
-        var bnIdx: [String: [Int]] = [:]
-        for (k, sp) in spaces.enumerated() {
-            guard let live = alive[k] else { continue }
-            for p in sp.producers {
-                if let l = p.ref.layer { outIdx[l] = live }
-                if let bn = p.batchNorm { bnIdx[bn.layer] = live }
-            }
-            for r in sp.consumers {
-                if case .linearIn(let l, _, _, let block) = r {
-                    inIdx[l] = live.flatMap { c in (0..<block).map { c * block + $0 } }
-                } else if let l = r.layer {
-                    inIdx[l] = live
-                }
-            }
-        }
-        var c = m.config
-        let kind = c.model
-        let count: (String) -> Int = { name in spaces.firstIndex { $0.name == name }.flatMap { alive[$0]?.count } ?? 0 }
-        switch kind {
-        case .mlp: c.hidden = (1...c.hidden.count).map { count("fc\($0).out") }
-        case .lenet: c.widths = [count("conv1.out"), count("conv2.out"), count("fc1.out"), count("fc2.out")]
-        default:
-            c.widths = spaces.filter { $0.name.hasSuffix(".inner") }.map { count($0.name) }
-        }
-        c.pruning.enabled = false
+        let selection = select(dense, dead: pruner.dead)
         var cm = m
-        cm.config = c
+        cm.config = compactConfig(m.config, spaces: dense.graph.spaces, alive: selection.alive)
         let compact = try RunEvaluation.loadNetwork(cm)
         cm.parameterCount = compact.store.parameterCount
-
-        // Copy every tensor, selecting the live rows/columns/filters.
-        let ds = dense.store
-        let cs = compact.store
-        for e in cs.entries {
-            guard let d = ds.entry(named: e.name) else {
-                throw OutputError(description: "export: \(e.name) has no dense counterpart")
-            }
-            let src = ds.value(d.offset)
-            let dst = cs.value(e.offset)
-            switch e.role {
-            case .weight where e.shape.count == 4:
-                let rows = outIdx[e.layer] ?? Array(0..<d.shape[0])
-                let cols = inIdx[e.layer] ?? Array(0..<d.shape[1])
-                let k = d.shape[2] * d.shape[3]
-                var i = 0
-                for o in rows {
-                    for ch in cols {
-                        (dst + i * k).update(from: src + (o * d.shape[1] + ch) * k, count: k)
-                        i += 1
-                    }
-                }
-            case .weight:
-                let rows = outIdx[e.layer] ?? Array(0..<d.shape[0])
-                let cols = inIdx[e.layer] ?? Array(0..<d.shape[1])
-                var i = 0
-                for o in rows {
-                    for j in cols {
-                        dst[i] = src[o * d.shape[1] + j]
-                        i += 1
-                    }
-                }
-            case .bias:
-                let rows = outIdx[e.layer] ?? Array(0..<d.count)
-                for (i, o) in rows.enumerated() { dst[i] = src[o] }
-            case .bnScale, .bnShift:
-                let rows = bnIdx[e.layer] ?? Array(0..<d.count)
-                for (i, o) in rows.enumerated() { dst[i] = src[o] }
-            }
-        }
-        for e in cs.stateEntries {
-            guard let d = ds.stateEntries.first(where: { $0.name == e.name }) else { continue }
-            let layer = String(e.name.split(separator: ".").dropLast().joined(separator: "."))
-            let rows = bnIdx[layer] ?? Array(0..<d.count)
-            for (i, o) in rows.enumerated() { cs.stateValue(e.offset)[i] = ds.stateValue(d.offset)[o] }
-        }
-
+        try copyLive(from: dense.store, to: compact.store, selection)
+        let c = cm.config
         try makeRunDirectory(out)
         try cm.write(directory: out)
         try WeightsFile.write(
@@ -131,11 +65,82 @@ public enum CompactExport {
             metadata: ["model": c.model.rawValue, "format": "bayesprune-compact-1"])
         let summary = CompactSummary(
             model: c.model.rawValue, source: directory, hidden: c.model == .mlp ? c.hidden : nil, widths: c.widths,
-            denseParameters: ds.parameterCount, compactParameters: cs.parameterCount,
+            denseParameters: dense.store.parameterCount, compactParameters: compact.store.parameterCount,
             denseMACsPerExample: dense.macsPerExample, compactMACsPerExample: compact.macsPerExample)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try enc.encode(summary), to: out + "/architecture.json")
         return summary
+    }
+
+    static func select(_ dense: Network, dead: [[Bool]]) -> Selection {
+        var sel = Selection()
+        for (k, sp) in dense.graph.spaces.enumerated() where sp.compactable {
+            let live = (0..<sp.channels).filter { !dead[k][$0] }
+            sel.alive[k] = live.isEmpty ? [0] : live
+        }
+        for (k, sp) in dense.graph.spaces.enumerated() {
+            guard let live = sel.alive[k] else { continue }
+            for p in sp.producers {
+                if let l = p.ref.layer { sel.outputs[l] = live }
+                if let bn = p.batchNorm { sel.batchNorm[bn.layer] = live }
+            }
+            for r in sp.consumers {
+                if case .linearIn(let l, _, _, let block) = r {
+                    sel.inputs[l] = live.flatMap { c in (0..<block).map { c * block + $0 } }
+                } else if let l = r.layer {
+                    sel.inputs[l] = live
+                }
+            }
+        }
+        return sel
+    }
+
+    /// The configuration of the compact model: the surviving widths, pruning off.
+    static func compactConfig(_ dense: TrainConfig, spaces: [ChannelSpace], alive: [Int: [Int]]) -> TrainConfig {
+        var c = dense
+        let count: (String) -> Int = { name in spaces.firstIndex { $0.name == name }.flatMap { alive[$0]?.count } ?? 0 }
+        switch c.model {
+        case .mlp: c.hidden = (1...c.hidden.count).map { count("fc\($0).out") }
+        case .lenet: c.widths = [count("conv1.out"), count("conv2.out"), count("fc1.out"), count("fc2.out")]
+        case .resnet20, .resnet32, .resnet56:
+            c.widths = spaces.filter { $0.name.hasSuffix(".inner") }.map { count($0.name) }
+        }
+        c.pruning.enabled = false
+        return c
+    }
+
+    /// Copies every tensor, selecting the live rows/columns/filters, and the batch-norm statistics.
+    static func copyLive(from ds: ParameterStore, to cs: ParameterStore, _ sel: Selection) throws {
+        for e in cs.entries {
+            guard let d = ds.entry(named: e.name) else {
+                throw OutputError(description: "export: \(e.name) has no dense counterpart")
+            }
+            let src = ds.value(d.offset)
+            let dst = cs.value(e.offset)
+            switch e.role {
+            case .weight:
+                let rows = sel.outputs[e.layer] ?? Array(0..<d.shape[0])
+                let cols = sel.inputs[e.layer] ?? Array(0..<d.shape[1])
+                let k = e.shape.count == 4 ? d.shape[2] * d.shape[3] : 1  // kernel size; 1 for a linear layer
+                var i = 0
+                for o in rows {
+                    for ch in cols {
+                        (dst + i * k).update(from: src + (o * d.shape[1] + ch) * k, count: k)
+                        i += 1
+                    }
+                }
+            case .bias:
+                for (i, o) in (sel.outputs[e.layer] ?? Array(0..<d.count)).enumerated() { dst[i] = src[o] }
+            case .bnScale, .bnShift:
+                for (i, o) in (sel.batchNorm[e.layer] ?? Array(0..<d.count)).enumerated() { dst[i] = src[o] }
+            }
+        }
+        for e in cs.stateEntries {
+            guard let d = ds.stateEntries.first(where: { $0.name == e.name }) else { continue }
+            let layer = String(e.name.split(separator: ".").dropLast().joined(separator: "."))
+            let rows = sel.batchNorm[layer] ?? Array(0..<d.count)
+            for (i, o) in rows.enumerated() { cs.stateValue(e.offset)[i] = ds.stateValue(d.offset)[o] }
+        }
     }
 }

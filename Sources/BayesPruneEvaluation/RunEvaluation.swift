@@ -103,15 +103,7 @@ public enum RunEvaluation {
         }
 
         if m.config.pruning.enabled {
-            let (_, _, pruner) = try CompactExport.loadPruned(directory: directory)
-            var p = try encode(pruner.summary()) as! [String: Any]
-            p["connected_inputs"] =
-                data.train.featureNames.isEmpty
-                ? nil
-                : pruner.connectedInputs().map {
-                    $0 < data.train.featureNames.count ? data.train.featureNames[$0] : "\($0)"
-                }
-            out["pruning"] = p
+            out["pruning"] = try pruningReport(directory: directory, featureNames: data.train.featureNames)
         }
         if let ood, let oodSet {
             net.store.values.zero()
@@ -122,19 +114,40 @@ public enum RunEvaluation {
             ]
             for (name, inP, outP) in [("last", last, oodLast), ("bma", average.mean, oodAverage.mean)] {
                 guard let inP, let outP else { continue }
-                var byScore: [String: Any] = [:]
-                for score in OODScore.allCases {
-                    byScore[score.rawValue] = try encode(
-                        OutOfDistribution.detection(
-                            inScores: OutOfDistribution.scores(inP, by: score),
-                            outScores: OutOfDistribution.scores(outP, by: score)))
-                }
-                report[name] = byScore
+                report[name] = try detectionReport(inDistribution: inP, outOfDistribution: outP)
             }
             out["ood"] = report
         }
         let json = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
         return String(decoding: json, as: UTF8.self)
+    }
+
+    /// The pruning summary of a run with the names of the inputs still connected.
+    static func pruningReport(directory: String, featureNames: [String]) throws -> [String: Any] {
+        let (_, _, pruner) = try CompactExport.loadPruned(directory: directory)
+        var p = try encode(pruner.summary()) as! [String: Any]
+        if !featureNames.isEmpty {
+            p["connected_inputs"] = pruner.connectedInputs().map {
+                $0 < featureNames.count ? featureNames[$0] : "\($0)"
+            }
+        }
+        return p
+    }
+
+    /// AUROC and friends of every OOD score, in-distribution against out-of-distribution predictions.
+    static func detectionReport(
+        inDistribution inP: Predictions, outOfDistribution outP: Predictions
+    ) throws
+        -> [String: Any]
+    {
+        var byScore: [String: Any] = [:]
+        for score in OODScore.allCases {
+            byScore[score.rawValue] = try encode(
+                OutOfDistribution.detection(
+                    inScores: OutOfDistribution.scores(inP, by: score),
+                    outScores: OutOfDistribution.scores(outP, by: score)))
+        }
+        return byScore
     }
 
     /// The OOD set's test split, transformed on raw values, normalized with the in-distribution statistics.

@@ -43,150 +43,174 @@ public struct ModelSpec: Sendable {
 }
 
 public enum ModelBuilder {
+    /// Builds the model `spec` describes, with its parameters in one store and its channel graph, and
+    /// initializes it from `seed`. Throws `SettingError` when the data does not fit the model.
     public static func build(_ spec: ModelSpec, seed: UInt64) throws -> Network {
         let store = ParameterStore()
-        var layers: [Layer] = []
-        var graph = ChannelGraph()
-        let x = spec.input
+        let (layers, graph): ([Layer], ChannelGraph)
         switch spec.kind {
-        case .mlp:
-            guard spec.hidden.allSatisfy({ $0 > 0 }) else {
-                throw SettingError("hidden", "widths must be positive, got \(spec.hidden)")
-            }
-            var shape = x
-            if x.h > 1 || x.w > 1 {
-                let f = Flatten("flatten", shape: x)
-                layers.append(f)
-                shape = f.outShape
-            }
-            var fcs: [Linear] = []
-            for (i, width) in spec.hidden.enumerated() {
-                let fc = Linear("fc\(i + 1)", store: store, inFeatures: shape.size, outFeatures: width)
-                layers.append(fc)
-                fcs.append(fc)
-                shape = ActShape(width, 1, 1)
-                layers.append(ReLU("relu\(i + 1)", shape: shape))
-            }
-            let last = Linear(
-                "fc\(spec.hidden.count + 1)", store: store, inFeatures: shape.size, outFeatures: spec.outputs)
-            layers.append(last)
-            fcs.append(last)
-            graph.add(ChannelSpace(name: "input", channels: x.size, consumers: [fcs[0].inRef()], isInput: true))
-            for i in 0..<(fcs.count - 1) {
-                graph.add(
-                    ChannelSpace(
-                        name: "\(fcs[i].name).out", channels: fcs[i].outFeatures, producers: [Producer(fcs[i].outRef)],
-                        consumers: [fcs[i + 1].inRef()]))
-            }
-        case .lenet:
-            guard x.h >= 12, x.w >= 12 else {
-                throw SettingError("model", "lenet needs images of at least 12x12, data is \(x)")
-            }
-            let w = spec.widths ?? [6, 16, 120, 84]
-            guard w.count == 4, w.allSatisfy({ $0 > 0 }) else {
-                throw ModelError(description: "lenet: widths must be 4 positive counts, got \(w)")
-            }
-            let c1 = Conv2d("conv1", store: store, input: x, outChannels: w[0], kernel: 5, padding: 2)
-            let r1 = ReLU("relu1", shape: c1.outShape)
-            let p1 = MaxPool2d("pool1", shape: c1.outShape, window: 2)
-            let c2 = Conv2d("conv2", store: store, input: p1.outShape, outChannels: w[1], kernel: 5)
-            let r2 = ReLU("relu2", shape: c2.outShape)
-            let p2 = MaxPool2d("pool2", shape: c2.outShape, window: 2)
-            let fl = Flatten("flatten", shape: p2.outShape)
-            let f1 = Linear("fc1", store: store, inFeatures: fl.outShape.size, outFeatures: w[2])
-            let r3 = ReLU("relu3", shape: f1.outShape)
-            let f2 = Linear("fc2", store: store, inFeatures: w[2], outFeatures: w[3])
-            let r4 = ReLU("relu4", shape: f2.outShape)
-            let f3 = Linear("fc3", store: store, inFeatures: w[3], outFeatures: spec.outputs)
-            layers = [c1, r1, p1, c2, r2, p2, fl, f1, r3, f2, r4, f3]
-            graph.add(ChannelSpace(name: "input", channels: x.c, consumers: [c1.inRef], isInput: true))
-            graph.add(
-                ChannelSpace(name: "conv1.out", channels: w[0], producers: [Producer(c1.outRef)], consumers: [c2.inRef])
-            )
-            graph.add(
-                ChannelSpace(
-                    name: "conv2.out", channels: w[1], producers: [Producer(c2.outRef)],
-                    consumers: [f1.inRef(block: p2.outShape.plane)]))
-            graph.add(
-                ChannelSpace(name: "fc1.out", channels: w[2], producers: [Producer(f1.outRef)], consumers: [f2.inRef()])
-            )
-            graph.add(
-                ChannelSpace(name: "fc2.out", channels: w[3], producers: [Producer(f2.outRef)], consumers: [f3.inRef()])
-            )
-        case .resnet20, .resnet32, .resnet56:
-            guard x.h >= 4, x.w >= 4 else {
-                throw SettingError("model", "\(spec.kind.rawValue) needs images of at least 4x4, data is \(x)")
-            }
-            let n = spec.kind.blocksPerStage!
-            let inner = spec.widths ?? (0..<(3 * n)).map { [16, 32, 64][$0 / n] }
-            guard inner.count == 3 * n, inner.allSatisfy({ $0 > 0 }) else {
-                throw ModelError(
-                    description: "\(spec.kind.rawValue): widths must be \(3 * n) positive block widths, got \(inner)")
-            }
-            let c1 = Conv2d("conv1", store: store, input: x, outChannels: 16, kernel: 3, padding: 1, bias: false)
-            let b1 = BatchNorm2d("bn1", store: store, shape: c1.outShape)
-            let r1 = ReLU("relu1", shape: c1.outShape)
-            layers = [c1, b1, r1]
-            graph.add(ChannelSpace(name: "input", channels: x.c, consumers: [c1.inRef], isInput: true))
-            var shape = r1.outShape
-            // One channel space per stage's residual stream; links between streams are stream-relative
-            // here and rebased to graph indices once the inner spaces are in.
-            var streams = [
-                ChannelSpace(
-                    name: "stage1.stream", channels: 16, producers: [Producer(c1.outRef, batchNorm: b1.ref)],
-                    compactable: false)
-            ]
-            var blockIndex = 0
-            for (stage, planes) in [16, 32, 64].enumerated() {
-                if stage > 0 {
-                    // Option A: channel c of the previous stream continues as channel c + pad of this one.
-                    let pad = (planes - shape.c) / 2
-                    let previous = streams.count - 1
-                    streams[previous].consumers.append(.link(space: previous + 1, offset: pad))
-                    streams.append(
-                        ChannelSpace(
-                            name: "stage\(stage + 1).stream", channels: planes,
-                            producers: [Producer(.link(space: previous, offset: -pad))], compactable: false))
-                }
-                for i in 0..<n {
-                    let stride = (stage > 0 && i == 0) ? 2 : 1
-                    let block = ResidualBlock(
-                        "layer\(stage + 1).\(i)", store: store, input: shape, planes: planes,
-                        stride: stride, inner: inner[blockIndex])
-                    blockIndex += 1
-                    layers.append(block)
-                    let k = streams.count - 1
-                    streams[k].consumers.append(block.conv1.inRef)
-                    streams[k].producers.append(Producer(block.conv2.outRef, batchNorm: block.bn2.ref))
-                    graph.add(
-                        ChannelSpace(
-                            name: "\(block.name).inner", channels: block.inner,
-                            producers: [Producer(block.conv1.outRef, batchNorm: block.bn1.ref)],
-                            consumers: [block.conv2.inRef]))
-                    shape = block.outShape
-                }
-            }
-            let gap = AvgPool2d(global: "avgpool", shape: shape)
-            layers.append(gap)
-            let fc = Linear("fc", store: store, inFeatures: 64, outFeatures: spec.outputs)
-            layers.append(fc)
-            streams[streams.count - 1].consumers.append(fc.inRef())
-            let base = graph.spaces.count
-            func rebase(_ r: ChannelRef) -> ChannelRef {
-                if case .link(let sp, let off) = r { return .link(space: base + sp, offset: off) }
-                return r
-            }
-            for var st in streams {
-                st.producers = st.producers.map { Producer(rebase($0.ref), batchNorm: $0.batchNorm) }
-                st.consumers = st.consumers.map(rebase)
-                graph.add(st)
-            }
+        case .mlp: (layers, graph) = try mlp(spec, store)
+        case .lenet: (layers, graph) = try lenet(spec, store)
+        case .resnet20, .resnet32, .resnet56: (layers, graph) = try resnet(spec, store)
         }
         store.finalize()
         let net = Network(
-            modelName: spec.kind.rawValue, store: store, layers: layers, inputShape: x, loss: spec.loss,
+            modelName: spec.kind.rawValue, store: store, layers: layers, inputShape: spec.input, loss: spec.loss,
             graph: graph)
         net.initialize(seed: seed)
         return net
+    }
+
+    /// Fully connected layers with ReLU; every unit space is a channel space.
+    static func mlp(_ spec: ModelSpec, _ store: ParameterStore) throws -> ([Layer], ChannelGraph) {
+        var layers: [Layer] = []
+        var graph = ChannelGraph()
+        let x = spec.input
+        guard spec.hidden.allSatisfy({ $0 > 0 }) else {
+            throw SettingError("hidden", "widths must be positive, got \(spec.hidden)")
+        }
+        var shape = x
+        if x.h > 1 || x.w > 1 {
+            let f = Flatten("flatten", shape: x)
+            layers.append(f)
+            shape = f.outShape
+        }
+        var fcs: [Linear] = []
+        for (i, width) in spec.hidden.enumerated() {
+            let fc = Linear("fc\(i + 1)", store: store, inFeatures: shape.size, outFeatures: width)
+            layers.append(fc)
+            fcs.append(fc)
+            shape = ActShape(width, 1, 1)
+            layers.append(ReLU("relu\(i + 1)", shape: shape))
+        }
+        let last = Linear(
+            "fc\(spec.hidden.count + 1)", store: store, inFeatures: shape.size, outFeatures: spec.outputs)
+        layers.append(last)
+        fcs.append(last)
+        graph.add(ChannelSpace(name: "input", channels: x.size, consumers: [fcs[0].inRef()], isInput: true))
+        for i in 0..<(fcs.count - 1) {
+            graph.add(
+                ChannelSpace(
+                    name: "\(fcs[i].name).out", channels: fcs[i].outFeatures, producers: [Producer(fcs[i].outRef)],
+                    consumers: [fcs[i + 1].inRef()]))
+        }
+        return (layers, graph)
+    }
+
+    /// LeNet-5: two 5×5 convolutions with max pooling, three fully connected layers.
+    static func lenet(_ spec: ModelSpec, _ store: ParameterStore) throws -> ([Layer], ChannelGraph) {
+        var layers: [Layer] = []
+        var graph = ChannelGraph()
+        let x = spec.input
+        guard x.h >= 12, x.w >= 12 else {
+            throw SettingError("model", "lenet needs images of at least 12x12, data is \(x)")
+        }
+        let w = spec.widths ?? [6, 16, 120, 84]
+        guard w.count == 4, w.allSatisfy({ $0 > 0 }) else {
+            throw ModelError(description: "lenet: widths must be 4 positive counts, got \(w)")
+        }
+        let c1 = Conv2d("conv1", store: store, input: x, outChannels: w[0], kernel: 5, padding: 2)
+        let r1 = ReLU("relu1", shape: c1.outShape)
+        let p1 = MaxPool2d("pool1", shape: c1.outShape, window: 2)
+        let c2 = Conv2d("conv2", store: store, input: p1.outShape, outChannels: w[1], kernel: 5)
+        let r2 = ReLU("relu2", shape: c2.outShape)
+        let p2 = MaxPool2d("pool2", shape: c2.outShape, window: 2)
+        let fl = Flatten("flatten", shape: p2.outShape)
+        let f1 = Linear("fc1", store: store, inFeatures: fl.outShape.size, outFeatures: w[2])
+        let r3 = ReLU("relu3", shape: f1.outShape)
+        let f2 = Linear("fc2", store: store, inFeatures: w[2], outFeatures: w[3])
+        let r4 = ReLU("relu4", shape: f2.outShape)
+        let f3 = Linear("fc3", store: store, inFeatures: w[3], outFeatures: spec.outputs)
+        layers = [c1, r1, p1, c2, r2, p2, fl, f1, r3, f2, r4, f3]
+        graph.add(ChannelSpace(name: "input", channels: x.c, consumers: [c1.inRef], isInput: true))
+        graph.add(
+            ChannelSpace(name: "conv1.out", channels: w[0], producers: [Producer(c1.outRef)], consumers: [c2.inRef])
+        )
+        graph.add(
+            ChannelSpace(
+                name: "conv2.out", channels: w[1], producers: [Producer(c2.outRef)],
+                consumers: [f1.inRef(block: p2.outShape.plane)]))
+        graph.add(
+            ChannelSpace(name: "fc1.out", channels: w[2], producers: [Producer(f1.outRef)], consumers: [f2.inRef()])
+        )
+        graph.add(
+            ChannelSpace(name: "fc2.out", channels: w[3], producers: [Producer(f2.outRef)], consumers: [f3.inRef()])
+        )
+        return (layers, graph)
+    }
+
+    /// The CIFAR ResNets (depth 6n + 2) with option-A shortcuts; one channel space per residual stream.
+    static func resnet(_ spec: ModelSpec, _ store: ParameterStore) throws -> ([Layer], ChannelGraph) {
+        var layers: [Layer] = []
+        var graph = ChannelGraph()
+        let x = spec.input
+        guard x.h >= 4, x.w >= 4 else {
+            throw SettingError("model", "\(spec.kind.rawValue) needs images of at least 4x4, data is \(x)")
+        }
+        let n = spec.kind.blocksPerStage!
+        let inner = spec.widths ?? (0..<(3 * n)).map { [16, 32, 64][$0 / n] }
+        guard inner.count == 3 * n, inner.allSatisfy({ $0 > 0 }) else {
+            throw ModelError(
+                description: "\(spec.kind.rawValue): widths must be \(3 * n) positive block widths, got \(inner)")
+        }
+        let c1 = Conv2d("conv1", store: store, input: x, outChannels: 16, kernel: 3, padding: 1, bias: false)
+        let b1 = BatchNorm2d("bn1", store: store, shape: c1.outShape)
+        let r1 = ReLU("relu1", shape: c1.outShape)
+        layers = [c1, b1, r1]
+        graph.add(ChannelSpace(name: "input", channels: x.c, consumers: [c1.inRef], isInput: true))
+        var shape = r1.outShape
+        // One channel space per stage's residual stream; links between streams are stream-relative
+        // here and rebased to graph indices once the inner spaces are in.
+        var streams = [
+            ChannelSpace(
+                name: "stage1.stream", channels: 16, producers: [Producer(c1.outRef, batchNorm: b1.ref)],
+                compactable: false)
+        ]
+        var blockIndex = 0
+        for (stage, planes) in [16, 32, 64].enumerated() {
+            if stage > 0 {
+                // Option A: channel c of the previous stream continues as channel c + pad of this one.
+                let pad = (planes - shape.c) / 2
+                let previous = streams.count - 1
+                streams[previous].consumers.append(.link(space: previous + 1, offset: pad))
+                streams.append(
+                    ChannelSpace(
+                        name: "stage\(stage + 1).stream", channels: planes,
+                        producers: [Producer(.link(space: previous, offset: -pad))], compactable: false))
+            }
+            for i in 0..<n {
+                let stride = (stage > 0 && i == 0) ? 2 : 1
+                let block = ResidualBlock(
+                    "layer\(stage + 1).\(i)", store: store, input: shape, planes: planes,
+                    stride: stride, inner: inner[blockIndex])
+                blockIndex += 1
+                layers.append(block)
+                let k = streams.count - 1
+                streams[k].consumers.append(block.conv1.inRef)
+                streams[k].producers.append(Producer(block.conv2.outRef, batchNorm: block.bn2.ref))
+                graph.add(
+                    ChannelSpace(
+                        name: "\(block.name).inner", channels: block.inner,
+                        producers: [Producer(block.conv1.outRef, batchNorm: block.bn1.ref)],
+                        consumers: [block.conv2.inRef]))
+                shape = block.outShape
+            }
+        }
+        let gap = AvgPool2d(global: "avgpool", shape: shape)
+        layers.append(gap)
+        let fc = Linear("fc", store: store, inFeatures: 64, outFeatures: spec.outputs)
+        layers.append(fc)
+        streams[streams.count - 1].consumers.append(fc.inRef())
+        let base = graph.spaces.count
+        func rebase(_ r: ChannelRef) -> ChannelRef {
+            if case .link(let sp, let off) = r { return .link(space: base + sp, offset: off) }
+            return r
+        }
+        for var st in streams {
+            st.producers = st.producers.map { Producer(rebase($0.ref), batchNorm: $0.batchNorm) }
+            st.consumers = st.consumers.map(rebase)
+            graph.add(st)
+        }
+        return (layers, graph)
     }
 }
