@@ -115,14 +115,17 @@ let package = Package(
         ),
 
         // MARK: - Tests
+        // Helpers shared by the test targets: scratch files and data sets, the built binary, mpirun on
+        // PATH, the process-wide thread-settings lock.
+        .target(name: "TestSupport", dependencies: ["CShims", "BayesPruneKernels"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["BayesPruneKernels"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["BayesPruneRuntime"]),
-        .testTarget(name: "DataTests", dependencies: ["BayesPruneData"]),
-        .testTarget(name: "NNTests", dependencies: ["BayesPruneNN"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["BayesPruneRuntime", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["BayesPruneData", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["BayesPruneNN", "TestSupport"]),
         .testTarget(
             name: "TrainingTests",
             dependencies: [
-                "BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneDistributed", "BayesPruneSampling",
+                "TestSupport", "BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneDistributed", "BayesPruneSampling",
                 "BayesPruneSparsity", "BayesPruneConfig", "BayesPruneRunIO", "BayesPruneEvaluation",
                 "BayesPruneTraining", "BayesPruneBenchmark",
             ]

@@ -2,6 +2,7 @@
 // labels), the archive subdirectory is found, and malformed files are reported with their name.
 import BayesPruneData
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct CIFARTests {

@@ -2,6 +2,7 @@
 // inference rule, the seeded hold-out split, a separate test file, and every error case.
 import BayesPruneData
 import Testing
+import TestSupport
 
 @Suite struct CSVTests {
     @Test func valuesAndTargetByName() throws {

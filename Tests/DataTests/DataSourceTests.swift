@@ -2,6 +2,7 @@
 // kinds dispatch to the right loader, and the real Debian Fashion-MNIST loads when installed.
 import BayesPruneData
 import Foundation
+import TestSupport
 import Testing
 
 let systemFashionMNISTPresent = FileManager.default.fileExists(

@@ -2,6 +2,7 @@
 // either form, and every malformed file yields a DataError naming the file and the problem.
 import BayesPruneData
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct IDXTests {

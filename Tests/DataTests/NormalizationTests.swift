@@ -2,6 +2,7 @@
 // applying them, constant channels, and the regression target scaling round trip.
 import BayesPruneData
 import Testing
+import TestSupport
 
 /// Per-channel mean and population std by two plain passes in Double.
 func naiveChannelMoments(_ data: Dataset) -> (mean: [Double], std: [Double]) {

@@ -2,6 +2,7 @@
 // to the uninterrupted run, alone and on 2 ranks; damaged checkpoints are named and skipped; a
 // diverging run stops with the error and keeps the last good checkpoint.
 import Testing
+import TestSupport
 import Foundation
 @testable import BayesPruneTraining
 @testable import BayesPruneKernels

@@ -1,6 +1,7 @@
 // The built `bayesprune` binary on bad input: one line naming the option or file, a non-zero exit,
 // and no run directory left behind.
 import Testing
+import TestSupport
 import Foundation
 @testable import BayesPruneKernels
 @testable import BayesPruneNN
@@ -12,24 +13,6 @@ import Foundation
 @testable import BayesPruneRunIO
 @testable import BayesPruneEvaluation
 @testable import BayesPruneBenchmark
-
-/// The debug binary next to the test bundle's build folder (built by `swift build --build-tests`).
-func bayesprunePath() -> String {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    return root.appendingPathComponent(".build/debug/bayesprune").path
-}
-
-func runCLI(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: bayesprunePath())
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out; p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
 
 @Suite(.serialized) struct CommandLine {
     @Test func binaryWasBuilt() {

@@ -1,6 +1,7 @@
 // Multi-process training through mpirun with the built binary: R = 1, 2, 4 ranks agree with each other,
 // replicas stay identical (a perturbed rank is caught), a killed or stalled rank ends the whole job.
 import Testing
+import TestSupport
 import Foundation
 @testable import BayesPruneTraining
 @testable import BayesPruneKernels
@@ -14,35 +15,7 @@ import Foundation
 @testable import BayesPruneEvaluation
 @testable import BayesPruneBenchmark
 
-func mpirunAvailable() -> Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/mpirun") }
-
-/// Runs the debug binary under mpirun with R ranks (or alone when ranks == 0); returns status, stderr, seconds.
-func runRanks(_ ranks: Int, _ args: [String], timeout: Double = 300) throws -> (status: Int32, stderr: String, seconds: Double) {
-    let p = Process()
-    if ranks == 0 {
-        p.executableURL = URL(fileURLWithPath: bayesprunePath())
-        p.arguments = args
-    } else {
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
-        var mpi = ["-np", "\(ranks)", "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS=1"]
-        if getuid() == 0 { mpi.append("--allow-run-as-root") }
-        p.arguments = mpi + [bayesprunePath()] + args
-    }
-    let err = Pipe()
-    p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
-    let t0 = Date()
-    try p.run()
-    let data = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self), Date().timeIntervalSince(t0))
-}
-
-func trainLosses(_ dir: String) throws -> [Double] {
-    try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
-        (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["train_loss"] as! Double
-    }
-}
+func mpirunAvailable() -> Bool { executableOnPath("mpirun") != nil }
 
 func allWeights(_ dir: String) throws -> [Float] {
     let t = try Safetensors.read(path: dir + "/weights.safetensors").tensors

@@ -1,6 +1,7 @@
 // Training end to end on small data sets the tests generate (IDX images, CSV tables): the run learns,
 // the run directory has what the README promises, and `evaluate` reproduces the last epoch's metrics.
 import Testing
+import TestSupport
 import Foundation
 import BayesPruneKernels
 @testable import BayesPruneTraining
@@ -13,43 +14,6 @@ import BayesPruneKernels
 @testable import BayesPruneRunIO
 @testable import BayesPruneEvaluation
 @testable import BayesPruneBenchmark
-
-func temporaryDirectory(_ tag: String) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bp-\(tag)-\(UUID())").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
-
-/// Writes an MNIST-layout IDX pair: 4 classes, each a bright 6x6 square in its own quadrant plus noise.
-func writeQuadrantIDX(dir: String, prefix: String, count: Int, seed: UInt64) throws {
-    var rng = Xoshiro256(seed: seed)
-    var images = Data([0, 0, 8, 3]), labels = Data([0, 0, 8, 1])
-    func be32(_ v: Int) -> Data { Data([UInt8(v >> 24 & 255), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)]) }
-    images += be32(count) + be32(16) + be32(16)
-    labels += be32(count)
-    for _ in 0..<count {
-        let y = rng.nextInt(below: 4)
-        labels.append(UInt8(y))
-        let (r0, c0) = ((y / 2) * 8 + 1, (y % 2) * 8 + 1)
-        for r in 0..<16 {
-            for c in 0..<16 {
-                let inside = r >= r0 && r < r0 + 6 && c >= c0 && c < c0 + 6
-                let v = (inside ? 170 : 40) + rng.nextInt(below: 60)
-                images.append(UInt8(v))
-            }
-        }
-    }
-    try images.write(to: URL(fileURLWithPath: "\(dir)/\(prefix)-images-idx3-ubyte"))
-    try labels.write(to: URL(fileURLWithPath: "\(dir)/\(prefix)-labels-idx1-ubyte"))
-}
-
-/// A fresh directory holding a quadrant training set ("train") and test set ("t10k") in MNIST layout.
-func quadrantDataset(_ tag: String, train: Int, test: Int) throws -> String {
-    let dir = try temporaryDirectory(tag)
-    try writeQuadrantIDX(dir: dir, prefix: "train", count: train, seed: 1)
-    try writeQuadrantIDX(dir: dir, prefix: "t10k", count: test, seed: 2)
-    return dir
-}
 
 /// A trainer for `c` that prints nothing.
 func quietTrainer(_ c: TrainConfig) throws -> Trainer {

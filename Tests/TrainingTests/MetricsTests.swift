@@ -1,5 +1,6 @@
 // Calibration and detection metrics against naive, independently written twins.
 import Testing
+import TestSupport
 import Foundation
 import BayesPruneKernels
 @testable import BayesPruneTraining

@@ -2,6 +2,7 @@
 // every later step and masks never regrow (U7), removals propagate through the channel graph so dead
 // channels are truly dead, and the compact export predicts what the masked network predicts.
 import Testing
+import TestSupport
 import Foundation
 import BayesPruneKernels
 import BayesPruneNN

@@ -1,6 +1,7 @@
 // The SGD step against its naive twin, the schedules against their closed forms, and the safetensors
 // writer against an independent reading of the byte layout.
 import Testing
+import TestSupport
 import Foundation
 import BayesPruneKernels
 @testable import BayesPruneTraining

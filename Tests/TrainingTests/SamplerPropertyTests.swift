@@ -3,6 +3,7 @@
 // independent across weights) and compare against closed forms with tolerances derived from the
 // estimator's standard error.
 import Testing
+import TestSupport
 import Foundation
 import CShims
 import BayesPruneKernels
