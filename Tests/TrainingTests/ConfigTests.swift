@@ -6,6 +6,7 @@ import Foundation
 @testable import BayesPruneKernels
 @testable import BayesPruneConfig
 @testable import BayesPruneRunIO
+import TestSupport
 
 /// metrics.jsonl lines as dictionaries without the wall-clock keys (they differ between two runs).
 func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
