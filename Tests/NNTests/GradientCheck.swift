@@ -1,6 +1,7 @@
 // Finite-difference checks: every layer's backward pass (input and parameter gradients) against
 // central differences of the scalar L = Σ r·y with fixed random r, and whole models end to end.
 import Testing
+import TestSupport
 import BayesPruneKernels
 @testable import BayesPruneNN
 
@@ -327,25 +328,29 @@ func pow2(_ x: Double) -> Double { x * x }
             let batch = 16   // large enough that every split path engages
             let x = randomValues(input.size * batch, seed: 12)
             let dy = randomValues(block.outShape.size * batch, seed: 13)
-            let saved = elementwiseThreads
-            elementwiseThreads = threads
-            defer { elementwiseThreads = saved }
             var all: [Float] = []
-            x.withUnsafeBufferPointer { xp in
-                var h = bn.forward(xp.baseAddress!, batch: batch, training: true)
-                h = relu.forward(h, batch: batch, training: true)
-                h = block.forward(h, batch: batch, training: true)
-                all += Array(UnsafeBufferPointer(start: h, count: dy.count))
-            }
-            dy.withUnsafeBufferPointer { dp in
-                var g = block.backward(dp.baseAddress!, batch: batch)!
-                g = relu.backward(g, batch: batch)!
-                g = bn.backward(g, batch: batch)!
-                all += Array(UnsafeBufferPointer(start: g, count: x.count))
+            // elementwiseThreads is process-wide: hold the thread-settings lock so no other test (in any
+            // target) sets it while this run reads it, and check the value really is the one set.
+            withExclusiveThreadSettings {
+                elementwiseThreads = threads
+                #expect(elementwiseThreads == threads)
+                x.withUnsafeBufferPointer { xp in
+                    var h = bn.forward(xp.baseAddress!, batch: batch, training: true)
+                    h = relu.forward(h, batch: batch, training: true)
+                    h = block.forward(h, batch: batch, training: true)
+                    all += Array(UnsafeBufferPointer(start: h, count: dy.count))
+                }
+                dy.withUnsafeBufferPointer { dp in
+                    var g = block.backward(dp.baseAddress!, batch: batch)!
+                    g = relu.backward(g, batch: batch)!
+                    g = bn.backward(g, batch: batch)!
+                    all += Array(UnsafeBufferPointer(start: g, count: x.count))
+                }
+                #expect(elementwiseThreads == threads, "another test changed elementwiseThreads during the run")
             }
             all += store.grads.array
             runs.append(all)
         }
-        #expect(runs[0] == runs[1])
+        #expect(runs.count == 2 && runs[0] == runs[1])
     }
 }

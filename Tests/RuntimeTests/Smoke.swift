@@ -1,6 +1,7 @@
 // Tests for BayesPruneRuntime: CPU feature → OpenBLAS core mapping, the re-exec decision, the sgemm
 // self-check, thread policy. Nothing here re-executes the test process.
 import Testing
+import TestSupport
 @testable import BayesPruneRuntime
 
 private let sseAll: UInt32 = (1 << 0) | (1 << 9) | (1 << 19) | (1 << 20)
@@ -110,7 +111,9 @@ private func cpu(l1: UInt32, l7b: UInt32 = 0, xcr0: UInt64 = 0) -> CPUFeatures {
 
 @Test func dryRunReportDoesNotExec() {
     // allowReexec: false never touches the environment or the process image.
-    let r = OpenBLASSetup.ensureBestKernel(threads: 1, allowReexec: false)
+    // ensureBestKernel sets the process-wide thread counts (configureThreads): under the thread-settings
+    // lock, restored afterwards, so it cannot change them under another test.
+    let r = withExclusiveThreadSettings { OpenBLASSetup.ensureBestKernel(threads: 1, allowReexec: false) }
     #expect(r.checkPassed)
     #expect(r.threads == 1)
     #expect(!r.coreName.isEmpty)

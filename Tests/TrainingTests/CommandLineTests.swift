@@ -15,8 +15,8 @@ import Foundation
 @testable import BayesPruneBenchmark
 
 @Suite(.serialized) struct CommandLine {
-    @Test func binaryWasBuilt() {
-        #expect(FileManager.default.isExecutableFile(atPath: bayesprunePath()), "build it with `swift build --build-tests`")
+    @Test func binaryWasBuilt() throws {
+        try requireBayesprune()
     }
 
     @Test(arguments: [
@@ -36,7 +36,7 @@ import Foundation
         (["evaluate", "/nonexistent-bp-run"], "/nonexistent-bp-run: no such run directory or checkpoint"),
     ])
     func badInputGivesOneLineAndNonZeroExit(args: [String], mentions: String) throws {
-        guard FileManager.default.isExecutableFile(atPath: bayesprunePath()) else { return }
+        try requireBayesprune()
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("bp-cli-\(UUID())").path
         let r = try runCLI(args + (args[0] == "train" ? ["--out", out] : []))
         #expect(r.status != 0)
@@ -47,7 +47,7 @@ import Foundation
     }
 
     @Test func outputPathThatIsAFileIsRejected() throws {
-        guard FileManager.default.isExecutableFile(atPath: bayesprunePath()) else { return }
+        try requireBayesprune()
         let dir = try quadrantDataset("cli", train: 64, test: 16)
         try "x".write(toFile: dir + "/file", atomically: true, encoding: .utf8)
         let r = try runCLI(["train", "--data", "mnist", "--data-dir", dir, "--model", "mlp", "--epochs", "1",

@@ -1,0 +1,56 @@
+// launch/mpi, the launcher users run, end to end: 2 ranks train a tiny data set and the script prints
+// the exact mpirun command it runs. launch/mpi always runs <its repository>/.build/release/bayesprune
+// (building it when missing) and has no option or variable naming another binary, so the test runs an
+// unmodified copy of the script in a scratch tree laid out like the repository, whose
+// .build/release/bayesprune is a link to the debug binary `swift build --build-tests` made.
+import Testing
+import TestSupport
+import Foundation
+
+@Suite(.serialized) struct LaunchScript {
+    @Test func launchMPITrainsOnTwoRanksAndPrintsItsCommand() throws {
+        let bin = try requireBayesprune()
+        try requireMPIRun()   // launch/mpi calls mpirun by name, from PATH
+        let script = packageRoot + "/launch/mpi", hostfile = packageRoot + "/hosts/localhost"
+        try #require(FileManager.default.isExecutableFile(atPath: script), "\(script) is missing or not executable")
+        try #require(FileManager.default.fileExists(atPath: hostfile), "\(hostfile) is missing")
+
+        // The scratch repository: launch/mpi (byte for byte), hosts/localhost, .build/release/bayesprune.
+        let fm = FileManager.default
+        let tree = URL(fileURLWithPath: try temporaryDirectory("launch")).resolvingSymlinksInPath().path
+        for dir in ["launch", "hosts", ".build/release"] {
+            try fm.createDirectory(atPath: tree + "/" + dir, withIntermediateDirectories: true)
+        }
+        try fm.copyItem(atPath: script, toPath: tree + "/launch/mpi")
+        try fm.copyItem(atPath: hostfile, toPath: tree + "/hosts/localhost")
+        try fm.createSymbolicLink(atPath: tree + "/.build/release/bayesprune", withDestinationPath: bin)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: tree + "/launch/mpi")) == Data(contentsOf: URL(fileURLWithPath: script)))
+
+        let data = try quadrantDataset("launch-data", train: 128, test: 32)
+        let out = try temporaryDirectory("launch-run") + "/run"
+        let trainArgs = ["--data", "mnist", "--data-dir", data, "--epochs", "1", "--model", "mlp", "--hidden", "16",
+                         "--batch-size", "32", "--out", out]
+        // Nothing from the caller's Slurm job or MPIRUN_ARGS may change the command under test.
+        let r = try runProcess("/bin/bash", [tree + "/launch/mpi", "-n", "2", "--"] + trainArgs,
+                               environment: ["SLURM_NTASKS": nil, "SLURM_JOB_ID": nil, "MPIRUN_ARGS": nil,
+                                             "OPENBLAS_CORETYPE": nil])
+        #expect(r.status == 0, "launch/mpi exited \(r.status)\nstdout: \(r.stdout)\nstderr: \(r.stderr)")
+
+        // The command, exactly as launch/mpi builds it: hosts/localhost has 2 slots, so 2 ranks need no
+        // --oversubscribe; --allow-run-as-root only as root; the OpenBLAS kernel the binary reports.
+        let core = try runProcess(bin, ["blas-core"], environment: ["OPENBLAS_CORETYPE": ""])
+            .stdout.split(separator: "\n").last.map(String.init) ?? ""
+        var expected = ["mpirun", "-np", "2", "--bind-to", "none"]
+        if getuid() == 0 { expected.append("--allow-run-as-root") }
+        expected += ["--hostfile", "hosts/localhost", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "OMP_NUM_THREADS=1"]
+        if !core.isEmpty { expected += ["-x", "OPENBLAS_CORETYPE=\(core)"] }
+        expected += [tree + "/.build/release/bayesprune", "train", "--threads", "1"] + trainArgs
+        let firstLine = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init)
+        #expect(firstLine == "+ " + expected.joined(separator: " "), "stdout: \(r.stdout)")
+
+        #expect((r.stdout + r.stderr).contains("2 ranks"), "the run did not report 2 ranks: \(r.stdout)\(r.stderr)")
+        let metrics = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8)
+        #expect(metrics.split(separator: "\n").count == 1, "metrics.jsonl: \(metrics)")
+        #expect(fm.fileExists(atPath: out + "/weights.safetensors"))
+    }
+}
