@@ -73,12 +73,11 @@ public enum Benchmark {
                 let t = monotonicSeconds()
                 try? comm.allreduceSum(store.grads.pointer, count: store.parameterCount, what: "gradient allreduce")
                 allreduceSeconds += monotonicSeconds() - t
-                vScale(store.grads.pointer, count: store.parameterCount, by: 1 / Float(comm.size))
             }
             steps += 1
             Sampler.step(
                 adavb, state: state, weights: store.values.pointer, grads: store.grads.pointer,
-                count: store.parameterCount, lr: 0.01)
+                count: store.parameterCount, lr: 0.01, gradientScale: 1 / Float(comm.size))
         }
         for _ in 0..<o.warmup { step() }
         var rates: [Double] = []

@@ -81,10 +81,12 @@ public final class SamplerState {
 public enum Sampler {
     /// One step over `count` weights with this step's step size `lr` (C² for adavb). `lambda`: per-weight
     /// weight decay (spike-and-slab) or nil for `config.weightDecay`; `mask`: permanent pruning mask or nil.
+    /// `gradientScale`: the gradient used is `grads · gradientScale` (1/R after a sum allreduce over R
+    /// ranks, fused here instead of a separate pass over the buffer; 1 is exact).
     public static func step(
         _ c: SamplerConfig, state: SamplerState, weights w: UnsafeMutablePointer<Float>,
         grads g: UnsafePointer<Float>, count n: Int, lr: Float,
-        lambda: UnsafePointer<Float>? = nil, mask: UnsafePointer<Float>? = nil
+        lambda: UnsafePointer<Float>? = nil, mask: UnsafePointer<Float>? = nil, gradientScale gs: Float = 1
     ) {
         let counter = UInt64(state.step)
         switch c.kind {
@@ -93,7 +95,8 @@ public enum Sampler {
             let mu = c.momentum
             if let lambda, let mask {
                 for i in 0..<n {
-                    let vi = mu * v[i] - lr * (g[i] + lambda[i] * w[i])
+                    let gi = g[i] * gs
+                    let vi = mu * v[i] - lr * (gi + lambda[i] * w[i])
                     v[i] = vi
                     w[i] = mask[i] != 0 ? w[i] + vi : 0  // +0.0, never −0.0
                 }
@@ -102,7 +105,8 @@ public enum Sampler {
                 let lam = lambda?[0] ?? c.weightDecay
                 precondition(lambda == nil && mask == nil, "sgd: pass both λ and mask, or neither")
                 for i in 0..<n {
-                    let vi = mu * v[i] - lr * (g[i] + lam * w[i])
+                    let gi = g[i] * gs
+                    let vi = mu * v[i] - lr * (gi + lam * w[i])
                     v[i] = vi
                     w[i] += vi
                 }
@@ -110,7 +114,7 @@ public enum Sampler {
         case .adavb:
             let p = bp_adavb_params(
                 beta1: c.beta1, beta2: c.beta2, eta: c.eta, temperature: c.temperature,
-                c2: lr, n_data: Float(c.dataSize))
+                c2: lr, n_data: Float(c.dataSize), grad_scale: gs)
             bp_adavb_step(
                 n, w, state.momentum.pointer, state.rho.pointer, state.previousNoise.pointer, g,
                 lambda, c.weightDecay, mask, p, c.noiseKey, counter)
@@ -118,10 +122,10 @@ public enum Sampler {
             let alpha = 1 - c.momentum
             let sd = (2 * alpha * lr * c.temperature / Float(c.dataSize)).squareRoot()
             bp_sghmc_step(
-                n, w, state.momentum.pointer, g, lambda, c.weightDecay, mask, lr, alpha, sd, c.noiseKey, counter)
+                n, w, state.momentum.pointer, g, gs, lambda, c.weightDecay, mask, lr, alpha, sd, c.noiseKey, counter)
         case .sgld:
             let sd = (2 * lr * c.temperature / Float(c.dataSize)).squareRoot()
-            bp_sgld_step(n, w, g, lambda, c.weightDecay, mask, lr, sd, c.noiseKey, counter)
+            bp_sgld_step(n, w, g, gs, lambda, c.weightDecay, mask, lr, sd, c.noiseKey, counter)
         }
         state.step += 1
     }

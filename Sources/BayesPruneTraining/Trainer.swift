@@ -300,13 +300,14 @@ public final class Trainer {
             sampler, state: state, weights: store.values.pointer, grads: store.grads.pointer,
             count: store.parameterCount, lr: Float(lr),
             lambda: masked.map { UnsafePointer($0.lambda.pointer) },
-            mask: masked.map { UnsafePointer($0.mask.pointer) })
+            mask: masked.map { UnsafePointer($0.mask.pointer) }, gradientScale: 1 / Float(communicator.size))
         try afterStep(epoch: e.epoch)
         if loss[1] > 0 { try stopAtStepBoundary(e, batch: b, run) }
         if showProgress { progress(&e, batch: b, run) }
     }
 
-    /// g = the global minibatch mean (the ranks' local means summed, divided by R); loss likewise.
+    /// The ranks' local mean gradients summed (the sampler scales by 1/R as it reads them: g is the global
+    /// minibatch mean) and the loss averaged.
     func reduceAcrossRanks(_ loss: inout [Double]) throws {
         let comm = communicator
         let store = network.store
@@ -314,7 +315,6 @@ public final class Trainer {
         let t = monotonicSeconds()
         try comm.allreduceSum(store.grads.pointer, count: store.parameterCount, what: "gradient allreduce")
         allreduceSeconds += monotonicSeconds() - t
-        vScale(store.grads.pointer, count: store.parameterCount, by: 1 / Float(comm.size))
         try comm.allreduceSum(&loss, what: "loss allreduce")
         loss[0] /= Double(comm.size)
     }

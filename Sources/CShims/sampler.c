@@ -93,8 +93,9 @@ typedef struct {
     void (*adavb)(size_t, float *, float *, float *, float *, const float *, const float *, const float *,
                   const float *, bp_adavb_params);
     void (*adavb_dense)(size_t, float *, float *, float *, float *, const float *, float, const float *, bp_adavb_params);
-    void (*sghmc)(size_t, float *, float *, const float *, const float *, const float *, const float *, float, float, float);
-    void (*sgld)(size_t, float *, const float *, const float *, const float *, const float *, float, float);
+    void (*sghmc)(size_t, float *, float *, const float *, float, const float *, const float *, const float *, float,
+                  float, float);
+    void (*sgld)(size_t, float *, const float *, float, const float *, const float *, const float *, float, float);
     void (*sigmoid)(size_t, const float *, float *);
 } kernel_table;
 
@@ -182,25 +183,26 @@ void bp_adavb_step(size_t n, float *w, float *m, float *rho, float *eps, const f
     for_each_block(n, lambda, lambda_const, mask, key, counter, adavb_update, &a);
 }
 
-typedef struct { float *w, *v; const float *g; float lr, alpha, noise_sd; } sg_ctx;
+typedef struct { float *w, *v; const float *g; float gs, lr, alpha, noise_sd; } sg_ctx;
 static void sghmc_update(size_t i, size_t len, block_inputs in, void *ctx) {
     sg_ctx *a = ctx;
-    dispatch()->sghmc(len, a->w + i, a->v + i, a->g + i, in.lambda, in.mask, in.z, a->lr, a->alpha, a->noise_sd);
+    dispatch()->sghmc(len, a->w + i, a->v + i, a->g + i, a->gs, in.lambda, in.mask, in.z, a->lr, a->alpha, a->noise_sd);
 }
 static void sgld_update(size_t i, size_t len, block_inputs in, void *ctx) {
     sg_ctx *a = ctx;
-    dispatch()->sgld(len, a->w + i, a->g + i, in.lambda, in.mask, in.z, a->lr, a->noise_sd);
+    dispatch()->sgld(len, a->w + i, a->g + i, a->gs, in.lambda, in.mask, in.z, a->lr, a->noise_sd);
 }
 
-void bp_sghmc_step(size_t n, float *w, float *v, const float *g, const float *lambda, float lambda_const,
-                   const float *mask, float lr, float alpha, float noise_sd, uint64_t key, uint64_t counter) {
-    sg_ctx a = { w, v, g, lr, alpha, noise_sd };
+void bp_sghmc_step(size_t n, float *w, float *v, const float *g, float grad_scale, const float *lambda,
+                   float lambda_const, const float *mask, float lr, float alpha, float noise_sd, uint64_t key,
+                   uint64_t counter) {
+    sg_ctx a = { w, v, g, grad_scale, lr, alpha, noise_sd };
     for_each_block(n, lambda, lambda_const, mask, key, counter, sghmc_update, &a);
 }
 
-void bp_sgld_step(size_t n, float *w, const float *g, const float *lambda, float lambda_const,
+void bp_sgld_step(size_t n, float *w, const float *g, float grad_scale, const float *lambda, float lambda_const,
                   const float *mask, float lr, float noise_sd, uint64_t key, uint64_t counter) {
-    sg_ctx a = { w, NULL, g, lr, 0.0f, noise_sd };
+    sg_ctx a = { w, NULL, g, grad_scale, lr, 0.0f, noise_sd };
     for_each_block(n, lambda, lambda_const, mask, key, counter, sgld_update, &a);
 }
 

@@ -21,7 +21,9 @@ import Testing
         return (pixels, labels)
     }
 
-    func writeCIFAR100(_ path: String, records: Int, seed: UInt32) throws -> (pixels: [UInt8], coarse: [UInt8], fine: [UInt8]) {
+    func writeCIFAR100(
+        _ path: String, records: Int, seed: UInt32
+    ) throws -> (pixels: [UInt8], coarse: [UInt8], fine: [UInt8]) {
         let pixels = testBytes(records * Self.image, seed: seed)
         let fine = (0..<records).map { UInt8((Int(seed) * 11 + $0 * 37) % 100) }
         let coarse = fine.map { $0 / 5 }
@@ -34,8 +36,11 @@ import Testing
         return (pixels, coarse, fine)
     }
 
-    func writeAllCIFAR10(_ dir: String) throws -> (trainPixels: [UInt8], trainLabels: [UInt8], testPixels: [UInt8], testLabels: [UInt8]) {
-        var trainPixels = [UInt8](), trainLabels = [UInt8]()
+    func writeAllCIFAR10(
+        _ dir: String
+    ) throws -> (trainPixels: [UInt8], trainLabels: [UInt8], testPixels: [UInt8], testLabels: [UInt8]) {
+        var trainPixels = [UInt8]()
+        var trainLabels = [UInt8]()
         for (k, records) in [3, 1, 2, 2, 4].enumerated() {
             let written = try writeCIFAR10(dir + "/data_batch_\(k + 1).bin", records: records, seed: UInt32(k + 1))
             trainPixels += written.pixels
@@ -90,7 +95,9 @@ import Testing
             let path = dir + "/data_batch_3.bin"
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
             try writeBytes(Array(bytes.dropLast(10)), to: path)
-            expectDataError(containing: ["data_batch_3.bin", "truncated: \(2 * 3073 - 10) bytes is not a whole number of 3073-byte records"]) {
+            expectDataError(containing: [
+                "data_batch_3.bin", "truncated: \(2 * 3073 - 10) bytes is not a whole number of 3073-byte records",
+            ]) {
                 _ = try CIFARReader.loadCIFAR10(directory: dir)
             }
             _ = try writeCIFAR100(dir + "/train.bin", records: 2, seed: 1)

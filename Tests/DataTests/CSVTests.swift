@@ -1,8 +1,8 @@
 // CSV loading: values, column order and target selection, CRLF/quotes/blank lines, the task
 // inference rule, the seeded hold-out split, a separate test file, and every error case.
 import BayesPruneData
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct CSVTests {
     @Test func valuesAndTargetByName() throws {
@@ -10,8 +10,9 @@ import TestSupport
             // CRLF endings, no trailing newline, a blank line, spaces around cells, target in the middle.
             try writeText("a,label,b\r\n1.5, 2 ,-3\r\n\r\n4,0,5e-1\r\n7,1,8", to: dir + "/t.csv")
             try writeText("a,label,b\n0,1,2\n", to: dir + "/test.csv")
-            let (train, test) = try CSVReader.load(trainPath: dir + "/t.csv", testPath: dir + "/test.csv",
-                                                   target: "label", seed: 1)
+            let (train, test) = try CSVReader.load(
+                trainPath: dir + "/t.csv", testPath: dir + "/test.csv",
+                target: "label", seed: 1)
             #expect(train.task == .multiclass && train.classes == 3)
             #expect(train.featureNames == ["a", "b"])
             #expect((train.count, train.channels, train.height, train.width) == (3, 2, 1, 1))
@@ -23,7 +24,8 @@ import TestSupport
 
     @Test func quotedFieldsAndDefaultLastColumnTarget() throws {
         try withTemporaryDirectory { dir in
-            try writeText("\u{FEFF}\"x, first\",\"say \"\"y\"\"\",\"z\"\n\"1\",2,\" 3.25\"\n4,5,6\n", to: dir + "/q.csv")
+            try writeText(
+                "\u{FEFF}\"x, first\",\"say \"\"y\"\"\",\"z\"\n\"1\",2,\" 3.25\"\n4,5,6\n", to: dir + "/q.csv")
             let (train, test) = try CSVReader.load(trainPath: dir + "/q.csv", testPath: dir + "/q.csv", seed: 0)
             #expect(train.featureNames == ["x, first", "say \"y\""])
             #expect(train.task == .regression && train.classes == 1 && train.labels.isEmpty)
@@ -49,9 +51,11 @@ import TestSupport
             try writeText("f,y\n1,0\n2,1\n3,1\n", to: dir + "/b.csv")
             let binary = try CSVReader.load(trainPath: dir + "/b.csv", testPath: dir + "/b.csv", seed: 0)
             #expect(binary.train.task == .binary && binary.train.classes == 2 && binary.train.labels == [0, 1, 1])
-            let regression = try CSVReader.load(trainPath: dir + "/b.csv", testPath: dir + "/b.csv", task: .regression, seed: 0)
+            let regression = try CSVReader.load(
+                trainPath: dir + "/b.csv", testPath: dir + "/b.csv", task: .regression, seed: 0)
             #expect(regression.train.targets == [0, 1, 1] && regression.train.labels.isEmpty)
-            let multiclass = try CSVReader.load(trainPath: dir + "/b.csv", testPath: dir + "/b.csv", task: .multiclass, seed: 0)
+            let multiclass = try CSVReader.load(
+                trainPath: dir + "/b.csv", testPath: dir + "/b.csv", task: .multiclass, seed: 0)
             #expect(multiclass.train.task == .multiclass && multiclass.train.classes == 2)
         }
     }
@@ -86,9 +90,13 @@ import TestSupport
                 _ = try CSVReader.load(trainPath: dir + "/absent.csv", seed: 0)
             }
             try writeText("", to: dir + "/empty.csv")
-            expectDataError(containing: ["empty.csv", "empty file"]) { _ = try CSVReader.load(trainPath: dir + "/empty.csv", seed: 0) }
+            expectDataError(containing: ["empty.csv", "empty file"]) {
+                _ = try CSVReader.load(trainPath: dir + "/empty.csv", seed: 0)
+            }
             try writeText("\n\r\n", to: dir + "/blank.csv")
-            expectDataError(containing: ["blank.csv", "empty file"]) { _ = try CSVReader.load(trainPath: dir + "/blank.csv", seed: 0) }
+            expectDataError(containing: ["blank.csv", "empty file"]) {
+                _ = try CSVReader.load(trainPath: dir + "/blank.csv", seed: 0)
+            }
             try writeText("1,2,3\n4,5,6\n", to: dir + "/noheader.csv")
             expectDataError(containing: ["noheader.csv", "missing header"]) {
                 _ = try CSVReader.load(trainPath: dir + "/noheader.csv", seed: 0)

@@ -14,14 +14,16 @@ func expectDataError(
         Issue.record("expected a DataError containing \(phrases)", sourceLocation: sourceLocation)
     } catch let error as SettingError {
         for phrase in phrases {
-            #expect(error.description.contains(phrase), "\"\(error.description)\" lacks \"\(phrase)\"",
-                    sourceLocation: sourceLocation)
+            #expect(
+                error.description.contains(phrase), "\"\(error.description)\" lacks \"\(phrase)\"",
+                sourceLocation: sourceLocation)
         }
         #expect(!error.description.contains("\n"), "message is not one line", sourceLocation: sourceLocation)
     } catch let error as DataError {
         for phrase in phrases {
-            #expect(error.description.contains(phrase), "\"\(error.description)\" lacks \"\(phrase)\"",
-                    sourceLocation: sourceLocation)
+            #expect(
+                error.description.contains(phrase), "\"\(error.description)\" lacks \"\(phrase)\"",
+                sourceLocation: sourceLocation)
         }
         #expect(!error.description.contains("\n"), "message is not one line", sourceLocation: sourceLocation)
     } catch {

@@ -58,15 +58,18 @@ import Testing
     /// Not skipped when the data set is missing: a missing system data set is a failure naming the package.
     @Test func realFashionMNIST() throws {
         let file = IDXReader.fashionMNISTSystemDirectory + "/train-images-idx3-ubyte.gz"
-        try #require(FileManager.default.fileExists(atPath: file),
-                     "\(file) is missing: install Debian's dataset-fashion-mnist (`apt-get install dataset-fashion-mnist`, see launch/deps.sh)")
+        try #require(
+            FileManager.default.fileExists(atPath: file),
+            "\(file) is missing: apt-get install dataset-fashion-mnist (see launch/deps.sh)"
+        )
         let (train, test) = try DataSource.load(kind: .fashionMNIST, seed: 0)
         #expect(train.count == 60_000 && test.count == 10_000)
         #expect((train.channels, train.height, train.width) == (1, 28, 28))
         #expect(train.features.count == 60_000 * 784 && test.features.count == 10_000 * 784)
         #expect(train.labels.allSatisfy { (0..<10).contains($0) } && test.labels.allSatisfy { (0..<10).contains($0) })
         // Fashion-MNIST is balanced: 6000 training and 1000 test images per class.
-        var trainPerClass = [Int](repeating: 0, count: 10), testPerClass = trainPerClass
+        var trainPerClass = [Int](repeating: 0, count: 10)
+        var testPerClass = trainPerClass
         for label in train.labels { trainPerClass[Int(label)] += 1 }
         for label in test.labels { testPerClass[Int(label)] += 1 }
         #expect(trainPerClass == [Int](repeating: 6000, count: 10) && testPerClass == [Int](repeating: 1000, count: 10))

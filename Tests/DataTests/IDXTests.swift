@@ -32,11 +32,13 @@ import Testing
     @Test func rawAndGzipFilesLoadTheWrittenValues() throws {
         try withTemporaryDirectory { dir in
             for gzip in [false, true] {
-                let written = try writeSplit(dir, imagesName: "img\(gzip)", labelsName: "lab\(gzip)", count: 9,
-                                             seed: gzip ? 3 : 4, gzip: gzip)
+                let written = try writeSplit(
+                    dir, imagesName: "img\(gzip)", labelsName: "lab\(gzip)", count: 9,
+                    seed: gzip ? 3 : 4, gzip: gzip)
                 let suffix = gzip ? ".gz" : ""
-                let data = try IDXReader.load(imagesPath: dir + "/img\(gzip)" + suffix,
-                                              labelsPath: dir + "/lab\(gzip)" + suffix, name: "t")
+                let data = try IDXReader.load(
+                    imagesPath: dir + "/img\(gzip)" + suffix,
+                    labelsPath: dir + "/lab\(gzip)" + suffix, name: "t")
                 check(data, pixels: written.pixels, labels: written.labels)
             }
         }
@@ -44,10 +46,12 @@ import Testing
 
     @Test func directoryLoaderAcceptsGzipAndRawFiles() throws {
         try withTemporaryDirectory { dir in
-            let train = try writeSplit(dir, imagesName: IDXReader.trainImagesName, labelsName: IDXReader.trainLabelsName,
-                                       count: 12, seed: 1, gzip: true)
-            let test = try writeSplit(dir, imagesName: IDXReader.testImagesName, labelsName: IDXReader.testLabelsName,
-                                      count: 5, seed: 2, gzip: false)
+            let train = try writeSplit(
+                dir, imagesName: IDXReader.trainImagesName, labelsName: IDXReader.trainLabelsName,
+                count: 12, seed: 1, gzip: true)
+            let test = try writeSplit(
+                dir, imagesName: IDXReader.testImagesName, labelsName: IDXReader.testLabelsName,
+                count: 5, seed: 2, gzip: false)
             let (trainSet, testSet) = try IDXReader.loadDirectory(dir, name: "mnist")
             check(trainSet, pixels: train.pixels, labels: train.labels)
             check(testSet, pixels: test.pixels, labels: test.labels)
@@ -56,9 +60,11 @@ import Testing
 
     @Test func missingFileInDirectoryIsNamed() throws {
         try withTemporaryDirectory { dir in
-            _ = try writeSplit(dir, imagesName: IDXReader.trainImagesName, labelsName: IDXReader.trainLabelsName,
-                               count: 2, seed: 1, gzip: true)
-            _ = try writeSplit(dir, imagesName: IDXReader.testImagesName, labelsName: "unrelated", count: 2, seed: 2, gzip: true)
+            _ = try writeSplit(
+                dir, imagesName: IDXReader.trainImagesName, labelsName: IDXReader.trainLabelsName,
+                count: 2, seed: 1, gzip: true)
+            _ = try writeSplit(
+                dir, imagesName: IDXReader.testImagesName, labelsName: "unrelated", count: 2, seed: 2, gzip: true)
             expectDataError(containing: ["t10k-labels-idx1-ubyte", "missing file"]) {
                 _ = try IDXReader.loadDirectory(dir, name: "mnist")
             }

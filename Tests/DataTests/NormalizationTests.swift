@@ -1,13 +1,14 @@
 // Normalization statistics against a naive two-pass Double computation, standardized moments after
 // applying them, constant channels, and the regression target scaling round trip.
 import BayesPruneData
-import Testing
 import TestSupport
+import Testing
 
 /// Per-channel mean and population std by two plain passes in Double.
 func naiveChannelMoments(_ data: Dataset) -> (mean: [Double], std: [Double]) {
     let plane = data.height * data.width
-    var means = [Double](), stds = [Double]()
+    var means = [Double]()
+    var stds = [Double]()
     for c in 0..<data.channels {
         var values = [Double]()
         for n in 0..<data.count {
@@ -29,9 +30,10 @@ func imageDataset(count: Int, channels: Int, height: Int, width: Int, seed: UInt
         let c = (i / plane) % channels
         return Float(b) / 255 * Float(c + 1) + Float(c) * 3
     }
-    return Dataset(name: "synthetic", count: count, channels: channels, height: height, width: width,
-                   features: features, labels: (0..<count).map { Int32($0 % 10) }, targets: [],
-                   task: .multiclass, classes: 10)
+    return Dataset(
+        name: "synthetic", count: count, channels: channels, height: height, width: width,
+        features: features, labels: (0..<count).map { Int32($0 % 10) }, targets: [],
+        task: .multiclass, classes: 10)
 }
 
 @Suite struct NormalizationTests {
@@ -63,19 +65,23 @@ func imageDataset(count: Int, channels: Int, height: Int, width: Int, seed: UInt
     }
 
     @Test func csvColumnsAreNormalizedPerFeature() {
-        var data = Dataset(name: "t", count: 4, channels: 2, height: 1, width: 1,
-                           features: [1, 100, 2, 200, 3, 300, 4, 400], labels: [], targets: [1, 2, 3, 4],
-                           task: .regression, classes: 1)
+        var data = Dataset(
+            name: "t", count: 4, channels: 2, height: 1, width: 1,
+            features: [1, 100, 2, 200, 3, 300, 4, 400], labels: [], targets: [1, 2, 3, 4],
+            task: .regression, classes: 1)
         let fitted = Normalization.fit(data)
         #expect(fitted.mean == [2.5, 250])
-        #expect(abs(fitted.std[0] - Float(1.25).squareRoot()) < 1e-6 && abs(fitted.std[1] - 100 * Float(1.25).squareRoot()) < 1e-3)
+        #expect(
+            abs(fitted.std[0] - Float(1.25).squareRoot()) < 1e-6
+                && abs(fitted.std[1] - 100 * Float(1.25).squareRoot()) < 1e-3)
         fitted.apply(to: &data)
         #expect(abs(data.features[0] - data.features[1]) < 1e-6 && abs(data.features[6] + data.features[0]) < 1e-6)
     }
 
     @Test func constantChannelIsOnlyCentred() {
-        var data = Dataset(name: "t", count: 3, channels: 2, height: 1, width: 1,
-                           features: [5, 1, 5, 2, 5, 3], labels: [0, 1, 0], targets: [], task: .binary, classes: 2)
+        var data = Dataset(
+            name: "t", count: 3, channels: 2, height: 1, width: 1,
+            features: [5, 1, 5, 2, 5, 3], labels: [0, 1, 0], targets: [], task: .binary, classes: 2)
         let fitted = Normalization.fit(data)
         #expect(fitted.std[0] == 1 && fitted.mean[0] == 5)
         fitted.apply(to: &data)
@@ -84,8 +90,9 @@ func imageDataset(count: Int, channels: Int, height: Int, width: Int, seed: UInt
 
     @Test func targetScalingRoundTrip() {
         let targets: [Float] = [10, 12, 15, 19, 24]
-        var data = Dataset(name: "t", count: 5, channels: 1, height: 1, width: 1, features: [0, 0, 0, 0, 0],
-                           labels: [], targets: targets, task: .regression, classes: 1)
+        var data = Dataset(
+            name: "t", count: 5, channels: 1, height: 1, width: 1, features: [0, 0, 0, 0, 0],
+            labels: [], targets: targets, task: .regression, classes: 1)
         let scaling = TargetScaling.fit(data)
         let mean = targets.map(Double.init).reduce(0, +) / 5
         let std = (targets.map { (Double($0) - mean) * (Double($0) - mean) }.reduce(0, +) / 5).squareRoot()

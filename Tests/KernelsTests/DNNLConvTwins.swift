@@ -2,11 +2,15 @@
 // convolution and direct-loop adjoints, over kernels 1/3/5, strides 1/2, paddings 0/1/2, with and
 // without bias, and channel counts on and off oneDNN's 16-wide blocks.
 import Testing
+
 @testable import BayesPruneKernels
 
 /// Direct-loop reference gradients (Double accumulation): dx = Wᵀ ⋆ dy, dw = dy ⋆ x, db = Σ dy.
-func convBackwardNaive(_ g: ConvGeometry, x: [Float], dy: [Float], w: [Float], batch B: Int)
-    -> (dx: [Float], dw: [Float], db: [Float]) {
+func convBackwardNaive(
+    _ g: ConvGeometry, x: [Float], dy: [Float], w: [Float], batch B: Int
+)
+    -> (dx: [Float], dw: [Float], db: [Float])
+{
     var dx = [Double](repeating: 0, count: g.inChannels * B * g.inPlane)
     var dw = [Double](repeating: 0, count: g.outChannels * g.colRows)
     var db = [Double](repeating: 0, count: g.outChannels)
@@ -49,13 +53,17 @@ func convBackwardNaive(_ g: ConvGeometry, x: [Float], dy: [Float], w: [Float], b
     @Test(arguments: cases)
     func matchesNaive(c: (Int, Int, Int, Int, Int, Bool, Int, Int)) throws {
         let (cin, cout, k, s, p, bias, H, W) = c
-        let g = ConvGeometry(inChannels: cin, outChannels: cout, kernelH: k, kernelW: k, stride: s, padding: p,
-                             inH: H, inW: W)
+        let g = ConvGeometry(
+            inChannels: cin, outChannels: cout, kernelH: k, kernelW: k, stride: s, padding: p,
+            inH: H, inW: W)
         let B = 3
         let conv = try #require(DNNLConv(g, batch: B, hasBias: bias))
-        let x = randomArray(cin * B * g.inPlane, seed: 11), w = randomArray(cout * g.colRows, seed: 12)
-        let b = randomArray(cout, seed: 13), dy = randomArray(cout * B * g.outPlane, seed: 14)
-        var ref = [Float](repeating: 0, count: dy.count), y = ref
+        let x = randomArray(cin * B * g.inPlane, seed: 11)
+        let w = randomArray(cout * g.colRows, seed: 12)
+        let b = randomArray(cout, seed: 13)
+        let dy = randomArray(cout * B * g.outPlane, seed: 14)
+        var ref = [Float](repeating: 0, count: dy.count)
+        var y = ref
         convForwardNaive(g, x: x, batch: B, w: w, bias: bias ? b : nil, y: &ref)
         conv.forward(x: x, w: w, bias: bias ? b : nil, y: &y)
         #expect(maxRelativeError(y, ref) < 1e-5)
@@ -63,7 +71,8 @@ func convBackwardNaive(_ g: ConvGeometry, x: [Float], dy: [Float], w: [Float], b
         // Gradients accumulate into dw/db (start from non-zero values) and set dx (start from garbage).
         let (rdx, rdw, rdb) = convBackwardNaive(g, x: x, dy: dy, w: w, batch: B)
         var dx = [Float](repeating: .nan, count: x.count)
-        var dw = [Float](repeating: 1, count: w.count), db = [Float](repeating: 1, count: cout)
+        var dw = [Float](repeating: 1, count: w.count)
+        var db = [Float](repeating: 1, count: cout)
         db.withUnsafeMutableBufferPointer { dbp in
             conv.backward(x: x, dy: dy, w: w, dx: &dx, dw: &dw, db: bias ? dbp.baseAddress! : nil)
         }
@@ -81,7 +90,8 @@ func convBackwardNaive(_ g: ConvGeometry, x: [Float], dy: [Float], w: [Float], b
         var y2 = [Float](repeating: .nan, count: dy.count)
         conv.forward(x: x, w: w, bias: bias ? b : nil, y: &y2, training: false)
         #expect(y2 == y)
-        var dw2 = [Float](repeating: 0, count: w.count), dx2 = [Float](repeating: .nan, count: x.count)
+        var dw2 = [Float](repeating: 0, count: w.count)
+        var dx2 = [Float](repeating: .nan, count: x.count)
         conv.backward(x: x, dy: dy, w: w, dx: &dx2, dw: &dw2, db: nil)
         #expect(maxRelativeError(dw2, rdw) < 1e-5)
         #expect(maxRelativeError(dx2, rdx) < 1e-5)

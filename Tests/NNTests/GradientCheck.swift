@@ -1,8 +1,9 @@
+import BayesPruneKernels
+import TestSupport
 // Finite-difference checks: every layer's backward pass (input and parameter gradients) against
 // central differences of the scalar L = Σ r·y with fixed random r, and whole models end to end.
 import Testing
-import TestSupport
-import BayesPruneKernels
+
 @testable import BayesPruneNN
 
 /// Fills with N(0,1) values kept away from 0 by `gap` so ReLU/max kinks are not straddled by ±h.
@@ -26,8 +27,10 @@ func probe(_ layer: Layer, _ x: [Float], _ r: [Float], batch: Int, training: Boo
 }
 
 /// Asserts analytic input and parameter gradients match central differences.
-func checkLayer(_ layer: Layer, store: ParameterStore?, batch: Int, training: Bool = true, h: Float = 1e-2,
-                tolerance: Double = 2e-3, seed: UInt64 = 7, gap: Float = 0, sourceLocation: SourceLocation = #_sourceLocation) {
+func checkLayer(
+    _ layer: Layer, store: ParameterStore?, batch: Int, training: Bool = true, h: Float = 1e-2,
+    tolerance: Double = 2e-3, seed: UInt64 = 7, gap: Float = 0, sourceLocation: SourceLocation = #_sourceLocation
+) {
     let x = randomValues(layer.inShape.size * batch, seed: seed, gap: gap)
     let r = randomValues(layer.outShape.size * batch, seed: seed + 1)
     layer.needsInputGradient = true
@@ -41,11 +44,17 @@ func checkLayer(_ layer: Layer, store: ParameterStore?, batch: Int, training: Bo
     // Input gradient: check a spread of coordinates (all when small).
     let xIdx = Array(stride(from: 0, to: x.count, by: max(1, x.count / 40)))
     for i in xIdx {
-        var xp = x, xm = x
-        xp[i] += h; xm[i] -= h
-        let num = (probe(layer, xp, r, batch: batch, training: training) - probe(layer, xm, r, batch: batch, training: training)) / Double(2 * h)
+        var xp = x
+        var xm = x
+        xp[i] += h
+        xm[i] -= h
+        let num =
+            (probe(layer, xp, r, batch: batch, training: training)
+                - probe(layer, xm, r, batch: batch, training: training)) / Double(2 * h)
         let scale = max(1, abs(num))
-        #expect(abs(Double(dx[i]) - num) <= tolerance * scale * 10, "dx[\(i)] analytic \(dx[i]) vs numeric \(num) in \(layer.name)", sourceLocation: sourceLocation)
+        #expect(
+            abs(Double(dx[i]) - num) <= tolerance * scale * 10,
+            "dx[\(i)] analytic \(dx[i]) vs numeric \(num) in \(layer.name)", sourceLocation: sourceLocation)
     }
     guard let store else { return }
     let pIdx = Array(stride(from: 0, to: store.parameterCount, by: max(1, store.parameterCount / 40)))
@@ -58,7 +67,9 @@ func checkLayer(_ layer: Layer, store: ParameterStore?, batch: Int, training: Bo
         store.values[i] = v
         let num = (lp - lm) / Double(2 * h)
         let scale = max(1, abs(num))
-        #expect(abs(Double(grads[i]) - num) <= tolerance * scale * 10, "dθ[\(i)] analytic \(grads[i]) vs numeric \(num) in \(layer.name)", sourceLocation: sourceLocation)
+        #expect(
+            abs(Double(grads[i]) - num) <= tolerance * scale * 10,
+            "dθ[\(i)] analytic \(grads[i]) vs numeric \(num) in \(layer.name)", sourceLocation: sourceLocation)
     }
 }
 
@@ -67,18 +78,21 @@ func checkLayer(_ layer: Layer, store: ParameterStore?, batch: Int, training: Bo
     /// chunks; oneDNN or the im2col + GEMM fallback.
     func checkConv(kernel: Int, stride: Int, padding: Int, bias: Bool, useDNNL: Bool) {
         let store = ParameterStore()
-        let conv = Conv2d("conv", store: store, input: ActShape(3, 7, 6), outChannels: 4, kernel: kernel,
-                          stride: stride, padding: padding, bias: bias)
+        let conv = Conv2d(
+            "conv", store: store, input: ActShape(3, 7, 6), outChannels: 4, kernel: kernel,
+            stride: stride, padding: padding, bias: bias)
         store.finalize()
         var rng = Xoshiro256(seed: 3)
         conv.initialize(rng: &rng)
         if let b = conv.biasOffset { for i in 0..<4 { store.values[b + i] = Float(i) * 0.1 } }
         if !useDNNL { conv.useDNNL = false }
-        conv.chunkFloats = 64   // force several batch chunks
+        conv.chunkFloats = 64  // force several batch chunks
         checkLayer(conv, store: store, batch: 3)
     }
 
-    @Test(arguments: [(3, 1, 0, true), (3, 2, 1, false), (5, 1, 2, true), (2, 2, 0, true), (1, 1, 0, true), (3, 3, 1, true)])
+    @Test(arguments: [
+        (3, 1, 0, true), (3, 2, 1, false), (5, 1, 2, true), (2, 2, 0, true), (1, 1, 0, true), (3, 3, 1, true),
+    ])
     func conv(kernel: Int, stride: Int, padding: Int, bias: Bool) {
         checkConv(kernel: kernel, stride: stride, padding: padding, bias: bias, useDNNL: true)
     }
@@ -90,14 +104,17 @@ func checkLayer(_ layer: Layer, store: ParameterStore?, batch: Int, training: Bo
     }
 
     /// oneDNN and im2col + GEMM agree on outputs, input gradients and accumulated parameter gradients.
-    @Test(arguments: [(1, 5, 1, 2, true), (3, 3, 1, 1, false), (3, 3, 2, 1, true), (16, 3, 2, 1, false),
-                      (4, 1, 2, 0, true), (6, 5, 1, 0, true)])
+    @Test(arguments: [
+        (1, 5, 1, 2, true), (3, 3, 1, 1, false), (3, 3, 2, 1, true), (16, 3, 2, 1, false),
+        (4, 1, 2, 0, true), (6, 5, 1, 0, true),
+    ])
     func convDNNLMatchesIm2col(inC: Int, kernel: Int, stride: Int, padding: Int, bias: Bool) {
         var results: [[Float]] = []
         for dnnl in [true, false] {
             let store = ParameterStore()
-            let conv = Conv2d("conv", store: store, input: ActShape(inC, 10, 9), outChannels: 8, kernel: kernel,
-                              stride: stride, padding: padding, bias: bias)
+            let conv = Conv2d(
+                "conv", store: store, input: ActShape(inC, 10, 9), outChannels: 8, kernel: kernel,
+                stride: stride, padding: padding, bias: bias)
             store.finalize()
             var rng = Xoshiro256(seed: 5)
             conv.initialize(rng: &rng)
@@ -140,7 +157,10 @@ func checkLayer(_ layer: Layer, store: ParameterStore?, batch: Int, training: Bo
         store.finalize()
         var rng = Xoshiro256(seed: 5)
         bn.initialize(rng: &rng)
-        for i in 0..<3 { store.values[bn.scaleOffset + i] = 0.5 + Float(i); store.values[bn.shiftOffset + i] = Float(i) - 1 }
+        for i in 0..<3 {
+            store.values[bn.scaleOffset + i] = 0.5 + Float(i)
+            store.values[bn.shiftOffset + i] = Float(i) - 1
+        }
         checkLayer(bn, store: store, batch: 3, h: 5e-3)
     }
 
@@ -151,9 +171,10 @@ func checkLayer(_ layer: Layer, store: ParameterStore?, batch: Int, training: Bo
         var rng = Xoshiro256(seed: 5)
         bn.initialize(rng: &rng)
         // Two training batches update running stats with momentum 0.1 and unbiased variance.
-        let x1: [Float] = [1, 2, 3, 4, 5, 6, -1, 0, 1, 2, 3, 4]   // channel rows of batch 2
+        let x1: [Float] = [1, 2, 3, 4, 5, 6, -1, 0, 1, 2, 3, 4]  // channel rows of batch 2
         _ = probe(bn, x1, [Float](repeating: 0, count: 12), batch: 2, training: true)
-        let mean0 = (1.0 + 2 + 3 + 4 + 5 + 6) / 6, var0 = (0..<6).map { pow2(Double($0 + 1) - mean0) }.reduce(0, +) / 5
+        let mean0 = (1.0 + 2 + 3 + 4 + 5 + 6) / 6
+        let var0 = (0..<6).map { pow2(Double($0 + 1) - mean0) }.reduce(0, +) / 5
         #expect(abs(Double(store.state[bn.runningMeanOffset]) - 0.1 * mean0) < 1e-6)
         #expect(abs(Double(store.state[bn.runningVarOffset]) - (0.9 + 0.1 * var0)) < 1e-5)
         let y = probe(bn, x1, [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], batch: 2, training: false)
@@ -185,7 +206,8 @@ func pow2(_ x: Double) -> Double { x * x }
 
 @Suite struct Losses {
     @Test func softmaxCrossEntropyMatchesClosedFormAndFiniteDifferences() {
-        let K = 4, B = 3
+        let K = 4
+        let B = 3
         var z = randomValues(K * B, seed: 11)
         let labels: [Int32] = [2, 0, 3]
         var g = [Float](repeating: 0, count: K * B)
@@ -198,8 +220,10 @@ func pow2(_ x: Double) -> Double { x * x }
         #expect(abs(l - ref / Double(B)) < 1e-5)
         for i in 0..<(K * B) {
             let v = z[i]
-            z[i] = v + 1e-2; let lp = Loss.softmaxCrossEntropy(logits: z, classes: K, batch: B, labels: labels, grad: nil)
-            z[i] = v - 1e-2; let lm = Loss.softmaxCrossEntropy(logits: z, classes: K, batch: B, labels: labels, grad: nil)
+            z[i] = v + 1e-2
+            let lp = Loss.softmaxCrossEntropy(logits: z, classes: K, batch: B, labels: labels, grad: nil)
+            z[i] = v - 1e-2
+            let lm = Loss.softmaxCrossEntropy(logits: z, classes: K, batch: B, labels: labels, grad: nil)
             z[i] = v
             #expect(abs(Double(g[i]) - (lp - lm) / 2e-2) < 1e-4)
         }
@@ -217,8 +241,10 @@ func pow2(_ x: Double) -> Double { x * x }
         #expect(abs(ll - ref) < 1e-6)
         for i in 0..<3 {
             let v = y[i]
-            y[i] = v + 1e-2; let lp = Loss.logistic(logits: y, batch: 3, labels: labels, grad: nil)
-            y[i] = v - 1e-2; let lm = Loss.logistic(logits: y, batch: 3, labels: labels, grad: nil)
+            y[i] = v + 1e-2
+            let lp = Loss.logistic(logits: y, batch: 3, labels: labels, grad: nil)
+            y[i] = v - 1e-2
+            let lm = Loss.logistic(logits: y, batch: 3, labels: labels, grad: nil)
             y[i] = v
             #expect(abs(Double(g[i]) - (lp - lm) / 2e-2) < 1e-4)
         }
@@ -226,8 +252,10 @@ func pow2(_ x: Double) -> Double { x * x }
 }
 
 @Suite struct Models {
-    @Test(arguments: [(ModelKind.mlp, ActShape(1, 28, 28)), (.lenet, ActShape(1, 28, 28)), (.lenet, ActShape(3, 32, 32)),
-                      (.resnet20, ActShape(1, 28, 28)), (.resnet20, ActShape(3, 32, 32))])
+    @Test(arguments: [
+        (ModelKind.mlp, ActShape(1, 28, 28)), (.lenet, ActShape(1, 28, 28)), (.lenet, ActShape(3, 32, 32)),
+        (.resnet20, ActShape(1, 28, 28)), (.resnet20, ActShape(3, 32, 32)),
+    ])
     func builtFromDataShape(kind: ModelKind, input: ActShape) throws {
         let net = try ModelBuilder.build(ModelSpec(kind: kind, input: input, outputs: 10), seed: 1)
         let x = randomValues(input.size * 2, seed: 2)
@@ -240,7 +268,9 @@ func pow2(_ x: Double) -> Double { x * x }
         let mlp = try ModelBuilder.build(ModelSpec(kind: .mlp, input: ActShape(1, 28, 28), outputs: 10), seed: 1)
         #expect(mlp.store.parameterCount == 784 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10)
         let lenet = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 28, 28), outputs: 10), seed: 1)
-        #expect(lenet.store.parameterCount == 6 * 25 + 6 + 16 * 6 * 25 + 16 + 400 * 120 + 120 + 120 * 84 + 84 + 84 * 10 + 10)
+        #expect(
+            lenet.store.parameterCount == 6 * 25 + 6 + 16 * 6 * 25 + 16 + 400 * 120 + 120 + 120 * 84 + 84 + 84 * 10 + 10
+        )
         // ResNet-20 on CIFAR: the well-known 0.27M parameters (269,722 with option-A shortcuts).
         let r20 = try ModelBuilder.build(ModelSpec(kind: .resnet20, input: ActShape(3, 32, 32), outputs: 10), seed: 1)
         #expect(r20.store.parameterCount == 269_722)
@@ -252,8 +282,10 @@ func pow2(_ x: Double) -> Double { x * x }
     @Test(arguments: [ModelKind.mlp, .lenet])
     func wholeModelGradient(kind: ModelKind) throws {
         let input = kind == .mlp ? ActShape(1, 6, 6) : ActShape(1, 14, 14)
-        let spec = kind == .mlp ? ModelSpec(kind: kind, input: input, outputs: 3, hidden: [8, 5])
-                                : ModelSpec(kind: kind, input: input, outputs: 3)
+        let spec =
+            kind == .mlp
+            ? ModelSpec(kind: kind, input: input, outputs: 3, hidden: [8, 5])
+            : ModelSpec(kind: kind, input: input, outputs: 3)
         let net = try ModelBuilder.build(spec, seed: 9)
         let B = 4
         let x = randomValues(input.size * B, seed: 10)
@@ -265,11 +297,15 @@ func pow2(_ x: Double) -> Double { x * x }
         _ = net.lossAndGradient(x, batch: B, labels: labels, targets: nil)
         let g = net.store.grads.array
         let n = net.store.parameterCount
-        var checked = 0, bad = 0
+        var checked = 0
+        var bad = 0
         for i in stride(from: 0, to: n, by: max(1, n / 60)) {
-            let v = net.store.values[i], h: Float = 1e-3
-            net.store.values[i] = v + h; let lp = lossAt()
-            net.store.values[i] = v - h; let lm = lossAt()
+            let v = net.store.values[i]
+            let h: Float = 1e-3
+            net.store.values[i] = v + h
+            let lp = lossAt()
+            net.store.values[i] = v - h
+            let lm = lossAt()
             net.store.values[i] = v
             let num = (lp - lm) / Double(2 * h)
             checked += 1
@@ -290,7 +326,8 @@ func pow2(_ x: Double) -> Double { x * x }
         let x = randomValues(input.size * B, seed: 20)
         let labels: [Int32] = [0, 1, 2, 3, 1, 2]
         _ = net.lossAndGradient(x, batch: B, labels: labels, targets: nil)
-        let g = net.store.grads.array, theta = net.store.values.array
+        let g = net.store.grads.array
+        let theta = net.store.values.array
         // Unit direction mixing the gradient direction with a random one, so g·d is well above rounding.
         let r = randomValues(theta.count, seed: 21)
         let gn = Float(g.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot())
@@ -325,7 +362,7 @@ func pow2(_ x: Double) -> Double { x * x }
             store.finalize()
             var rng = Xoshiro256(seed: 4)
             for l in [bn, relu, block] as [Layer] { l.initialize(rng: &rng) }
-            let batch = 16   // large enough that every split path engages
+            let batch = 16  // large enough that every split path engages
             let x = randomValues(input.size * batch, seed: 12)
             let dy = randomValues(block.outShape.size * batch, seed: 13)
             var all: [Float] = []

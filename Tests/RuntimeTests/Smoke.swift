@@ -1,7 +1,8 @@
+import TestSupport
 // Tests for BayesPruneRuntime: CPU feature → OpenBLAS core mapping, the re-exec decision, the sgemm
 // self-check, thread policy. Nothing here re-executes the test process.
 import Testing
-import TestSupport
+
 @testable import BayesPruneRuntime
 
 private let sseAll: UInt32 = (1 << 0) | (1 << 9) | (1 << 19) | (1 << 20)
@@ -57,29 +58,41 @@ private func cpu(l1: UInt32, l7b: UInt32 = 0, xcr0: UInt64 = 0) -> CPUFeatures {
 
 @Test func reexecDecision() {
     typealias S = OpenBLASSetup
-    #expect(S.decide(userCoreType: "Haswell", marker: nil, currentCore: "Haswell", best: "SkylakeX")
+    #expect(
+        S.decide(userCoreType: "Haswell", marker: nil, currentCore: "Haswell", best: "SkylakeX")
             == .keep(.userSet))
-    #expect(S.decide(userCoreType: "Prescott", marker: nil, currentCore: "Prescott", best: "SkylakeX")
+    #expect(
+        S.decide(userCoreType: "Prescott", marker: nil, currentCore: "Prescott", best: "SkylakeX")
             == .keep(.userSet))
-    #expect(S.decide(userCoreType: "SkylakeX", marker: "1", currentCore: "Prescott", best: "SkylakeX")
+    #expect(
+        S.decide(userCoreType: "SkylakeX", marker: "1", currentCore: "Prescott", best: "SkylakeX")
             == .keep(.alreadyReexecuted))
-    #expect(S.decide(userCoreType: nil, marker: "fallback", currentCore: "Prescott", best: "SkylakeX")
+    #expect(
+        S.decide(userCoreType: nil, marker: "fallback", currentCore: "Prescott", best: "SkylakeX")
             == .keep(.alreadyReexecuted))
-    #expect(S.decide(userCoreType: nil, marker: nil, currentCore: "Prescott", best: "SkylakeX")
+    #expect(
+        S.decide(userCoreType: nil, marker: nil, currentCore: "Prescott", best: "SkylakeX")
             == .reexec(coreType: "SkylakeX"))
-    #expect(S.decide(userCoreType: "", marker: "", currentCore: "Prescott", best: "SkylakeX")
+    #expect(
+        S.decide(userCoreType: "", marker: "", currentCore: "Prescott", best: "SkylakeX")
             == .reexec(coreType: "SkylakeX"))  // empty values count as unset
-    #expect(S.decide(userCoreType: nil, marker: nil, currentCore: "Haswell", best: "SkylakeX")
+    #expect(
+        S.decide(userCoreType: nil, marker: nil, currentCore: "Haswell", best: "SkylakeX")
             == .reexec(coreType: "SkylakeX"))
-    #expect(S.decide(userCoreType: nil, marker: nil, currentCore: "SkylakeX", best: "SkylakeX")
+    #expect(
+        S.decide(userCoreType: nil, marker: nil, currentCore: "SkylakeX", best: "SkylakeX")
             == .keep(.alreadyBest))
-    #expect(S.decide(userCoreType: nil, marker: nil, currentCore: "Cooperlake", best: "SkylakeX")
+    #expect(
+        S.decide(userCoreType: nil, marker: nil, currentCore: "Cooperlake", best: "SkylakeX")
             == .keep(.alreadyBest))
-    #expect(S.decide(userCoreType: nil, marker: nil, currentCore: "Zen", best: "Haswell")
+    #expect(
+        S.decide(userCoreType: nil, marker: nil, currentCore: "Zen", best: "Haswell")
             == .keep(.alreadyBest))
-    #expect(S.decide(userCoreType: nil, marker: nil, currentCore: "Prescott", best: nil)
+    #expect(
+        S.decide(userCoreType: nil, marker: nil, currentCore: "Prescott", best: nil)
             == .keep(.noDetectedCore))
-    #expect(S.decide(userCoreType: nil, marker: nil, currentCore: "FutureCore", best: "SkylakeX")
+    #expect(
+        S.decide(userCoreType: nil, marker: nil, currentCore: "FutureCore", best: "SkylakeX")
             == .keep(.unknownCurrentCore))
 }
 
@@ -96,15 +109,17 @@ private func cpu(l1: UInt32, l7b: UInt32 = 0, xcr0: UInt64 = 0) -> CPUFeatures {
 }
 
 @Test func reportSummaryAndJSON() {
-    let r = KernelReport(coreName: "SkylakeX", detectedBest: "SkylakeX", cpuFeatures: "avx512(f,bw,dq,vl)",
-                         reexecuted: true, userSet: false, fellBack: false, checkPassed: true,
-                         maxRelativeError: 1e-7, threads: 2, note: "")
+    let r = KernelReport(
+        coreName: "SkylakeX", detectedBest: "SkylakeX", cpuFeatures: "avx512(f,bw,dq,vl)",
+        reexecuted: true, userSet: false, fellBack: false, checkPassed: true,
+        maxRelativeError: 1e-7, threads: 2, note: "")
     #expect(r.summary == "OpenBLAS kernel: SkylakeX (auto-selected from CPUID; sgemm check ok)")
     let j = r.json()
     #expect(j.contains("\"blas_core\":\"SkylakeX\""))
     #expect(j.contains("\"blas_reexecuted\":true"))
     var bad = r
-    bad.checkPassed = false; bad.maxRelativeError = .infinity
+    bad.checkPassed = false
+    bad.maxRelativeError = .infinity
     #expect(bad.summary.contains("FAILED"))
     #expect(bad.json().contains("\"inf\""))
 }
@@ -134,7 +149,8 @@ private func cpu(l1: UInt32, l7b: UInt32 = 0, xcr0: UInt64 = 0) -> CPUFeatures {
     let m = MachineInfo.current()
     #expect(m.onlineCores >= 1 && m.usableCores >= 1)
     #expect(m.memoryBytes > 0)
-    #expect(MachineInfo.parseCPUModel("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\n")
+    #expect(
+        MachineInfo.parseCPUModel("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\n")
             == "Intel(R) Xeon(R) Processor")
     #expect(m.json().contains("\"cpu_model\""))
 }

@@ -67,7 +67,8 @@ public func testBytes(_ count: Int, seed: UInt32) -> [UInt8] {
 /// Writes an MNIST-layout IDX pair: 4 classes, each a bright 6x6 square in its own quadrant plus noise.
 public func writeQuadrantIDX(dir: String, prefix: String, count: Int, seed: UInt64) throws {
     var rng = Xoshiro256(seed: seed)
-    var images = Data([0, 0, 8, 3]), labels = Data([0, 0, 8, 1])
+    var images = Data([0, 0, 8, 3])
+    var labels = Data([0, 0, 8, 1])
     images += Data(bigEndian32(count) + bigEndian32(16) + bigEndian32(16))
     labels += Data(bigEndian32(count))
     for _ in 0..<count {

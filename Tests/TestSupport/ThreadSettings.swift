@@ -12,9 +12,10 @@ private let threadSettingsLock = NSLock()
 public func withExclusiveThreadSettings<T>(_ body: () throws -> T) rethrows -> T {
     threadSettingsLock.lock()
     defer { threadSettingsLock.unlock() }
-    let savedElementwise = elementwiseThreads, savedBLAS = blasThreads()
+    let savedElementwise = elementwiseThreads
+    let savedBLAS = blasThreads()
     defer {
-        setBLASThreads(savedBLAS)   // also sets oneDNN's count and elementwiseThreads
+        setBLASThreads(savedBLAS)  // also sets oneDNN's count and elementwiseThreads
         elementwiseThreads = savedElementwise
     }
     return try body()

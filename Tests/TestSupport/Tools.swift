@@ -17,7 +17,8 @@ public func executableOnPath(_ name: String, path: String? = ProcessInfo.process
         let candidate = URL(fileURLWithPath: String(dir)).appendingPathComponent(name).path
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
-           FileManager.default.isExecutableFile(atPath: candidate) {
+            FileManager.default.isExecutableFile(atPath: candidate)
+        {
             return candidate
         }
     }
@@ -28,23 +29,27 @@ public func executableOnPath(_ name: String, path: String? = ProcessInfo.process
 @discardableResult
 public func requireBayesprune(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
     let path = bayesprunePath()
-    try #require(FileManager.default.isExecutableFile(atPath: path),
-                 "\(path) is missing: build it with `swift build --build-tests` before `swift test`",
-                 sourceLocation: sourceLocation)
+    try #require(
+        FileManager.default.isExecutableFile(atPath: path),
+        "\(path) is missing: build it with `swift build --build-tests` before `swift test`",
+        sourceLocation: sourceLocation)
     return path
 }
 
 /// mpirun as found on PATH; records a failure and throws when there is none.
 @discardableResult
 public func requireMPIRun(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-    try #require(executableOnPath("mpirun"),
-                 "mpirun is not on PATH: install OpenMPI (`apt-get install openmpi-bin libopenmpi-dev`, see launch/deps.sh)",
-                 sourceLocation: sourceLocation)
+    try #require(
+        executableOnPath("mpirun"),
+        "mpirun is not on PATH: install OpenMPI (`apt-get install openmpi-bin libopenmpi-dev`, see launch/deps.sh)",
+        sourceLocation: sourceLocation)
 }
 
 /// An executable found on PATH; records a failure naming `hint` and throws when there is none.
 @discardableResult
-public func requireExecutable(_ name: String, _ hint: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+public func requireExecutable(
+    _ name: String, _ hint: String, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> String {
     try #require(executableOnPath(name), "\(name) is not on PATH: \(hint)", sourceLocation: sourceLocation)
 }
 
@@ -57,11 +62,14 @@ public struct ProcessResult: Sendable {
 
 /// Runs `executable` to completion. stdout and stderr go to scratch files (no pipe can fill up and stall
 /// the child); `environment` entries set or, when nil, remove variables of this process's environment.
-public func runProcess(_ executable: String, _ arguments: [String], environment: [String: String?] = [:],
-                       currentDirectory: String? = nil) throws -> ProcessResult {
+public func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String?] = [:],
+    currentDirectory: String? = nil
+) throws -> ProcessResult {
     let scratch = try temporaryDirectory("proc")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
-    let outPath = scratch + "/stdout", errPath = scratch + "/stderr"
+    let outPath = scratch + "/stdout"
+    let errPath = scratch + "/stderr"
     FileManager.default.createFile(atPath: outPath, contents: nil)
     FileManager.default.createFile(atPath: errPath, contents: nil)
     let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
@@ -82,21 +90,28 @@ public func runProcess(_ executable: String, _ arguments: [String], environment:
     try p.run()
     p.waitUntilExit()
     let seconds = Date().timeIntervalSince(t0)
-    try out.close(); try err.close()
-    let o = try Data(contentsOf: URL(fileURLWithPath: outPath)), e = try Data(contentsOf: URL(fileURLWithPath: errPath))
-    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                         stderr: String(decoding: e, as: UTF8.self), seconds: seconds)
+    try out.close()
+    try err.close()
+    let o = try Data(contentsOf: URL(fileURLWithPath: outPath))
+    let e = try Data(contentsOf: URL(fileURLWithPath: errPath))
+    return ProcessResult(
+        status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+        stderr: String(decoding: e, as: UTF8.self), seconds: seconds)
 }
 
 /// Runs the debug binary with `args`; a missing binary is a recorded failure.
-public func runCLI(_ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> (status: Int32, stdout: String, stderr: String) {
+public func runCLI(
+    _ args: [String], sourceLocation: SourceLocation = #_sourceLocation
+) throws -> (status: Int32, stdout: String, stderr: String) {
     let r = try runProcess(try requireBayesprune(sourceLocation: sourceLocation), args)
     return (r.status, r.stdout, r.stderr)
 }
 
 /// Runs the debug binary under mpirun (found on PATH) with R ranks, or alone when ranks == 0; returns
 /// status, stderr, seconds. A missing binary or mpirun is a recorded failure.
-public func runRanks(_ ranks: Int, _ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> (status: Int32, stderr: String, seconds: Double) {
+public func runRanks(
+    _ ranks: Int, _ args: [String], sourceLocation: SourceLocation = #_sourceLocation
+) throws -> (status: Int32, stderr: String, seconds: Double) {
     let bin = try requireBayesprune(sourceLocation: sourceLocation)
     let r: ProcessResult
     if ranks == 0 {

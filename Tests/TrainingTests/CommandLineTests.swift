@@ -1,18 +1,19 @@
+import Foundation
+import TestSupport
 // The built `bayesprune` binary on bad input: one line naming the option or file, a non-zero exit,
 // and no run directory left behind.
 import Testing
-import TestSupport
-import Foundation
-@testable import BayesPruneKernels
-@testable import BayesPruneNN
+
+@testable import BayesPruneBenchmark
+@testable import BayesPruneConfig
 @testable import BayesPruneData
 @testable import BayesPruneDistributed
+@testable import BayesPruneEvaluation
+@testable import BayesPruneKernels
+@testable import BayesPruneNN
+@testable import BayesPruneRunIO
 @testable import BayesPruneSampling
 @testable import BayesPruneSparsity
-@testable import BayesPruneConfig
-@testable import BayesPruneRunIO
-@testable import BayesPruneEvaluation
-@testable import BayesPruneBenchmark
 
 @Suite(.serialized) struct CommandLine {
     @Test func binaryWasBuilt() throws {
@@ -50,8 +51,10 @@ import Foundation
         try requireBayesprune()
         let dir = try quadrantDataset("cli", train: 64, test: 16)
         try "x".write(toFile: dir + "/file", atomically: true, encoding: .utf8)
-        let r = try runCLI(["train", "--data", "mnist", "--data-dir", dir, "--model", "mlp", "--epochs", "1",
-                            "--batch-size", "16", "--out", dir + "/file"])
+        let r = try runCLI([
+            "train", "--data", "mnist", "--data-dir", dir, "--model", "mlp", "--epochs", "1",
+            "--batch-size", "16", "--out", dir + "/file",
+        ])
         #expect(r.status != 0)
         #expect(r.stderr.contains("--out") && r.stderr.contains("not a directory"), "\(r.stderr)")
     }

@@ -1,12 +1,13 @@
+import Foundation
+import TestSupport
 // Typed configuration: a TOML config file gives the same run as the same settings given as options,
 // command-line options override the file, --print-config round-trips, and a bad file gets one line
 // naming the file and the key.
 import Testing
-import Foundation
-@testable import BayesPruneKernels
+
 @testable import BayesPruneConfig
+@testable import BayesPruneKernels
 @testable import BayesPruneRunIO
-import TestSupport
 
 /// metrics.jsonl lines as dictionaries without the wall-clock keys (they differ between two runs).
 func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
@@ -22,9 +23,11 @@ func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
     static let data = try! quadrantDataset("config-data", train: 128, test: 32)
 
     var settingsAsOptions: [String] {
-        ["--data", "mnist", "--data-dir", Self.data, "--model", "mlp", "--hidden", "16,8", "--sampler", "adavb",
-         "--epochs", "2", "--batch-size", "32", "--threads", "1", "--seed", "3", "--prune", "--warm-up", "1",
-         "--soft-threshold", "1e-4,2e-2,fc2=3e-2", "--lambda0", "1e-3,1e-1"]
+        [
+            "--data", "mnist", "--data-dir", Self.data, "--model", "mlp", "--hidden", "16,8", "--sampler", "adavb",
+            "--epochs", "2", "--batch-size", "32", "--threads", "1", "--seed", "3", "--prune", "--warm-up", "1",
+            "--soft-threshold", "1e-4,2e-2,fc2=3e-2", "--lambda0", "1e-3,1e-1",
+        ]
     }
 
     var settingsAsTOML: String {
@@ -53,7 +56,8 @@ func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
         let a = try runCLI(["train"] + settingsAsOptions + ["--out", base + "/options"])
         let b = try runCLI(["train", "--config", file, "--out", base + "/file"])
         #expect(a.status == 0 && b.status == 0, "\(a.stderr)\n\(b.stderr)")
-        let ma = try metricsWithoutTimings(base + "/options"), mb = try metricsWithoutTimings(base + "/file")
+        let ma = try metricsWithoutTimings(base + "/options")
+        let mb = try metricsWithoutTimings(base + "/file")
         #expect(ma.count == 2 && ma == mb)
         #expect(try allWeights(base + "/options") == allWeights(base + "/file"))
         // config.json records the resolved configuration: the same, but for the run directory.
@@ -91,9 +95,16 @@ func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
     /// Library level: the TOML of any resolved configuration reads back to the same configuration.
     @Test func resolvedSettingsRoundTripThroughTOML() throws {
         var s = TrainSettings()
-        s.model = .resnet20; s.sampler = .sghmc; s.temperature = 0.3; s.lr = 0.123456789; s.weightDecay = 1e-4
+        s.model = .resnet20
+        s.sampler = .sghmc
+        s.temperature = 0.3
+        s.lr = 0.123456789
+        s.weightDecay = 1e-4
         s.lambda0 = try PerFamily(parsing: "2e-3,0.2,layer1.0.conv1=5e-3", key: "lambda0", positive: true)
-        s.thetaPrior = BetaPrior(a: 2, b: 0.5); s.pruneKernels = true; s.task = .multiclass; s.augment = .on
+        s.thetaPrior = BetaPrior(a: 2, b: 0.5)
+        s.pruneKernels = true
+        s.task = .multiclass
+        s.augment = .on
         let (config, controls) = try s.resolve()
         let dir = try temporaryDirectory("config-lib")
         try TrainSettings(resolved: config, controls: controls).toml().write(

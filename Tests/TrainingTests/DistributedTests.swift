@@ -1,19 +1,20 @@
+import Foundation
+import TestSupport
 // Multi-process training through mpirun with the built binary: R = 1, 2, 4 ranks agree with each other,
 // replicas stay identical (a perturbed rank is caught), a killed or stalled rank ends the whole job.
 import Testing
-import TestSupport
-import Foundation
-@testable import BayesPruneTraining
-@testable import BayesPruneKernels
-@testable import BayesPruneNN
+
+@testable import BayesPruneBenchmark
+@testable import BayesPruneConfig
 @testable import BayesPruneData
 @testable import BayesPruneDistributed
+@testable import BayesPruneEvaluation
+@testable import BayesPruneKernels
+@testable import BayesPruneNN
+@testable import BayesPruneRunIO
 @testable import BayesPruneSampling
 @testable import BayesPruneSparsity
-@testable import BayesPruneConfig
-@testable import BayesPruneRunIO
-@testable import BayesPruneEvaluation
-@testable import BayesPruneBenchmark
+@testable import BayesPruneTraining
 
 func allWeights(_ dir: String) throws -> [Float] {
     let t = try Safetensors.read(path: dir + "/weights.safetensors").tensors
@@ -27,12 +28,16 @@ func allWeights(_ dir: String) throws -> [Float] {
     @Test func mpirunIsOnPath() throws {
         let mpirun = try requireMPIRun()
         let r = try runProcess(mpirun, ["--version"])
-        #expect(r.status == 0 && (r.stdout + r.stderr).contains("Open MPI"), "\(mpirun) --version: \(r.stdout)\(r.stderr)")
+        #expect(
+            r.status == 0 && (r.stdout + r.stderr).contains("Open MPI"), "\(mpirun) --version: \(r.stdout)\(r.stderr)")
     }
 
     func trainArgs(_ out: String, sampler: String, extra: [String] = []) -> [String] {
-        ["train", "--data", "mnist", "--data-dir", Self.data, "--model", "mlp", "--hidden", "16", "--sampler", sampler,
-         "--epochs", "2", "--batch-size", "32", "--threads", "1", "--out", out, "--seed", "5"] + extra
+        [
+            "train", "--data", "mnist", "--data-dir", Self.data, "--model", "mlp", "--hidden", "16", "--sampler",
+            sampler,
+            "--epochs", "2", "--batch-size", "32", "--threads", "1", "--out", out, "--seed", "5",
+        ] + extra
     }
 
     /// Global batch B over R ranks equals one process with batch B up to summation order. One step's
@@ -44,13 +49,19 @@ func allWeights(_ dir: String) throws -> [Float] {
     @Test(arguments: [("sgd", false), ("adavb", false), ("sgd", true), ("adavb", true)])
     func rankCountsAgree(sampler: String, prune: Bool) throws {
         let base = try temporaryDirectory("mpi-eq")
-        var losses: [[Double]] = [], weights: [[Float]] = [], masks: [[Float]] = []
-        let pruning = prune ? ["--prune", "--warm-up", "1", "--soft-threshold", "2e-2", "--hard-threshold", "1e-2", "--epochs", "3"] : []
+        var losses: [[Double]] = []
+        var weights: [[Float]] = []
+        var masks: [[Float]] = []
+        let pruning =
+            prune
+            ? ["--prune", "--warm-up", "1", "--soft-threshold", "2e-2", "--hard-threshold", "1e-2", "--epochs", "3"]
+            : []
         for ranks in [0, 2, 4] {
             let out = "\(base)/r\(ranks)"
             let r = try runRanks(ranks, trainArgs(out, sampler: sampler, extra: pruning))
             #expect(r.status == 0, "ranks \(ranks): \(r.stderr)")
-            losses.append(try trainLosses(out)); weights.append(try allWeights(out))
+            losses.append(try trainLosses(out))
+            weights.append(try allWeights(out))
             if prune {
                 let t = try Safetensors.read(path: out + "/mask.safetensors").tensors
                 masks.append(t.keys.sorted().flatMap { t[$0]!.values })
@@ -71,7 +82,8 @@ func allWeights(_ dir: String) throws -> [Float] {
 
     @Test func perturbedReplicaIsCaught() throws {
         let out = try temporaryDirectory("mpi-perturb") + "/run"
-        let r = try runRanks(2, trainArgs(out, sampler: "sgd", extra: ["--sync-check-every", "1", "--debug-fault", "perturb:1:3"]))
+        let r = try runRanks(
+            2, trainArgs(out, sampler: "sgd", extra: ["--sync-check-every", "1", "--debug-fault", "perturb:1:3"]))
         #expect(r.status != 0)
         #expect(r.stderr.contains("replicas disagree at step 3") && r.stderr.contains("rank 1 differ"), "\(r.stderr)")
         let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("bayesprune:") }
@@ -80,16 +92,23 @@ func allWeights(_ dir: String) throws -> [Float] {
 
     @Test func killedRankEndsTheJob() throws {
         let out = try temporaryDirectory("mpi-kill") + "/run"
-        let r = try runRanks(2, trainArgs(out, sampler: "sgd", extra: ["--collective-timeout", "20", "--debug-fault", "kill:1:3"]))
+        let r = try runRanks(
+            2, trainArgs(out, sampler: "sgd", extra: ["--collective-timeout", "20", "--debug-fault", "kill:1:3"]))
         #expect(r.status != 0)
         #expect(r.seconds < 60, "the job must end well within the timeout, took \(r.seconds) s")
     }
 
     @Test func stalledRankIsNamedAfterTheTimeout() throws {
         let out = try temporaryDirectory("mpi-stall") + "/run"
-        let r = try runRanks(3, trainArgs(out, sampler: "sgd", extra: ["--batch-size", "33", "--collective-timeout", "3", "--debug-fault", "stall:2:2"]))
+        let r = try runRanks(
+            3,
+            trainArgs(
+                out, sampler: "sgd",
+                extra: ["--batch-size", "33", "--collective-timeout", "3", "--debug-fault", "stall:2:2"]))
         #expect(r.status != 0)
-        #expect(r.stderr.contains("did not complete within 3 s") && r.stderr.contains("rank 2 did not arrive"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("did not complete within 3 s") && r.stderr.contains("rank 2 did not arrive"),
+            "\(r.stderr)")
         #expect(r.seconds < 40)
     }
 
@@ -128,11 +147,16 @@ struct TwoHosts {
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(e)")
         let single = try temporaryDirectory("netns-single") + "/run"
-        let r = try runRanks(0, ["train", "--data", "mnist", "--data-dir", Distributed.data, "--model", "mlp", "--hidden", "16",
-                                 "--epochs", "2", "--batch-size", "32", "--threads", "1", "--out", single])
+        let r = try runRanks(
+            0,
+            [
+                "train", "--data", "mnist", "--data-dir", Distributed.data, "--model", "mlp", "--hidden", "16",
+                "--epochs", "2", "--batch-size", "32", "--threads", "1", "--out", single,
+            ])
         #expect(r.status == 0)
         // Same result as one process, up to summation order (the tolerance of rankCountsAgree).
-        let a = try trainLosses(out), b = try trainLosses(single)
+        let a = try trainLosses(out)
+        let b = try trainLosses(single)
         #expect(a.count == 2 && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "\(a) vs \(b)")
     }
 }

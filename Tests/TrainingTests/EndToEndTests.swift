@@ -1,19 +1,20 @@
+import BayesPruneKernels
+import Foundation
+import TestSupport
 // Training end to end on small data sets the tests generate (IDX images, CSV tables): the run learns,
 // the run directory has what the README promises, and `evaluate` reproduces the last epoch's metrics.
 import Testing
-import TestSupport
-import Foundation
-import BayesPruneKernels
-@testable import BayesPruneTraining
-@testable import BayesPruneNN
+
+@testable import BayesPruneBenchmark
+@testable import BayesPruneConfig
 @testable import BayesPruneData
 @testable import BayesPruneDistributed
+@testable import BayesPruneEvaluation
+@testable import BayesPruneNN
+@testable import BayesPruneRunIO
 @testable import BayesPruneSampling
 @testable import BayesPruneSparsity
-@testable import BayesPruneConfig
-@testable import BayesPruneRunIO
-@testable import BayesPruneEvaluation
-@testable import BayesPruneBenchmark
+@testable import BayesPruneTraining
 
 /// A trainer for `c` that prints nothing.
 func quietTrainer(_ c: TrainConfig) throws -> Trainer {
@@ -28,9 +29,15 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
     func imagesFromIDXLearnAndEvaluateReproduces(model: String) throws {
         let dir = try quadrantDataset("idx", train: 256, test: 128)
         var c = TrainConfig()
-        c.data = .mnist; c.dataDir = dir; c.model = ModelKind(rawValue: model)!; c.hidden = [32]
+        c.data = .mnist
+        c.dataDir = dir
+        c.model = ModelKind(rawValue: model)!
+        c.hidden = [32]
         c.sampler = model == "lenet" ? .adavb : .sgd
-        c.epochs = model == "resnet20" ? 6 : 4; c.batchSize = 32; c.lr = 0.05; c.evalBatchSize = 50
+        c.epochs = model == "resnet20" ? 6 : 4
+        c.batchSize = 32
+        c.lr = 0.05
+        c.evalBatchSize = 50
         c.out = dir + "/run"
         let trainer = try quietTrainer(c)
         try trainer.run(blasCore: blasCoreName())
@@ -43,8 +50,11 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
         let lines = try String(contentsOfFile: c.out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == c.epochs)
         let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as! [String: Any]
-        for key in ["epoch", "train_loss", "test_accuracy", "test_nll", "images_per_second", "seconds", "test_brier", "test_ece",
-                    "bma_accuracy", "bma_nll", "bma_brier", "bma_ece", "bma_samples"] {
+        for key in [
+            "epoch", "train_loss", "test_accuracy", "test_nll", "images_per_second", "seconds", "test_brier",
+            "test_ece",
+            "bma_accuracy", "bma_nll", "bma_brier", "bma_ece", "bma_samples",
+        ] {
             #expect(last[key] != nil, "metrics.jsonl lacks \(key)")
         }
         let files = try FileManager.default.contentsOfDirectory(atPath: c.out).sorted()
@@ -52,8 +62,11 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
         let manifest = try SampleManifest.load(directory: c.out)
         #expect(manifest.samples.map(\.epoch) == Array(max(1, c.epochs - 2)...c.epochs))
 
-        let evaluated = try JSONSerialization.jsonObject(with: Data(try RunEvaluation.evaluate(directory: c.out).utf8)) as! [String: Any]
-        let lastEval = evaluated["last"] as! [String: Any], bmaEval = evaluated["bma"] as! [String: Any]
+        let evaluated =
+            try JSONSerialization.jsonObject(with: Data(try RunEvaluation.evaluate(directory: c.out).utf8))
+            as! [String: Any]
+        let lastEval = evaluated["last"] as! [String: Any]
+        let bmaEval = evaluated["bma"] as! [String: Any]
         #expect(lastEval["accuracy"] as? Double == last["test_accuracy"] as? Double)
         #expect(abs((lastEval["nll"] as! Double) - (last["test_nll"] as! Double)) < 1e-9)
         #expect(abs((lastEval["ece"] as! Double) - (last["test_ece"] as! Double)) < 1e-9)
@@ -67,12 +80,23 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
     @Test func outOfDistributionScoringSeparatesNoise() throws {
         let dir = try quadrantDataset("ood", train: 512, test: 200)
         var c = TrainConfig()
-        c.data = .mnist; c.dataDir = dir; c.model = .mlp; c.hidden = [32]; c.sampler = .sghmc
-        c.epochs = 4; c.batchSize = 32; c.lr = 0.02; c.samplesPerCycle = 2; c.out = dir + "/run"
+        c.data = .mnist
+        c.dataDir = dir
+        c.model = .mlp
+        c.hidden = [32]
+        c.sampler = .sghmc
+        c.epochs = 4
+        c.batchSize = 32
+        c.lr = 0.02
+        c.samplesPerCycle = 2
+        c.out = dir + "/run"
         let trainer = try quietTrainer(c)
         try trainer.run(blasCore: "")
-        let json = try RunEvaluation.evaluate(directory: c.out, ood: OODRequest(data: .mnist, dataDir: dir, trainFile: nil,
-                                                                                  testFile: nil, transform: .noise))
+        let json = try RunEvaluation.evaluate(
+            directory: c.out,
+            ood: OODRequest(
+                data: .mnist, dataDir: dir, trainFile: nil,
+                testFile: nil, transform: .noise))
         let out = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
         let ood = out["ood"] as! [String: Any]
         #expect(ood["examples"] as? Int == 200)
@@ -96,8 +120,14 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
         }
         try text.write(toFile: dir + "/data.csv", atomically: true, encoding: .utf8)
         var c = TrainConfig()
-        c.data = .csv; c.trainFile = dir + "/data.csv"; c.model = .mlp; c.hidden = [16]
-        c.epochs = 30; c.batchSize = 32; c.lr = 0.02; c.out = dir + "/run"
+        c.data = .csv
+        c.trainFile = dir + "/data.csv"
+        c.model = .mlp
+        c.hidden = [16]
+        c.epochs = 30
+        c.batchSize = 32
+        c.lr = 0.02
+        c.out = dir + "/run"
         let trainer = try quietTrainer(c)
         try trainer.run(blasCore: blasCoreName())
         let rmse = trainer.history.last!.evaluation.test[.rmse]!
@@ -109,9 +139,17 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
     @Test func nonFiniteLossStopsWithAnErrorNamingTheStep() throws {
         let dir = try quadrantDataset("div", train: 128, test: 32)
         var c = TrainConfig()
-        c.data = .mnist; c.dataDir = dir; c.model = .mlp; c.epochs = 3; c.batchSize = 32
-        c.lr = 1e6; c.schedule = .constant; c.out = dir + "/run"
+        c.data = .mnist
+        c.dataDir = dir
+        c.model = .mlp
+        c.epochs = 3
+        c.batchSize = 32
+        c.lr = 1e6
+        c.schedule = .constant
+        c.out = dir + "/run"
         let trainer = try quietTrainer(c)
-        #expect { try trainer.run(blasCore: "") } throws: { "\($0)".contains("diverged") && "\($0)".contains("epoch 1") && "\($0)".contains("smaller lr") }
+        #expect { try trainer.run(blasCore: "") } throws: {
+            "\($0)".contains("diverged") && "\($0)".contains("epoch 1") && "\($0)".contains("smaller lr")
+        }
     }
 }

@@ -1,17 +1,18 @@
+import Foundation
+import TestSupport
 // launch/mpi, the launcher users run, end to end: 2 ranks train a tiny data set and the script prints
 // the exact mpirun command it runs. launch/mpi always runs <its repository>/.build/release/bayesprune
 // (building it when missing) and has no option or variable naming another binary, so the test runs an
 // unmodified copy of the script in a scratch tree laid out like the repository, whose
 // .build/release/bayesprune is a link to the debug binary `swift build --build-tests` made.
 import Testing
-import TestSupport
-import Foundation
 
 @Suite(.serialized) struct LaunchScript {
     @Test func launchMPITrainsOnTwoRanksAndPrintsItsCommand() throws {
         let bin = try requireBayesprune()
-        try requireMPIRun()   // launch/mpi calls mpirun by name, from PATH
-        let script = packageRoot + "/launch/mpi", hostfile = packageRoot + "/hosts/localhost"
+        try requireMPIRun()  // launch/mpi calls mpirun by name, from PATH
+        let script = packageRoot + "/launch/mpi"
+        let hostfile = packageRoot + "/hosts/localhost"
         try #require(FileManager.default.isExecutableFile(atPath: script), "\(script) is missing or not executable")
         try #require(FileManager.default.fileExists(atPath: hostfile), "\(hostfile) is missing")
 
@@ -24,21 +25,29 @@ import Foundation
         try fm.copyItem(atPath: script, toPath: tree + "/launch/mpi")
         try fm.copyItem(atPath: hostfile, toPath: tree + "/hosts/localhost")
         try fm.createSymbolicLink(atPath: tree + "/.build/release/bayesprune", withDestinationPath: bin)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: tree + "/launch/mpi")) == Data(contentsOf: URL(fileURLWithPath: script)))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: tree + "/launch/mpi"))
+                == Data(contentsOf: URL(fileURLWithPath: script)))
 
         let data = try quadrantDataset("launch-data", train: 128, test: 32)
         let out = try temporaryDirectory("launch-run") + "/run"
-        let trainArgs = ["--data", "mnist", "--data-dir", data, "--epochs", "1", "--model", "mlp", "--hidden", "16",
-                         "--batch-size", "32", "--out", out]
+        let trainArgs = [
+            "--data", "mnist", "--data-dir", data, "--epochs", "1", "--model", "mlp", "--hidden", "16",
+            "--batch-size", "32", "--out", out,
+        ]
         // Nothing from the caller's Slurm job or MPIRUN_ARGS may change the command under test.
-        let r = try runProcess("/bin/bash", [tree + "/launch/mpi", "-n", "2", "--"] + trainArgs,
-                               environment: ["SLURM_NTASKS": nil, "SLURM_JOB_ID": nil, "MPIRUN_ARGS": nil,
-                                             "OPENBLAS_CORETYPE": nil])
+        let r = try runProcess(
+            "/bin/bash", [tree + "/launch/mpi", "-n", "2", "--"] + trainArgs,
+            environment: [
+                "SLURM_NTASKS": nil, "SLURM_JOB_ID": nil, "MPIRUN_ARGS": nil,
+                "OPENBLAS_CORETYPE": nil,
+            ])
         #expect(r.status == 0, "launch/mpi exited \(r.status)\nstdout: \(r.stdout)\nstderr: \(r.stderr)")
 
         // The command, exactly as launch/mpi builds it: hosts/localhost has 2 slots, so 2 ranks need no
         // --oversubscribe; --allow-run-as-root only as root; the OpenBLAS kernel the binary reports.
-        let core = try runProcess(bin, ["blas-core"], environment: ["OPENBLAS_CORETYPE": ""])
+        let core =
+            try runProcess(bin, ["blas-core"], environment: ["OPENBLAS_CORETYPE": ""])
             .stdout.split(separator: "\n").last.map(String.init) ?? ""
         var expected = ["mpirun", "-np", "2", "--bind-to", "none"]
         if getuid() == 0 { expected.append("--allow-run-as-root") }

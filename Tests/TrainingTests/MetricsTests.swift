@@ -1,22 +1,24 @@
+import BayesPruneKernels
+import Foundation
+import TestSupport
 // Calibration and detection metrics against naive, independently written twins.
 import Testing
-import TestSupport
-import Foundation
-import BayesPruneKernels
-@testable import BayesPruneTraining
-@testable import BayesPruneNN
+
+@testable import BayesPruneBenchmark
+@testable import BayesPruneConfig
 @testable import BayesPruneData
 @testable import BayesPruneDistributed
+@testable import BayesPruneEvaluation
+@testable import BayesPruneNN
+@testable import BayesPruneRunIO
 @testable import BayesPruneSampling
 @testable import BayesPruneSparsity
-@testable import BayesPruneConfig
-@testable import BayesPruneRunIO
-@testable import BayesPruneEvaluation
-@testable import BayesPruneBenchmark
+@testable import BayesPruneTraining
 
 func randomPredictions(count: Int, width: Int, seed: UInt64, sharpness: Float = 3) -> (Predictions, [Int32]) {
     var rng = Xoshiro256(seed: seed)
-    var values: [Float] = [], labels: [Int32] = []
+    var values: [Float] = []
+    var labels: [Int32] = []
     for _ in 0..<count {
         let z = (0..<width).map { _ in exp(sharpness * rng.nextGaussian()) }
         let s = z.reduce(0, +)
@@ -32,7 +34,9 @@ func randomPredictions(count: Int, width: Int, seed: UInt64, sharpness: Float = 
         let bins = 15
         let m = Evaluator.classification(p, labels: y, bins: bins)
         // Naive twin: per example, find its bin by scanning edges (lo, hi].
-        var acc = 0.0, nll = 0.0, brier = 0.0
+        var acc = 0.0
+        var nll = 0.0
+        var brier = 0.0
         var members = [[(Double, Bool)]](repeating: [], count: bins)
         for i in 0..<p.count {
             let row = Array(p.values[(i * 5)..<(i * 5 + 5)]).map(Double.init)
@@ -40,12 +44,18 @@ func randomPredictions(count: Int, width: Int, seed: UInt64, sharpness: Float = 
             let hit = pred == Int(y[i])
             acc += hit ? 1 : 0
             nll -= log(row[Int(y[i])])
-            for (k, v) in row.enumerated() { let t: Double = k == Int(y[i]) ? 1 : 0; brier += (v - t) * (v - t) }
+            for (k, v) in row.enumerated() {
+                let t: Double = k == Int(y[i]) ? 1 : 0
+                brier += (v - t) * (v - t)
+            }
             let conf = row.max()!
-            for b in 0..<bins where conf > Double(b) / Double(bins) && conf <= Double(b + 1) / Double(bins) { members[b].append((conf, hit)) }
+            for b in 0..<bins where conf > Double(b) / Double(bins) && conf <= Double(b + 1) / Double(bins) {
+                members[b].append((conf, hit))
+            }
         }
         let n = Double(p.count)
-        var ece = 0.0, mce = 0.0
+        var ece = 0.0
+        var mce = 0.0
         for b in members where !b.isEmpty {
             let hits: Double = b.map { $0.1 ? 1.0 : 0.0 }.reduce(0, +)
             let confSum: Double = b.map { $0.0 }.reduce(0, +)
@@ -81,11 +91,14 @@ func randomPredictions(count: Int, width: Int, seed: UInt64, sharpness: Float = 
         #expect(abs(d.auroc - wins / Double(inS.count * outS.count)) < 1e-12)
         // AP: Σ over distinct thresholds t (descending) of (recall(t) − recall(prev))·precision(t).
         let thresholds = Set(inS + outS).sorted(by: >)
-        var ap = 0.0, prev = 0.0
+        var ap = 0.0
+        var prev = 0.0
         for t in thresholds {
-            let tp = Double(inS.filter { $0 >= t }.count), fp = Double(outS.filter { $0 >= t }.count)
+            let tp = Double(inS.filter { $0 >= t }.count)
+            let fp = Double(outS.filter { $0 >= t }.count)
             let r = tp / Double(inS.count)
-            ap += (r - prev) * tp / (tp + fp); prev = r
+            ap += (r - prev) * tp / (tp + fp)
+            prev = r
         }
         #expect(abs(d.aupr - ap) < 1e-12)
         // FPR at the threshold where TPR first reaches ≥ 95%.
@@ -107,5 +120,8 @@ func randomPredictions(count: Int, width: Int, seed: UInt64, sharpness: Float = 
 }
 
 extension Double {
-    func rounded(toPlaces k: Int) -> Double { let f = pow(10.0, Double(k)); return (self * f).rounded() / f }
+    func rounded(toPlaces k: Int) -> Double {
+        let f = pow(10.0, Double(k))
+        return (self * f).rounded() / f
+    }
 }

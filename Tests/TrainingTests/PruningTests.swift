@@ -1,29 +1,35 @@
+import BayesPruneDistributed
+import BayesPruneKernels
+import BayesPruneNN
+import Foundation
+import TestSupport
 // EM-MCMC pruning: nothing changes before the warm-up (U7), removed weights stay exactly zero after
 // every later step and masks never regrow (U7), removals propagate through the channel graph so dead
 // channels are truly dead, and the compact export predicts what the masked network predicts.
 import Testing
-import TestSupport
-import Foundation
-import BayesPruneKernels
-import BayesPruneNN
-import BayesPruneDistributed
-@testable import BayesPruneTraining
+
+@testable import BayesPruneBenchmark
+@testable import BayesPruneConfig
 @testable import BayesPruneData
+@testable import BayesPruneEvaluation
+@testable import BayesPruneRunIO
 @testable import BayesPruneSampling
 @testable import BayesPruneSparsity
-@testable import BayesPruneConfig
-@testable import BayesPruneRunIO
-@testable import BayesPruneEvaluation
-@testable import BayesPruneBenchmark
+@testable import BayesPruneTraining
 
 func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig {
     var c = TrainConfig()
-    c.data = .mnist; c.dataDir = dir; c.model = model; c.hidden = [24, 12]
-    c.epochs = epochs; c.batchSize = 32; c.lr = 0.05; c.out = dir + "/run-\(UUID())"
+    c.data = .mnist
+    c.dataDir = dir
+    c.model = model
+    c.hidden = [24, 12]
+    c.epochs = epochs
+    c.batchSize = 32
+    c.lr = 0.05
+    c.out = dir + "/run-\(UUID())"
     c.samplesPerCycle = 1
     return c
 }
-
 
 @Suite(.serialized) struct Pruning {
     static let data = try! quadrantDataset("prune-data", train: 192, test: 64)
@@ -38,9 +44,13 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
         pruned.pruning = PruningConfig.defaults(model: .lenet)
         pruned.pruning.enabled = true
         pruned.pruning.warmUp = 2
-        let a = try quietTrainer(dense), b = try quietTrainer(pruned)
+        let a = try quietTrainer(dense)
+        let b = try quietTrainer(pruned)
         // Bitwise equality needs the same thread counts for both runs: hold the process-wide settings fixed.
-        try withExclusiveThreadSettings { try a.run(blasCore: ""); try b.run(blasCore: "") }
+        try withExclusiveThreadSettings {
+            try a.run(blasCore: "")
+            try b.run(blasCore: "")
+        }
         #expect(a.network.store.values.array == b.network.store.values.array)
         #expect(b.pruner!.eSteps == 0)
     }
@@ -50,9 +60,14 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
     func removedWeightsStayExactlyZero(kind: SamplerKind) throws {
         let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 3)
         var pc = PruningConfig.defaults(model: .lenet)
-        pc.enabled = true; pc.hardThreshold = 0.3; pc.softThreshold = 0.05; pc.pruneKernels = true
+        pc.enabled = true
+        pc.hardThreshold = 0.3
+        pc.softThreshold = 0.05
+        pc.pruneKernels = true
         let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
-        let c = SamplerConfig(kind: kind, weightDecay: 5e-4, momentum: 0.9, temperature: kind == .adavb ? nil : 1, dataSize: 200, noiseSeed: 4)
+        let c = SamplerConfig(
+            kind: kind, weightDecay: 5e-4, momentum: 0.9, temperature: kind == .adavb ? nil : 1, dataSize: 200,
+            noiseSeed: 4)
         let st = SamplerState(config: c, parameterCount: net.store.parameterCount)
         var rng = Xoshiro256(seed: 5)
         var previousMask = pruner.mask.array
@@ -64,8 +79,9 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
             previousMask = m
             for _ in 0..<5 {
                 let g = (0..<net.store.parameterCount).map { _ in rng.nextGaussian() }
-                Sampler.step(c, state: st, weights: net.store.values.pointer, grads: g, count: net.store.parameterCount,
-                             lr: 0.01, lambda: pruner.lambda.pointer, mask: pruner.mask.pointer)
+                Sampler.step(
+                    c, state: st, weights: net.store.values.pointer, grads: g, count: net.store.parameterCount,
+                    lr: 0.01, lambda: pruner.lambda.pointer, mask: pruner.mask.pointer)
                 let w = net.store.values.array
                 for i in m.indices where m[i] == 0 { #expect(w[i].bitPattern == 0, "weight \(i) is \(w[i])") }
             }
@@ -78,17 +94,22 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
     @Test func deadChannelsPropagateThroughLeNet() throws {
         let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 3)
         var pc = PruningConfig.defaults(model: .lenet)
-        pc.enabled = true; pc.hardThreshold = 1e-6; pc.softThreshold = 0
+        pc.enabled = true
+        pc.hardThreshold = 1e-6
+        pc.softThreshold = 0
         let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
         let s = net.store
-        let conv2 = s.entry(named: "conv2.weight")!, fc2 = s.entry(named: "fc2.weight")!
+        let conv2 = s.entry(named: "conv2.weight")!
+        let fc2 = s.entry(named: "fc2.weight")!
         // conv2's input channel 2 is zero (a criterion removes it there): conv1 filter 2 and bias 2 must go.
         for o in 0..<16 { for j in 0..<25 { s.values[conv2.offset + (o * 6 + 2) * 25 + j] = 0 } }
         // fc2's input unit 7 is zero: fc1's row 7 and bias 7 must go.
         for o in 0..<84 { s.values[fc2.offset + o * 120 + 7] = 0 }
         try pruner.step(SingleProcess())
-        let conv1 = s.entry(named: "conv1.weight")!, b1 = s.entry(named: "conv1.bias")!
-        let fc1 = s.entry(named: "fc1.weight")!, fb1 = s.entry(named: "fc1.bias")!
+        let conv1 = s.entry(named: "conv1.weight")!
+        let b1 = s.entry(named: "conv1.bias")!
+        let fc1 = s.entry(named: "fc1.weight")!
+        let fb1 = s.entry(named: "fc1.bias")!
         #expect((0..<25).allSatisfy { pruner.mask[conv1.offset + 2 * 25 + $0] == 0 })
         #expect(pruner.mask[b1.offset + 2] == 0 && pruner.mask[b1.offset + 1] == 1)
         #expect((0..<fc1.shape[1]).allSatisfy { pruner.mask[fc1.offset + 7 * fc1.shape[1] + $0] == 0 })
@@ -103,7 +124,10 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
     @Test func residualStreamChannelNeedsEveryPath() throws {
         let net = try ModelBuilder.build(ModelSpec(kind: .resnet20, input: ActShape(1, 12, 12), outputs: 4), seed: 3)
         var pc = PruningConfig.defaults(model: .resnet20)
-        pc.enabled = true; pc.hardThreshold = 1e-6; pc.softThreshold = 0; pc.pruneFirstLayer = true
+        pc.enabled = true
+        pc.hardThreshold = 1e-6
+        pc.softThreshold = 0
+        pc.pruneFirstLayer = true
         let s = net.store
         func zeroFilter(_ name: String, _ o: Int) {
             let e = s.entry(named: name)!
@@ -111,13 +135,21 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
             for j in 0..<per { s.values[e.offset + o * per + j] = 0 }
         }
         // Channel 5 of stage 1: zero it in the stem and in two of the three blocks: not dead yet.
-        zeroFilter("conv1.weight", 5); zeroFilter("layer1.0.conv2.weight", 5); zeroFilter("layer1.1.conv2.weight", 5)
+        zeroFilter("conv1.weight", 5)
+        zeroFilter("layer1.0.conv2.weight", 5)
+        zeroFilter("layer1.1.conv2.weight", 5)
         let p1 = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
         try p1.step(SingleProcess())
-        let in5: (ParameterEntry) -> Bool = { e in (0..<e.shape[0]).allSatisfy { o in (0..<9).allSatisfy { p1.mask[e.offset + (o * e.shape[1] + 5) * 9 + $0] == 0 } } }
+        let in5: (ParameterEntry) -> Bool = { e in
+            (0..<e.shape[0]).allSatisfy { o in
+                (0..<9).allSatisfy { p1.mask[e.offset + (o * e.shape[1] + 5) * 9 + $0] == 0 }
+            }
+        }
         #expect(!in5(s.entry(named: "layer1.2.conv1.weight")!))
         // The removed producers took their batch norms with them.
-        #expect(p1.mask[s.entry(named: "layer1.0.bn2.weight")!.offset + 5] == 0 && p1.mask[s.entry(named: "layer1.0.bn2.bias")!.offset + 5] == 0)
+        #expect(
+            p1.mask[s.entry(named: "layer1.0.bn2.weight")!.offset + 5] == 0
+                && p1.mask[s.entry(named: "layer1.0.bn2.bias")!.offset + 5] == 0)
         // Now the third block agrees: the stream channel is dead and every consumer loses it.
         zeroFilter("layer1.2.conv2.weight", 5)
         try p1.step(SingleProcess())
@@ -129,7 +161,10 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
     func compactExportMatchesTheMaskedNetwork(model: ModelKind) throws {
         var c = quadrantConfig(Self.data, model: model, epochs: 1)
         c.pruning = PruningConfig.defaults(model: model)
-        c.pruning.enabled = true; c.pruning.warmUp = 0; c.pruning.hardThreshold = 1e-6; c.pruning.softThreshold = 0
+        c.pruning.enabled = true
+        c.pruning.warmUp = 0
+        c.pruning.hardThreshold = 1e-6
+        c.pruning.softThreshold = 0
         let t = try quietTrainer(c)
         try t.run(blasCore: "")
         // Kill about a third of every compactable space's channels by zeroing their producers, then prune.
@@ -138,7 +173,9 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
             for ch in stride(from: 1, to: sp.channels, by: 3) {
                 for p in sp.producers {
                     switch p.ref {
-                    case .convOut(_, let w, let sh, _): let per = sh[1] * sh[2] * sh[3]; for j in 0..<per { s.values[w + ch * per + j] = 0 }
+                    case .convOut(_, let w, let sh, _):
+                        let per = sh[1] * sh[2] * sh[3]
+                        for j in 0..<per { s.values[w + ch * per + j] = 0 }
                     case .linearOut(_, let w, let sh, _): for j in 0..<sh[1] { s.values[w + ch * sh[1] + j] = 0 }
                     default: break
                     }
@@ -168,7 +205,9 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
         let worst = zip(masked.values, p.values).map { abs($0 - $1) }.max()!
         #expect(worst <= 1e-5, "\(model): compact and masked predictions differ by \(worst)")
         // evaluate loads the export like any run.
-        let json = try JSONSerialization.jsonObject(with: Data(try RunEvaluation.evaluate(directory: out).utf8)) as! [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(try RunEvaluation.evaluate(directory: out).utf8))
+            as! [String: Any]
         #expect((json["last"] as! [String: Any])["accuracy"] != nil)
     }
 
@@ -179,7 +218,9 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
         var pc = PruningConfig.defaults(model: .lenet)
         pc.enabled = true
         let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
-        let s = net.store, fc1 = s.entry(named: "fc1.weight")!, conv2 = s.entry(named: "conv2.weight")!
+        let s = net.store
+        let fc1 = s.entry(named: "fc1.weight")!
+        let conv2 = s.entry(named: "conv2.weight")!
         let (out, inp) = (fc1.shape[0], fc1.shape[1])
         let removedRows: Set<Int> = [0, 3, 4, 50, 119]
         for o in removedRows { for j in 0..<inp { pruner.mask[fc1.offset + o * inp + j] = 0 } }
@@ -190,8 +231,13 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
         let t1 = pruner.prunable.firstIndex { $0.name == "fc1.weight" }!
         let t2 = pruner.prunable.firstIndex { $0.name == "conv2.weight" }!
         for j in [0, 1, 17, inp - 1] {
-            var sum = 0.0, n = 0
-            for o in 0..<out where !removedRows.contains(o) { let v = Double(s.values[fc1.offset + o * inp + j]); sum += v * v; n += 1 }
+            var sum = 0.0
+            var n = 0
+            for o in 0..<out where !removedRows.contains(o) {
+                let v = Double(s.values[fc1.offset + o * inp + j])
+                sum += v * v
+                n += 1
+            }
             #expect(stats.sizes[t1][j] == out - removedRows.count)
             #expect(abs(stats.meanSquares[t1][j] - sum / Double(n)) <= 1e-9 * sum / Double(n))
         }
@@ -204,20 +250,26 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
     @Test func convChannelRangeIgnoresRemovedFilters() throws {
         let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 7)
         var pc = PruningConfig.defaults(model: .lenet)
-        pc.enabled = true; pc.hardThreshold = 0.01; pc.softThreshold = 0
+        pc.enabled = true
+        pc.hardThreshold = 0.01
+        pc.softThreshold = 0
         let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
-        let s = net.store, conv2 = s.entry(named: "conv2.weight")!
+        let s = net.store
+        let conv2 = s.entry(named: "conv2.weight")!
         // Channel 3: live weights in [0.030, 0.036] (range 0.006 < 0.01), but 0.036 away from the zeros
         // of removed filter 0. Every other weight is well spread.
         var rng = Xoshiro256(seed: 9)
         for i in 0..<conv2.count { s.values[conv2.offset + i] = Float(rng.nextGaussian()) * 0.2 }
-        for o in 0..<16 { for j in 0..<25 { s.values[conv2.offset + (o * 6 + 3) * 25 + j] = 0.030 + 0.006 * Float(j) / 24 } }
+        for o in 0..<16 {
+            for j in 0..<25 { s.values[conv2.offset + (o * 6 + 3) * 25 + j] = 0.030 + 0.006 * Float(j) / 24 }
+        }
         for i in 0..<150 { pruner.mask[conv2.offset + i] = 0 }
         vApplyMask(net.store.values.pointer, mask: pruner.mask.pointer, count: net.store.parameterCount)
         try pruner.step(SingleProcess())
         let r = pruner.layerReport().first { $0.layer == "conv2" }!
         #expect(r.inputsRemoved == 1, "channel 3 must go")
-        #expect((1..<16).allSatisfy { o in (0..<25).allSatisfy { pruner.mask[conv2.offset + (o * 6 + 3) * 25 + $0] == 0 } })
+        #expect(
+            (1..<16).allSatisfy { o in (0..<25).allSatisfy { pruner.mask[conv2.offset + (o * 6 + 3) * 25 + $0] == 0 } })
         #expect(pruner.mask[conv2.offset + (1 * 6 + 2) * 25] == 1)
     }
 
@@ -226,7 +278,11 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
     @Test func perLayerOverrides() throws {
         let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 16, 16), outputs: 4), seed: 7)
         var pc = PruningConfig.defaults(model: .lenet)
-        pc.enabled = true; pc.softThreshold = 0; pc.fcSoftThreshold = 0; pc.hardThreshold = 0; pc.fcHardThreshold = 0
+        pc.enabled = true
+        pc.softThreshold = 0
+        pc.fcSoftThreshold = 0
+        pc.hardThreshold = 0
+        pc.fcHardThreshold = 0
         pc.layerSoftThreshold = ["fc2": 1e9]  // every fc2 column in the spike, nothing else
         pc.layerLambda0 = ["fc2": 0.25]
         let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
@@ -243,7 +299,9 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
         c.pruning = pc
         c.pruning.layerHardThreshold = ["fc3": 1]  // the last layer is not prunable by default
         #expect(throws: SettingError.self) { _ = try quietTrainer(c) }
-        do { _ = try quietTrainer(c) } catch { #expect("\(error)".contains("hard-threshold: fc3 is not a prunable layer")) }
+        do { _ = try quietTrainer(c) } catch {
+            #expect("\(error)".contains("hard-threshold: fc3 is not a prunable layer"))
+        }
     }
 }
 
@@ -252,12 +310,21 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
     @Test func pruningKeepsTheRelevantInputs() throws {
         let dir = try temporaryDirectory("vs")
         var spec = VariableSelectionSpec()
-        spec.seed = 7   // the documented size: 12,800 rows of 200 inputs
+        spec.seed = 7  // the documented size: 12,800 rows of 200 inputs
         try SyntheticData.variableSelectionCSV(spec).write(toFile: dir + "/vs.csv", atomically: true, encoding: .utf8)
         var c = TrainConfig()
-        c.data = .csv; c.trainFile = dir + "/vs.csv"; c.model = .mlp; c.hidden = [20, 10]; c.sampler = .adavb
-        c.epochs = 30; c.batchSize = 32; c.lr = 0.3; c.out = dir + "/run"
-        c.pruning = PruningConfig.defaults(model: .mlp); c.pruning.enabled = true; c.pruning.warmUp = 5
+        c.data = .csv
+        c.trainFile = dir + "/vs.csv"
+        c.model = .mlp
+        c.hidden = [20, 10]
+        c.sampler = .adavb
+        c.epochs = 30
+        c.batchSize = 32
+        c.lr = 0.3
+        c.out = dir + "/run"
+        c.pruning = PruningConfig.defaults(model: .mlp)
+        c.pruning.enabled = true
+        c.pruning.warmUp = 5
         let t = try quietTrainer(c)
         try t.run(blasCore: "")
         let kept = t.pruner!.connectedInputs().map { t.data.train.featureNames[$0] }

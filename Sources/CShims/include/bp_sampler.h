@@ -14,6 +14,7 @@ typedef struct {
     float temperature;   // T
     float c2;            // C², this step's step size from the schedule
     float n_data;        // N
+    float grad_scale;    // g is read as g·grad_scale (1/R after a sum allreduce over R ranks; 1 otherwise)
 } bp_adavb_params;
 
 /// One adaptive-variational-Bayes step (ALGORITHM.md §2) over n weights. lambda: per-weight decay or
@@ -23,12 +24,12 @@ void bp_adavb_step(size_t n, float *w, float *m, float *rho, float *eps, const f
                    const float *lambda, float lambda_const, const float *mask,
                    bp_adavb_params p, uint64_t key, uint64_t counter);
 
-/// SGHMC in momentum form: v ← (1−α)v − lr·(g + λw) + noise_sd·ξ, w ← (w + v)·mask.
-void bp_sghmc_step(size_t n, float *w, float *v, const float *g, const float *lambda, float lambda_const,
+/// SGHMC in momentum form: v ← (1−α)v − lr·(s·g + λw) + noise_sd·ξ, w ← (w + v)·mask, s = grad_scale.
+void bp_sghmc_step(size_t n, float *w, float *v, const float *g, float grad_scale, const float *lambda, float lambda_const,
                    const float *mask, float lr, float alpha, float noise_sd, uint64_t key, uint64_t counter);
 
-/// SGLD: w ← (w − lr·(g + λw) + noise_sd·ξ)·mask.
-void bp_sgld_step(size_t n, float *w, const float *g, const float *lambda, float lambda_const,
+/// SGLD: w ← (w − lr·(s·g + λw) + noise_sd·ξ)·mask, s = grad_scale.
+void bp_sgld_step(size_t n, float *w, const float *g, float grad_scale, const float *lambda, float lambda_const,
                   const float *mask, float lr, float noise_sd, uint64_t key, uint64_t counter);
 
 /// The instruction set the sampler kernels dispatched to: "avx512", "avx2" or "baseline".
