@@ -104,6 +104,31 @@ public enum CSVReader {
         return result
     }
 
+    /// Whether `s` is a number written the plain way: optional sign, digits with an optional decimal
+    /// point, optional exponent (`-1.5`, `.5`, `2e-3`). Swift's `Double(_:)` also takes "inf", "nan" and
+    /// hexadecimal floats, none of which a data file should contain.
+    static func isDecimalNumber(_ s: String) -> Bool {
+        var bytes = Array(s.utf8)[...]
+        if let f = bytes.first, f == UInt8(ascii: "+") || f == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+        func digits() -> Int {
+            let n = bytes.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }.count
+            bytes = bytes.dropFirst(n)
+            return n
+        }
+        var mantissa = digits()
+        if bytes.first == UInt8(ascii: ".") {
+            bytes = bytes.dropFirst()
+            mantissa += digits()
+        }
+        guard mantissa > 0 else { return false }
+        if let e = bytes.first, e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
+            bytes = bytes.dropFirst()
+            if let f = bytes.first, f == UInt8(ascii: "+") || f == UInt8(ascii: "-") { bytes = bytes.dropFirst() }
+            guard digits() > 0 else { return false }
+        }
+        return bytes.isEmpty
+    }
+
     /// Reads and validates a table: header present, ≥ 2 uniquely named columns, rectangular, numeric.
     public static func readTable(path: String) throws -> Table {
         let bytes = try FileBytes.read(path)
@@ -136,12 +161,16 @@ public enum CSVReader {
                     path, "line \(row.line): ragged row: expected \(header.count) columns, got \(row.fields.count)")
             }
             for (c, cell) in row.fields.enumerated() {
+                let place = "line \(row.line), column \(c + 1) (\"\(header[c])\")"
                 // Spaces inside quotes matter for names, never for numbers.
-                guard let value = Double(cell.trimmingCharacters(in: .whitespaces)) else {
-                    throw DataError(path, "line \(row.line), column \"\(header[c])\": non-numeric cell \"\(cell)\"")
+                let text = cell.trimmingCharacters(in: .whitespaces)
+                guard isDecimalNumber(text), let value = Double(text) else {
+                    throw DataError(path, "\(place): \"\(cell)\" is not a number in decimal or scientific notation")
                 }
-                guard value.isFinite else {
-                    throw DataError(path, "line \(row.line), column \"\(header[c])\": non-finite value \"\(cell)\"")
+                // Features and targets are 32-bit floats: a value that overflows one is refused here, by
+                // name, rather than becoming ±inf later.
+                guard value.isFinite, Float(value).isFinite else {
+                    throw DataError(path, "\(place): \"\(cell)\" does not fit a 32-bit float (|x| < 3.4e38)")
                 }
                 values.append(value)
             }

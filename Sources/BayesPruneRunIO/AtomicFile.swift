@@ -1,3 +1,4 @@
+import BayesPruneKernels
 // Writes files so a reader never sees half of one: write to a temporary name in the same directory,
 // fsync, then rename over the final name.
 import Foundation
@@ -42,14 +43,21 @@ public enum AtomicFile {
     public static func write(_ text: String, to path: String) throws { try write(Data(text.utf8), to: path) }
 }
 
-/// Creates the run directory (and parents); errors name the option and the path.
+/// Creates the run directory (and parents). Throws `SettingError("out", ...)` naming the path and the
+/// system's reason (e.g. "permission denied") when it cannot.
 public func makeRunDirectory(_ path: String) throws {
     var isDir: ObjCBool = false
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
-        guard isDir.boolValue else { throw OutputError(description: "--out: \(path) exists and is not a directory") }
+        guard isDir.boolValue else { throw SettingError("out", "\(path) exists and is not a directory") }
         return
     }
-    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
-        throw OutputError(description: "--out: cannot create \(path) (\(error.localizedDescription))")
+    // Component by component with mkdir(2), so the failure carries errno rather than Foundation's text.
+    var prefix = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+        prefix += "/" + part
+        guard mkdir(prefix, 0o755) == 0 || errno == EEXIST else {
+            let reason = String(cString: strerror(errno)).lowercased()
+            throw SettingError("out", "cannot create \(path): \(reason) (at \(prefix))")
+        }
     }
 }

@@ -35,11 +35,13 @@ public struct CheckpointHeader: Codable, Equatable {
     public var bmaCount: Int
     public var samples: SampleManifest
     public var config: TrainConfig
+    /// The run this checkpoint belongs to (RunManifest.runId); nil in checkpoints of earlier versions.
+    public var runId: String?
 
     public init(
         model: String, parameterCount: Int, stateCount: Int, layoutHash: UInt64, worldSize: Int, globalBatch: Int,
         epochsDone: Int, batchInEpoch: Int, samplerStep: Int, lossSumInEpoch: Double, augmentationStates: [[UInt64]],
-        theta: Double?, eSteps: Int?, bmaCount: Int, samples: SampleManifest, config: TrainConfig
+        theta: Double?, eSteps: Int?, bmaCount: Int, samples: SampleManifest, config: TrainConfig, runId: String?
     ) {
         self.model = model
         self.parameterCount = parameterCount
@@ -57,6 +59,7 @@ public struct CheckpointHeader: Codable, Equatable {
         self.bmaCount = bmaCount
         self.samples = samples
         self.config = config
+        self.runId = runId
     }
 }
 
@@ -159,9 +162,32 @@ public struct Checkpoint {
         guard let h = sections.removeValue(forKey: "header") else { throw fail("no header section") }
         let header: CheckpointHeader
         do { header = try JSONDecoder().decode(CheckpointHeader.self, from: h) } catch {
-            throw fail("unreadable header (\(error))")
+            throw fail("unreadable header (\(decodingProblem(error)))")
         }
         return Checkpoint(header: header, sections: sections)
+    }
+
+    /// Only the header of a checkpoint (the first section), checked against its own CRC: enough to tell
+    /// which run and position a file belongs to without reading its buffers. nil when unreadable.
+    public static func readHeader(path: String) -> CheckpointHeader? {
+        guard let file = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? file.close() }
+        // magic (8), version (4), section count (4), first section's name length (4)
+        guard let head = try? file.read(upToCount: 20), head.count == 20, head.prefix(8) == magic else { return nil }
+        func u32(_ d: Data, _ at: Int) -> UInt32 {
+            d.subdata(in: at..<(at + 4)).withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }.littleEndian
+        }
+        let nameLength = Int(u32(head, 16))
+        guard u32(head, 8) == version, nameLength == 6,
+            let rest = try? file.read(upToCount: 6 + 12), rest.count == 18,
+            rest.prefix(6) == Data("header".utf8)
+        else { return nil }
+        // rest: the name (6), the section's length (8) and CRC (4)
+        let length = Int(rest.subdata(in: 6..<14).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian)
+        guard length < 64 << 20, let json = try? file.read(upToCount: length), json.count == length,
+            crc(json) == u32(rest, 14)
+        else { return nil }
+        return try? JSONDecoder().decode(CheckpointHeader.self, from: json)
     }
 
     public func floats(_ name: String, count: Int, path: String) throws -> [Float] {
@@ -191,13 +217,22 @@ public enum CheckpointStore {
         return files.filter { $0.hasPrefix("ckpt-") && $0.hasSuffix(".bpck") }.sorted(by: >).map { dir + "/" + $0 }
     }
 
+    /// The checkpoints of run `runId` in `run`, newest first (nil: every checkpoint file).
+    public static func list(_ run: String, runId: String?) -> [String] {
+        guard let runId else { return list(run) }
+        return list(run).filter { Checkpoint.readHeader(path: $0)?.runId == runId }
+    }
+
+    /// Writes `c` into the run's checkpoints folder and keeps the newest `keep` checkpoints of the same run
+    /// (files of any other run are never touched). Returns the path.
     public static func write(_ c: Checkpoint, run: String, keep: Int) throws -> String {
         try makeRunDirectory(directory(run))
         let path =
             directory(run) + "/"
             + name(epochsDone: c.header.epochsDone, batch: c.header.batchInEpoch, step: c.header.samplerStep)
         try AtomicFile.write(try c.encode(), to: path)
-        for old in list(run).dropFirst(max(keep, 1)) { try? FileManager.default.removeItem(atPath: old) }
+        let own = list(run).filter { $0 == path || Checkpoint.readHeader(path: $0)?.runId == c.header.runId }
+        for old in own.dropFirst(max(keep, 1)) { try? FileManager.default.removeItem(atPath: old) }
         return path
     }
 }

@@ -26,7 +26,7 @@ public struct SampleManifest: Codable, Equatable {
         let path = directory + "/samples/manifest.json"
         guard let data = FileManager.default.contents(atPath: path) else { return SampleManifest() }
         do { return try JSONDecoder().decode(SampleManifest.self, from: data) } catch {
-            throw OutputError(description: "\(path): not a valid sample manifest (\(error))")
+            throw OutputError(description: "\(path): not a valid sample manifest (\(decodingProblem(error)))")
         }
     }
 

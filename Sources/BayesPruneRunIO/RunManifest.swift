@@ -20,11 +20,13 @@ public struct RunManifest: Codable, Equatable {
     public var targetStd: Float?
     public var parameterCount: Int
     public var blasCore: String
+    /// Identifies the run: its checkpoints carry the same identifier (nil in runs of earlier versions).
+    public var runId: String?
 
     public init(
         config: TrainConfig, inputShape: [Int], outputs: Int, task: String, classes: Int, featureNames: [String],
         normalizationMean: [Float], normalizationStd: [Float], targetMean: Float?, targetStd: Float?,
-        parameterCount: Int, blasCore: String
+        parameterCount: Int, blasCore: String, runId: String?
     ) {
         self.config = config
         self.inputShape = inputShape
@@ -38,6 +40,7 @@ public struct RunManifest: Codable, Equatable {
         self.targetStd = targetStd
         self.parameterCount = parameterCount
         self.blasCore = blasCore
+        self.runId = runId
     }
 
     public static func load(directory: String) throws -> RunManifest {
@@ -46,13 +49,36 @@ public struct RunManifest: Codable, Equatable {
             throw OutputError(description: "\(path): missing (is \(directory) a bayesprune run directory?)")
         }
         do { return try JSONDecoder().decode(RunManifest.self, from: data) } catch {
-            throw OutputError(description: "\(path): not a valid run configuration (\(error))")
+            throw OutputError(description: "\(path): not a valid run configuration (\(decodingProblem(error)))")
         }
     }
 
+    /// Writes config.json atomically. Throws `OutputError` naming the file (never an encoder's text).
     public func write(directory: String) throws {
+        let path = directory + "/config.json"
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try enc.encode(self), to: directory + "/config.json")
+        let data: Data
+        do { data = try enc.encode(self) } catch {
+            throw OutputError(description: "\(path): cannot record a non-finite value (\(encodingProblem(error)))")
+        }
+        try AtomicFile.write(data, to: path)
     }
+}
+
+/// "key.path: what" for a JSON decoding error, without Foundation's internal wording.
+func decodingProblem(_ error: Error) -> String {
+    func at(_ path: [CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
+    switch error as? DecodingError {
+    case .keyNotFound(let key, let c)?: return "\(at(c.codingPath + [key])) missing"
+    case .typeMismatch(_, let c)?, .valueNotFound(_, let c)?: return "\(at(c.codingPath)) has the wrong type"
+    case .dataCorrupted(let c)?: return c.codingPath.isEmpty ? "not JSON" : "\(at(c.codingPath)) is invalid"
+    default: return "unreadable"
+    }
+}
+
+/// The key path of a value JSON cannot encode.
+func encodingProblem(_ error: Error) -> String {
+    guard case .invalidValue(_, let c)? = error as? EncodingError else { return "unencodable" }
+    return c.codingPath.map(\.stringValue).joined(separator: ".")
 }

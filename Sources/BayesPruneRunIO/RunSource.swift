@@ -5,14 +5,19 @@ import BayesPruneNN
 import Foundation
 
 public enum ResumeSearch {
-    /// The newest checkpoint of a run that reads back intact; damaged ones are reported through `warn`
-    /// and skipped.
-    public static func newestValid(run: String, warn: (String) -> Void) throws -> (Checkpoint, String) {
-        let all = CheckpointStore.list(run)
+    /// The newest checkpoint of run `runId` (nil: of any run, for runs of earlier versions) in `run` that
+    /// reads back intact; damaged ones are reported through `warn` and skipped, other runs' never used.
+    /// Throws `SettingError("resume", ...)` when there is none.
+    public static func newestValid(
+        run: String, runId: String?, warn: (String) -> Void
+    ) throws
+        -> (Checkpoint, String)
+    {
+        let all = CheckpointStore.list(run, runId: runId)
         guard !all.isEmpty else {
-            throw CheckpointError(
-                description:
-                    "--resume: \(run) has no checkpoints (\(CheckpointStore.directory(run)) is empty or missing)")
+            throw SettingError(
+                "resume", "\(run) has no checkpoints of its run (\(CheckpointStore.directory(run)) is empty or missing)"
+            )
         }
         for (i, path) in all.enumerated() {
             do { return (try Checkpoint.read(path: path), path) } catch {
@@ -22,7 +27,7 @@ public enum ResumeSearch {
                 )
             }
         }
-        throw CheckpointError(description: "--resume: no valid checkpoint in \(CheckpointStore.directory(run))")
+        throw SettingError("resume", "no valid checkpoint in \(CheckpointStore.directory(run))")
     }
 }
 

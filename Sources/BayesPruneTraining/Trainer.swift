@@ -47,6 +47,10 @@ public final class Trainer {
     public internal(set) var resumePoint: CheckpointHeader?
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     public var showProgress = isatty(STDERR_FILENO) != 0
+    /// Identifies this run in config.json and in every checkpoint; `restore` takes the resumed run's.
+    public internal(set) var runId = UUID().uuidString
+    /// A new run first removes a previous run's files from its directory (`train --overwrite`).
+    public var replacePreviousRun = false
     public private(set) var history: [EpochMetrics] = []
 
     /// Builds the model, schedule, sampler state and (with pruning) the pruner for `config` on `data`.
@@ -79,6 +83,18 @@ public final class Trainer {
                 lambda1: Float(config.weightDecay))
             : nil
         try pruner?.config.checkOverrides(prunableLayers: Set(pruner!.prunable.map(\.layer)))
+        // Everything that can refuse the settings does so here, before the run directory is touched.
+        _ = try makeLoader()
+        try RunDirectory.checkUsable(config.out)
+    }
+
+    /// This rank's batch loader. Throws `SettingError("batch-size", ...)` when the global batch does not
+    /// split over the ranks or exceeds the training set.
+    func makeLoader() throws -> TrainBatchLoader {
+        let augmentation: Augmentation? = config.augment.map { $0 ? .cropAndFlip() : .none }
+        return try TrainBatchLoader(
+            dataset: data.train, globalBatchSize: config.batchSize, rank: communicator.rank,
+            worldSize: communicator.size, seed: config.seed, augmentation: augmentation)
     }
 
     public func manifest(blasCore: String) -> RunManifest {
@@ -88,7 +104,7 @@ public final class Trainer {
             featureNames: data.train.featureNames, normalizationMean: data.normalization.mean,
             normalizationStd: data.normalization.std, targetMean: data.targetScaling?.mean,
             targetStd: data.targetScaling?.std, parameterCount: network.store.parameterCount,
-            blasCore: blasCore)
+            blasCore: blasCore, runId: runId)
     }
 
     /// Trains for `config.epochs` epochs, writing the run directory as it goes; after `restore`, the run
@@ -140,10 +156,7 @@ public final class Trainer {
         let metrics = comm.isRoot ? try openRunDirectory(blasCore: blasCore) : nil
         if !comm.isRoot { showProgress = false }
         if comm.size > 1 && resumePoint == nil { try broadcastInitialState() }
-        let augmentation: Augmentation? = config.augment.map { $0 ? .cropAndFlip() : .none }
-        let loader = try TrainBatchLoader(
-            dataset: data.train, globalBatchSize: config.batchSize, rank: comm.rank, worldSize: comm.size,
-            seed: config.seed, augmentation: augmentation)
+        let loader = try makeLoader()
         let B = loader.localBatchSize
         let plan = SamplingPlan.sampleEpochs(
             epochs: config.epochs, stepsPerEpoch: loader.batchesPerEpoch,
@@ -172,6 +185,7 @@ public final class Trainer {
     func openRunDirectory(blasCore: String) throws -> FileHandle {
         let dir = config.out
         let metricsPath = config.out + "/metrics.jsonl"
+        if replacePreviousRun && resumePoint == nil { try RunDirectory.clearPreviousRun(dir) }
         try makeRunDirectory(dir)
         if let r = resumePoint {
             // Keep the epochs the checkpoint covers; later lines belong to the interrupted attempt.

@@ -69,7 +69,8 @@ extension Trainer {
             worldSize: comm.size, globalBatch: config.batchSize, epochsDone: epochsDone, batchInEpoch: batchInEpoch,
             samplerStep: state.step, lossSumInEpoch: lossSum,
             augmentationStates: (0..<comm.size).map { Array(words[($0 * 4)..<($0 * 4 + 4)]) },
-            theta: pruner?.theta, eSteps: pruner?.eSteps, bmaCount: average.count, samples: samples, config: config)
+            theta: pruner?.theta, eSteps: pruner?.eSteps, bmaCount: average.count, samples: samples, config: config,
+            runId: runId)
         var sections: [String: Data] = [
             "weights": Data(floats: s.values.pointer, count: s.parameterCount),
             "state": Data(floats: s.state.pointer, count: s.stateCount),
@@ -154,6 +155,7 @@ extension Trainer {
         }
         average.restore(count: h.bmaCount, sums: sums, width: width, examples: data.test.count, members: members)
         samples = h.samples
+        runId = h.runId ?? runId
         resumePoint = h
     }
 }

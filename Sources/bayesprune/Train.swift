@@ -29,6 +29,13 @@ struct Train: ParsableCommand {
             "Continue the run in DIR from its newest valid checkpoint (settings given again must agree with the run's)."
     )
     var resume: String?
+    @Flag(
+        help:
+            ArgumentHelp(
+                "Replace the run already in --out (its config, metrics, weights, samples and checkpoints are removed "
+                    + "first).")
+    )
+    var overwrite = false
     @Option(help: .hidden) var debugFault: String?
 
     /// The settings given on the command line.
@@ -77,10 +84,17 @@ struct Train: ParsableCommand {
         -> Trainer
     {
         var (c, controls) = try settings.resolve()
-        if let resume {
-            c = try settings.resumed(stored: RunManifest.load(directory: resume).config, run: resume)
+        let stored = try resume.map { try RunManifest.load(directory: $0) }
+        if let resume, let stored {
+            guard !overwrite else {
+                throw ValidationError("--overwrite: not with --resume (a resumed run keeps its files)")
+            }
+            c = try settings.resumed(stored: stored.config, run: resume)
+        } else if comm.isRoot {
+            try refuseToMix(into: c.out)
         }
-        c.threads = configureThreads(requested: settings.threads)
+        // The run's own thread count unless given anew: BLAS results depend on it, and resume is bitwise.
+        c.threads = configureThreads(requested: settings.threads ?? stored?.config.threads)
         if comm.size > 1 && c.batchSize % comm.size != 0 {
             throw SettingError(
                 "batch-size", "the global batch \(c.batchSize) is not divisible by the \(comm.size) ranks")
@@ -89,7 +103,8 @@ struct Train: ParsableCommand {
         let trainer = try Trainer(config: c, controls: controls, data: data, communicator: comm)
         trainer.fault = fault
         if !comm.isRoot { trainer.log = { _ in } }
-        if let resume { try restore(trainer, from: resume, comm) }
+        trainer.replacePreviousRun = overwrite
+        if let resume { try restore(trainer, from: resume, runId: stored?.runId, comm) }
         let ranks = comm.size > 1 ? " per rank, \(comm.size) ranks" : ""
         trainer.log("\(kernelReport.summary); \(c.threads!) BLAS thread(s)\(ranks)")
         trainer.log(
@@ -99,8 +114,17 @@ struct Train: ParsableCommand {
         return trainer
     }
 
-    func restore(_ trainer: Trainer, from run: String, _ comm: Communicator) throws {
-        let (checkpoint, path) = try ResumeSearch.newestValid(run: run) { message in
+    /// A new run never goes into a directory holding another run's files (rank 0 checks: it writes them).
+    func refuseToMix(into out: String) throws {
+        let present = RunDirectory.runFilesPresent(out)
+        guard !present.isEmpty, !overwrite else { return }
+        throw ValidationError(
+            "--out: \(out) already holds a run (\(present.joined(separator: ", "))); continue it with --resume \(out), "
+                + "or replace it with --overwrite")
+    }
+
+    func restore(_ trainer: Trainer, from run: String, runId: String?, _ comm: Communicator) throws {
+        let (checkpoint, path) = try ResumeSearch.newestValid(run: run, runId: runId) { message in
             if comm.isRoot { FileHandle.standardError.write(Data((message + "\n").utf8)) }
         }
         try trainer.restore(checkpoint, path: path)

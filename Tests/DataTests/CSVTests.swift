@@ -1,8 +1,9 @@
-// CSV loading: values, column order and target selection, CRLF/quotes/blank lines, the task
-// inference rule, the seeded hold-out split, a separate test file, and every error case.
-import BayesPruneData
 import TestSupport
 import Testing
+
+// CSV loading: values, column order and target selection, CRLF/quotes/blank lines, the task
+// inference rule, the seeded hold-out split, a separate test file, and every error case.
+@testable import BayesPruneData
 
 @Suite struct CSVTests {
     @Test func valuesAndTargetByName() throws {
@@ -119,11 +120,11 @@ import Testing
     @Test func cellLevelErrorsNameLineAndColumn() throws {
         try withTemporaryDirectory { dir in
             try writeText("a,b,y\n1,2,0\n3,abc,1\n", to: dir + "/text.csv")
-            expectDataError(containing: ["text.csv", "line 3", "column \"b\"", "non-numeric cell \"abc\""]) {
+            expectDataError(containing: ["text.csv", "line 3, column 2 (\"b\")", "\"abc\" is not a number"]) {
                 _ = try CSVReader.load(trainPath: dir + "/text.csv", seed: 0)
             }
             try writeText("a,b,y\r\n1,2,0\r\n\r\n3,,1\r\n", to: dir + "/hole.csv")
-            expectDataError(containing: ["hole.csv", "line 4", "column \"b\"", "non-numeric cell \"\""]) {
+            expectDataError(containing: ["hole.csv", "line 4, column 2 (\"b\")", "\"\" is not a number"]) {
                 _ = try CSVReader.load(trainPath: dir + "/hole.csv", seed: 0)
             }
             try writeText("a,b,y\n1,2,0\n3,4,1\n5,6\n", to: dir + "/ragged.csv")
@@ -143,6 +144,36 @@ import Testing
             expectDataError(containing: ["quote.csv", "line 2", "unterminated quoted field"]) {
                 _ = try CSVReader.load(trainPath: dir + "/quote.csv", seed: 0)
             }
+        }
+    }
+
+    /// A cell is a number only when it is written in decimal or scientific notation and fits a 32-bit
+    /// float; anything else is refused with file, line and column, in a training or a test file alike.
+    @Test(arguments: [
+        ("1e39", "does not fit a 32-bit float"), ("-4e38", "does not fit a 32-bit float"),
+        ("1e400", "does not fit a 32-bit float"), ("inf", "is not a number"), ("nan", "is not a number"),
+        ("0x1p3", "is not a number"), ("1e", "is not a number"), (".", "is not a number"), ("1.2.3", "is not a number"),
+        ("+-1", "is not a number"), ("1_000", "is not a number"),
+    ])
+    func strictCells(cell: String, problem: String) throws {
+        try withTemporaryDirectory { dir in
+            try writeText("a,b,y\n1,2,0.5\n3,4,1.5\n", to: dir + "/ok.csv")
+            try writeText("a,b,y\n1,2,0.5\n3,\(cell),1.5\n", to: dir + "/bad.csv")
+            expectDataError(containing: ["bad.csv", "line 3, column 2 (\"b\")", problem]) {
+                _ = try CSVReader.load(trainPath: dir + "/bad.csv", seed: 0)
+            }
+            expectDataError(containing: ["bad.csv", "line 3, column 2 (\"b\")", problem]) {
+                _ = try CSVReader.load(trainPath: dir + "/ok.csv", testPath: dir + "/bad.csv", seed: 0)
+            }
+        }
+    }
+
+    @Test func plainNumbersAreAccepted() {
+        for good in ["0", "-1", "+2", "1.", ".5", "-0.25", "3e8", "3E+8", "2.5e-3", "3.4e38", "1e-45"] {
+            #expect(CSVReader.isDecimalNumber(good), "\(good)")
+        }
+        for bad in ["", "e5", "-", "1e+", "0x10", "infinity", "NaN", " 1", "1 ", "1,0"] {
+            #expect(!CSVReader.isDecimalNumber(bad), "\(bad)")
         }
     }
 }

@@ -1,0 +1,112 @@
+// A run directory is the user's record: a second run never mixes into it or destroys it, a bad option
+// writes nothing, checkpoints of another run are never used or deleted, and resume restores the thread
+// count that the results depend on.
+import Foundation
+import TestSupport
+import Testing
+
+@testable import BayesPruneRunIO
+
+/// Every file of a run directory (relative path → bytes).
+func snapshot(_ dir: String) throws -> [String: Data] {
+    var out: [String: Data] = [:]
+    let e = FileManager.default.enumerator(atPath: dir)
+    while let p = e?.nextObject() as? String {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir + "/" + p, isDirectory: &isDir), !isDir.boolValue {
+            out[p] = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + p))
+        }
+    }
+    return out
+}
+
+@Suite(.serialized) struct RunDirectories {
+    static let data = try! quadrantDataset("rundir-data", train: 128, test: 32)
+
+    func args(_ out: String, _ extra: [String] = []) -> [String] {
+        [
+            "train", "--data", "mnist", "--data-dir", Self.data, "--model", "mlp", "--hidden", "16", "--epochs", "2",
+            "--batch-size", "32", "--threads", "1", "--out", out,
+        ] + extra
+    }
+
+    /// Fault 1: a second run into a finished run's directory is refused, naming both ways on; the first
+    /// run is untouched; --overwrite replaces it completely.
+    @Test func aSecondRunNeverMixesIntoARun() throws {
+        let run = try temporaryDirectory("rundir-mix") + "/run"
+        #expect(try runCLI(args(run)).status == 0)
+        let before = try snapshot(run)
+        let second = try runCLI(args(run, ["--seed", "2", "--epochs", "1"]))
+        #expect(second.status == 2)
+        let lines = second.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("already holds a run"), "\(second.stderr)")
+        #expect(second.stderr.contains("--resume \(run)") && second.stderr.contains("--overwrite"))
+        #expect(try snapshot(run) == before, "the refused run changed the directory")
+
+        let replaced = try runCLI(args(run, ["--seed", "2", "--epochs", "1", "--overwrite"]))
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        let m = try RunManifest.load(directory: run)
+        #expect(m.config.seed == 2 && m.config.epochs == 1)
+        // Only the new run's files: one metrics line, one checkpoint, all of its run.
+        #expect(try trainLosses(run).count == 1)
+        let checkpoints = CheckpointStore.list(run)
+        #expect(checkpoints.count == 1)
+        #expect(checkpoints.allSatisfy { Checkpoint.readHeader(path: $0)?.runId == m.runId })
+    }
+
+    /// Fault 1, the other half: a checkpoint of another run in the folder (copied in by hand, or left by
+    /// an earlier version) is neither resumed from nor rotated away.
+    @Test func checkpointsOfAnotherRunAreNeverUsedOrDeleted() throws {
+        let base = try temporaryDirectory("rundir-foreign")
+        let other = base + "/other"
+        let run = base + "/run"
+        #expect(try runCLI(args(other, ["--epochs", "3", "--seed", "5"])).status == 0)
+        #expect(try runCLI(args(run, ["--debug-fault", "kill:0:6"])).status != 0)  // dies in epoch 2
+        let foreign = CheckpointStore.list(other).first!
+        let planted = CheckpointStore.directory(run) + "/" + URL(fileURLWithPath: foreign).lastPathComponent
+        try FileManager.default.copyItem(atPath: foreign, toPath: planted)  // epoch 3: newer than the run's
+        let resumed = try runCLI(["train", "--resume", run])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("epoch 2"), "resumed from the wrong checkpoint: \(resumed.stderr)")
+        #expect(FileManager.default.fileExists(atPath: planted), "another run's checkpoint was deleted")
+        #expect(try trainLosses(run).count == 2)
+    }
+
+    /// Fault 2: a bad option never touches a finished run, not even with --overwrite: validation (data,
+    /// options, sizes) happens before the first byte is written.
+    @Test(arguments: [
+        ["--batch-size", "4096"], ["--batch-size", "4096", "--overwrite"], ["--lr=-1", "--overwrite"],
+        ["--model", "lenet", "--data-dir", "/nonexistent-bp", "--overwrite"],
+    ])
+    func aBadOptionNeverDestroysAFinishedRun(bad: [String]) throws {
+        let run = try temporaryDirectory("rundir-bad") + "/run"
+        #expect(try runCLI(args(run)).status == 0)
+        let before = try snapshot(run)
+        let r = try runCLI(args(run) + bad)
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(try snapshot(run) == before, "\(bad) changed the finished run")
+    }
+
+    /// Fault 3: resume uses the run's recorded thread count, not this machine's default, so the result is
+    /// bitwise the uninterrupted run's. `taskset -c 0` makes the default 1 while the run used 2.
+    @Test func resumeRestoresTheThreadCount() throws {
+        let base = try temporaryDirectory("rundir-threads")
+        let full = base + "/full"
+        let cut = base + "/cut"
+        let two = ["--threads", "2", "--model", "lenet", "--epochs", "3"]
+        var a = args(full) + two
+        a.removeAll { $0 == "--hidden" || $0 == "16" }
+        #expect(try runCLI(a).status == 0)
+        var b = args(cut) + two + ["--debug-fault", "term:0:5"]
+        b.removeAll { $0 == "--hidden" || $0 == "16" }
+        let stopped = try runCLI(b)
+        #expect(stopped.status == 143, "\(stopped.stderr)")
+        let taskset = try requireExecutable("taskset", "install util-linux")
+        let resumed = try runProcess(taskset, ["-c", "0", try requireBayesprune(), "train", "--resume", cut])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("2 BLAS thread(s)"), "\(resumed.stderr)")
+        #expect(try allWeights(full) == allWeights(cut))
+        #expect(try metricValues(full) == metricValues(cut))
+    }
+}
