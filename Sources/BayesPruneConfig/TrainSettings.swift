@@ -115,6 +115,20 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         return try! JSONDecoder().decode(TrainSettings.self, from: data)  // values came from `fields(of:)`
     }
 
+    /// One 64-bit digest per key (FNV-1a of its JSON value; 0 when not set), in `CodingKeys` order: what
+    /// the ranks of a job compare to agree they were given the same settings.
+    public var digests: [(key: CodingKeys, digest: UInt64)] {
+        let set = Self.fields(of: self)
+        return CodingKeys.allCases.map { key in
+            guard let value = set[key.rawValue],
+                let json = try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys])
+            else { return (key, 0) }
+            var h: UInt64 = 0xCBF2_9CE4_8422_2325
+            for b in json { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+            return (key, h)
+        }
+    }
+
     /// The keys that are set, in declaration order.
     public var givenKeys: [CodingKeys] {
         let set = Self.fields(of: self)

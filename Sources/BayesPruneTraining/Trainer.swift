@@ -107,6 +107,25 @@ public final class Trainer {
             blasCore: blasCore, runId: runId)
     }
 
+    /// What the ranks of a job must agree on before training: one digest per setting (threads aside: a
+    /// rank's thread count follows its host) and of the data it loaded. Names are the settings' keys.
+    public func setupDigests() -> [(name: String, digest: UInt64)] {
+        var out = TrainSettings(resolved: config, controls: controls).digests
+            .filter { $0.key != .threads }.map { (name: $0.key.rawValue, digest: $0.digest) }
+        func digest(_ words: [UInt64]) -> UInt64 {
+            var h: UInt64 = 0xCBF2_9CE4_8422_2325
+            for w in words { h = (h ^ w) &* 0x0000_0100_0000_01B3 }
+            return h
+        }
+        let d = data
+        out.append(("data (example counts and shape)", digest(
+            [d.train.count, d.test.count, d.train.channels, d.train.height, d.train.width, d.train.classes]
+                .map { UInt64($0) })))
+        let norm = d.normalization.mean + d.normalization.std + [d.targetScaling?.mean ?? 0, d.targetScaling?.std ?? 0]
+        out.append(("data (content: normalization statistics)", digest(norm.map { UInt64($0.bitPattern) })))
+        return out
+    }
+
     /// Trains for `config.epochs` epochs, writing the run directory as it goes; after `restore`, the run
     /// continues from the restored checkpoint.
     public func run(blasCore: String) throws {

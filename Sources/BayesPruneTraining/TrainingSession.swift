@@ -71,7 +71,39 @@ public enum TrainingSession {
             if first == comm.rank, let failure { report(prefix(comm) + describe(failure)) }
             return nil
         }
+        guard let trainer else { return nil }
+        let mismatch: String?
+        do { mismatch = try disagreement(trainer, comm) } catch {
+            report(prefix(comm) + "the ranks could not compare their settings")
+            return nil
+        }
+        if let mismatch {
+            if comm.isRoot { report(mismatch) }
+            return nil
+        }
         return trainer
+    }
+
+    /// The ranks compare a digest of every resolved setting and of the data they loaded (example counts,
+    /// shapes, normalization); nil when all agree, else one line naming what differs and on which ranks.
+    static func disagreement(_ trainer: Trainer, _ comm: Communicator) throws -> String? {
+        let named = trainer.setupDigests()
+        var mine = named.map(\.digest)
+        var all = [UInt64](repeating: 0, count: mine.count * comm.size)
+        try mine.withUnsafeMutableBytes { m in
+            try all.withUnsafeMutableBytes { a in
+                try comm.allgather(m.baseAddress!, bytes: m.count, into: a.baseAddress!, what: "settings agreement")
+            }
+        }
+        var differing: [String] = []
+        for (k, item) in named.enumerated() {
+            let ranks = (1..<comm.size).filter { all[$0 * named.count + k] != all[k] }
+            guard !ranks.isEmpty else { continue }
+            differing.append("\(item.name) (rank\(ranks.count == 1 ? "" : "s") \(ranks.map(String.init).joined(separator: ", ")))")
+        }
+        guard !differing.isEmpty else { return nil }
+        return "the ranks were given different settings or data; differing from rank 0: "
+            + "\(differing.joined(separator: "; ")); every rank must run the same command on the same data"
     }
 
     static func prefix(_ comm: Communicator) -> String {
