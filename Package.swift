@@ -10,7 +10,7 @@ let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configur
 let package = Package(
     name: "BayesPrune",
     products: [
-        .executable(name: "bayesprune", targets: ["bayesprune"]),
+        .executable(name: "bayesprune", targets: ["bayesprune"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "BayesPruneConfig",
             dependencies: [
-                "BayesPruneNN", "BayesPruneData", "BayesPruneSampling", "BayesPruneSparsity",
+                "BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneSampling", "BayesPruneSparsity",
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: fast
@@ -86,9 +86,9 @@ let package = Package(
         .target(
             name: "BayesPruneTraining",
             dependencies: [
-                "CShims", "BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneRuntime",
-                "BayesPruneDistributed", "BayesPruneSampling", "BayesPruneSparsity", "BayesPruneConfig",
-                "BayesPruneRunIO", "BayesPruneEvaluation",
+                "CShims", "BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneDistributed",
+                "BayesPruneSampling", "BayesPruneSparsity", "BayesPruneConfig", "BayesPruneRunIO",
+                "BayesPruneEvaluation",
             ],
             swiftSettings: fast
         ),
@@ -120,12 +120,14 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CShims", "BayesPruneKernels"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["BayesPruneKernels"]),
         .testTarget(name: "RuntimeTests", dependencies: ["BayesPruneRuntime", "TestSupport"]),
-        .testTarget(name: "DataTests", dependencies: ["BayesPruneData", "TestSupport"]),
-        .testTarget(name: "NNTests", dependencies: ["BayesPruneNN", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["BayesPruneKernels", "BayesPruneData", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["BayesPruneKernels", "BayesPruneNN", "TestSupport"]),
         .testTarget(
             name: "TrainingTests",
             dependencies: [
-                "TestSupport", "BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneDistributed", "BayesPruneSampling",
+                "CShims",
+                "TestSupport", "BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneDistributed",
+                "BayesPruneSampling",
                 "BayesPruneSparsity", "BayesPruneConfig", "BayesPruneRunIO", "BayesPruneEvaluation",
                 "BayesPruneTraining", "BayesPruneBenchmark",
             ]

@@ -1,3 +1,7 @@
+// `bayesprune bench`: training throughput on random data of a given shape (Fashion-MNIST's by default)
+// at a fixed batch, the achieved GFLOPS per layer kind, the optimizer step's cost per weight, and the
+// machine's sgemm GFLOPS measured in the same run. Figures are medians over repeats.
+
 import BayesPruneDistributed
 import BayesPruneEvaluation
 import BayesPruneKernels
@@ -5,9 +9,6 @@ import BayesPruneNN
 import BayesPruneRunIO
 import BayesPruneRuntime
 import BayesPruneSampling
-// `bayesprune bench`: training throughput on random data of a given shape (Fashion-MNIST's by default)
-// at a fixed batch, the achieved GFLOPS per layer kind, the optimizer step's cost per weight, and the
-// machine's sgemm GFLOPS measured in the same run. Figures are medians over repeats.
 import Foundation
 
 public struct BenchOptions {

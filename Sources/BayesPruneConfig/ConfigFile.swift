@@ -1,10 +1,11 @@
-import BayesPruneKernels
 // `train --config FILE`: settings from a TOML file with the same keys as `train`'s long options, and
 // `--print-config`: the resolved settings as such a file.
+/// A config file that cannot be read or has a bad key or value. `description`: "FILE: what", one line.
+
+import BayesPruneKernels
 import Foundation
 import TOMLKit
 
-/// A config file that cannot be read or has a bad key or value. `description`: "FILE: what", one line.
 public struct ConfigFileError: Error, CustomStringConvertible {
     public let description: String
 }
@@ -32,22 +33,41 @@ extension TrainSettings {
                 ? "a command-line option only" : "not a train setting"
             throw ConfigFileError(description: "\(path): \(key): \(hint)")
         }
-        do {
-            // Through JSON: Foundation's decoder reports every mismatch with the key it happened at.
-            return try JSONDecoder().decode(TrainSettings.self, from: Data(table.convert(to: .json).utf8))
-        } catch let e as SettingError {
-            throw ConfigFileError(description: "\(path): \(e.key): \(e.message)")
-        } catch let DecodingError.typeMismatch(type, context), let DecodingError.valueNotFound(type, context) {
-            let key = context.codingPath.first?.stringValue ?? "?"
-            throw ConfigFileError(description: "\(path): \(key): expected \(Self.kindName(type))")
-        } catch let DecodingError.dataCorrupted(context) {
-            let key = context.codingPath.first?.stringValue ?? "?"
-            let allowed = Self.allowedValues[key].map { "; expected one of \($0)" } ?? ""
-            throw ConfigFileError(description: "\(path): \(key): invalid value\(allowed)")
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw ConfigFileError(description: "\(path): \(key.stringValue): missing")
-        } catch {
+        for key in table.keys.sorted() {
+            if let d = table[key]?.double, !d.isFinite {
+                throw ConfigFileError(description: "\(path): \(key): must be a finite number, got \(d)")
+            }
+        }
+        // Through JSON, one key at a time, so every problem is reported with the key it belongs to.
+        guard let json = try? JSONSerialization.jsonObject(with: Data(table.convert(to: .json).utf8)),
+            let fields = json as? [String: Any]
+        else { throw ConfigFileError(description: "\(path): not a table of settings") }
+        for key in fields.keys.sorted() {
+            do { _ = try decode([key: fields[key]!]) } catch {
+                throw ConfigFileError(description: "\(path): \(key): \(problem(error, key: key))")
+            }
+        }
+        do { return try decode(fields) } catch {
             throw ConfigFileError(description: "\(path): invalid settings")
+        }
+    }
+
+    private static func decode(_ fields: [String: Any]) throws -> TrainSettings {
+        try JSONDecoder().decode(TrainSettings.self, from: JSONSerialization.data(withJSONObject: fields))
+    }
+
+    /// What is wrong with one key's value, in words (never a decoder's own text).
+    private static func problem(_ error: Error, key: String) -> String {
+        switch error {
+        case let e as SettingError: return e.message
+        case DecodingError.typeMismatch(let type, _), DecodingError.valueNotFound(let type, _):
+            return "expected \(kindName(type))"
+        default:
+            let allowed = allowedValues[key].map { "; expected one of \($0)" } ?? ""
+            let integer = ["seed", "epochs", "batch-size", "eval-batch-size", "cycles", "threads", "warm-up",
+                           "samples-per-cycle", "calibration-bins", "sync-check-every", "checkpoint-every",
+                           "keep-checkpoints"].contains(key)
+            return integer ? "expected a non-negative integer" : "invalid value\(allowed)"
         }
     }
 

@@ -1,9 +1,10 @@
+// Data sets ready for training, loaded as a configuration says and normalized with training-set statistics.
+/// Data sets ready for training: loaded, normalized with training-set statistics.
+
 import BayesPruneData
 import BayesPruneNN
-// Data sets ready for training, loaded as a configuration says and normalized with training-set statistics.
 import Foundation
 
-/// Data sets ready for training: loaded, normalized with training-set statistics.
 public struct PreparedData {
     public var train: Dataset
     public var test: Dataset

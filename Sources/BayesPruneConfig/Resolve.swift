@@ -1,10 +1,11 @@
+// From given settings to the resolved configuration: defaults per model and sampler, every range check
+// in one place, and the field-by-field agreement check of `--resume`.
+
 import BayesPruneData
 import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneSampling
 import BayesPruneSparsity
-// From given settings to the resolved configuration: defaults per model and sampler, every range check
-// in one place, and the field-by-field agreement check of `--resume`.
 import Foundation
 
 extension TrainSettings {
@@ -104,6 +105,9 @@ extension TrainSettings {
         if let v = beta1, !(v >= 0 && v < 1) { throw SettingError("beta1", "must be in [0, 1), got \(v)") }
         if let v = beta2, !(v > 0 && v.isFinite) { throw SettingError("beta2", "must be positive, got \(v)") }
         if let v = eta, !(v >= 0 && v.isFinite) { throw SettingError("eta", "must be >= 0, got \(v)") }
+        if let v = seed, v > UInt64(Int64.max) {
+            throw SettingError("seed", "must be at most \(Int64.max) (a config file holds 64-bit signed integers), got \(v)")
+        }
         if let v = collectiveTimeout, !(v > 0 && v.isFinite) {
             throw SettingError("collective-timeout", "must be positive, got \(v)")
         }
@@ -173,7 +177,7 @@ extension TrainSettings {
             let given = givenFields[storedKey] as? NSObject
             let was = storedFields[storedKey] as? NSObject
             if given != was {
-                let shown = was.map { "\($0)" } ?? "not set"
+                let shown = was.map(Self.shown) ?? "not set"
                 throw SettingError(
                     key.rawValue, "differs from the run being resumed (\(shown)); settings given with resume must agree"
                 )
@@ -182,6 +186,16 @@ extension TrainSettings {
         var c = stored
         c.out = run
         return c
+    }
+}
+
+extension TrainSettings {
+    /// A setting's JSON value as a person would write it: `true`, `16,8`, `0.05`, `adavb`.
+    static func shown(_ value: Any) -> String {
+        if let s = value as? String { return s }
+        if let a = value as? [Any] { return a.map(shown).joined(separator: ",") }
+        guard let data = try? JSONSerialization.data(withJSONObject: [value]) else { return "?" }
+        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
     }
 }
 

@@ -1,10 +1,11 @@
+// The resolved configuration of a run: everything needed to rebuild the data pipeline and the model,
+// written to the run directory as config.json so `evaluate` (and a later resume) can reload it. Every
+// field is typed; the JSON keys and values are those of earlier versions (enums encode as their names).
+
 import BayesPruneData
 import BayesPruneNN
 import BayesPruneSampling
 import BayesPruneSparsity
-// The resolved configuration of a run: everything needed to rebuild the data pipeline and the model,
-// written to the run directory as config.json so `evaluate` (and a later resume) can reload it. Every
-// field is typed; the JSON keys and values are those of earlier versions (enums encode as their names).
 import Foundation
 
 public struct TrainConfig: Codable, Equatable, Sendable {

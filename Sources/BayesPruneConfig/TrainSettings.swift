@@ -1,12 +1,13 @@
+// The settings a user gives for a `train` run, from a TOML file, the command line or both, before
+// defaults: every field optional (nil = not given), keyed by the long option's name ("batch-size"),
+// which is also the TOML key. `resolve()` is the one place that applies defaults and validates; the
+// command line and config files only parse values into their types.
+
 import BayesPruneData
 import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneSampling
 import BayesPruneSparsity
-// The settings a user gives for a `train` run, from a TOML file, the command line or both, before
-// defaults: every field optional (nil = not given), keyed by the long option's name ("batch-size"),
-// which is also the TOML key. `resolve()` is the one place that applies defaults and validates; the
-// command line and config files only parse values into their types.
 import Foundation
 
 public struct TrainSettings: Codable, Equatable, Sendable {
@@ -105,14 +106,25 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     }
 
     /// The given settings as key → JSON value (only the keys that are set).
+    /// Non-finite numbers (`--lr nan`) travel as these strings so they reach `resolve()`'s range checks.
+    static let nonFinite = (positiveInfinity: "+inf", negativeInfinity: "-inf", nan: "nan")
+
     static func fields(of s: TrainSettings) -> [String: Any] {
-        let data = try! JSONEncoder().encode(s)  // every field encodes as a number, string, bool or array
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: nonFinite.positiveInfinity, negativeInfinity: nonFinite.negativeInfinity,
+            nan: nonFinite.nan)
+        let data = try! encoder.encode(s)  // every field encodes as a number, string, bool or array
         return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
     }
 
     static func from(fields: [String: Any]) -> TrainSettings {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: nonFinite.positiveInfinity, negativeInfinity: nonFinite.negativeInfinity,
+            nan: nonFinite.nan)
         let data = try! JSONSerialization.data(withJSONObject: fields)
-        return try! JSONDecoder().decode(TrainSettings.self, from: data)  // values came from `fields(of:)`
+        return try! decoder.decode(TrainSettings.self, from: data)  // values came from `fields(of:)`
     }
 
     /// One 64-bit digest per key (FNV-1a of its JSON value; 0 when not set), in `CodingKeys` order: what
@@ -294,10 +306,12 @@ extension Decoder {
     /// The setting being decoded (the last coding-path key).
     var key: String { codingPath.last?.stringValue ?? "?" }
 
-    /// The value as a string, or a `SettingError` saying a string was expected.
+    /// The value as a string, or a `SettingError` saying what was expected instead.
     func string() throws -> String {
         guard let s = try? singleValueContainer().decode(String.self) else {
-            throw SettingError(key, "expected a string or a number")
+            let expected = key == "hidden" ? "an array of positive integers or a string like \"300,100\""
+                : key == "theta-prior" ? "an array [A, B] or a string \"A,B\"" : "a string or a number"
+            throw SettingError(key, "expected \(expected)")
         }
         return s
     }

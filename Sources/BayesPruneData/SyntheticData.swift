@@ -1,7 +1,8 @@
-import BayesPruneKernels
 // Synthetic variable-selection data: many correlated Gaussian inputs (AR(1) correlation ρ between
 // neighbouring columns), of which the first few drive the target through a nonlinear function, plus
 // Gaussian noise. The truth is known, so a pruning run can be checked for keeping exactly those inputs.
+
+import BayesPruneKernels
 import Foundation
 
 public struct VariableSelectionSpec: Sendable {

@@ -1,14 +1,15 @@
-import BayesPruneConfig
-import BayesPruneKernels
-import BayesPruneNN
-import BayesPruneRunIO
-import BayesPruneSparsity
 // `bayesprune export DIR --compact OUT`: a physically smaller network. The channels that pruning left
 // dead are dropped from the tensors (rows, columns, filters, batch-norm entries) wherever the
 // architecture allows it: hidden units of mlp, every lenet layer's outputs, the inner channels of every
 // residual block (the residual streams keep their width, which the shortcuts fix). The result is a
 // normal run directory (config.json with the compact widths, weights.safetensors) plus
 // architecture.json, so `evaluate` loads it, and it predicts what the masked network predicts.
+
+import BayesPruneConfig
+import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneRunIO
+import BayesPruneSparsity
 import Foundation
 
 public struct CompactSummary: Codable {

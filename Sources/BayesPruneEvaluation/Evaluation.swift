@@ -1,11 +1,12 @@
-import BayesPruneData
-import BayesPruneDistributed
 // Test-set evaluation: predictive probabilities for every example (kept, so later runs can average
 // them over posterior samples), and the metrics computed from them.
+/// Predictions of one network on a data set, example-major.
+
+import BayesPruneData
+import BayesPruneDistributed
 import BayesPruneKernels
 import BayesPruneNN
 
-/// Predictions of one network on a data set, example-major.
 public struct Predictions {
     public var count: Int
     /// Classification: probabilities [count, classes] (binary: [count, 2]). Regression: means [count].

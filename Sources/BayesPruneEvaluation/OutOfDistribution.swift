@@ -1,9 +1,10 @@
-import BayesPruneData
-import BayesPruneKernels
 // Out-of-distribution detection from predictive distributions: each example gets an "in-distribution"
 // score (maximum probability, or negative predictive entropy); with in-distribution examples as the
 // positive class we report AUROC (Mann-Whitney, ties counted half), AUPR (average precision) and the
 // false-positive rate at 95% true-positive rate.
+
+import BayesPruneData
+import BayesPruneKernels
 import Foundation
 
 public struct DetectionMetrics: Codable, Equatable {

@@ -1,12 +1,13 @@
+// Re-creates a finished run's model from its directory (config.json, weights.safetensors and the
+// posterior samples) and scores its test set with the normalization recorded at training time: the
+// last weights, the Bayesian model average over the samples, and optionally out-of-distribution
+// detection against a second data set.
+
 import BayesPruneConfig
 import BayesPruneData
 import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneRunIO
-// Re-creates a finished run's model from its directory (config.json, weights.safetensors and the
-// posterior samples) and scores its test set with the normalization recorded at training time: the
-// last weights, the Bayesian model average over the samples, and optionally out-of-distribution
-// detection against a second data set.
 import Foundation
 
 public struct OODRequest {

@@ -1,6 +1,7 @@
-import BayesPruneKernels
 // Writes files so a reader never sees half of one: write to a temporary name in the same directory,
 // fsync, then rename over the final name.
+
+import BayesPruneKernels
 import Foundation
 
 #if canImport(Glibc)

@@ -1,5 +1,3 @@
-import BayesPruneConfig
-import CShims
 // Checkpoints: everything a run needs to continue bit for bit. Binary, versioned, every section
 // checksummed (CRC-32), written by rank 0 to a temporary name, fsync'd and renamed.
 //
@@ -12,6 +10,9 @@ import CShims
 // Sections: "header" (JSON: CheckpointHeader), then raw little-endian arrays: "weights", "state"
 // (batch-norm running statistics), "momentum", "rho", "previous_noise", "lambda", "mask" (Float32),
 // "bma_sum" (Float64), "bma_members" (Float32, regression only).
+
+import BayesPruneConfig
+import CShims
 import Foundation
 
 public struct CheckpointHeader: Codable, Equatable {

@@ -1,7 +1,8 @@
-import BayesPruneKernels
 // What makes a directory a run directory, so a new run never mixes with or silently replaces an
 // earlier one: the files a run writes, a check that a directory holds none of them, and the removal of
 // exactly those files when the user asks to replace a run.
+
+import BayesPruneKernels
 import Foundation
 
 public enum RunDirectory {

@@ -1,10 +1,11 @@
-import BayesPruneConfig
 // config.json of a run directory: the resolved configuration plus what the data looked like (shape,
 // normalization fitted on the training set), so evaluation applies exactly the same transform.
-import Foundation
-
 /// What the run directory records besides the configuration: the data's shape and the input
 /// normalization fitted on the training set, so evaluation applies exactly the same transform.
+
+import BayesPruneConfig
+import Foundation
+
 public struct RunManifest: Codable, Equatable {
     public var format = "bayesprune-run"
     public var version = 1

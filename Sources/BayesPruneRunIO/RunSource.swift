@@ -1,7 +1,8 @@
-import BayesPruneKernels
-import BayesPruneNN
 // Reading runs back: the newest intact checkpoint of a run (for --resume), and a run directory or one
 // checkpoint file as the source of weights, mask and samples for `evaluate` and `export`.
+
+import BayesPruneKernels
+import BayesPruneNN
 import Foundation
 
 public enum ResumeSearch {

@@ -1,9 +1,10 @@
+// Weights and pruning masks as safetensors, under the parameter store's tensor names.
+/// The pruning mask as safetensors: one 0/1 tensor per trainable tensor, under the weights' names.
+
 import BayesPruneKernels
 import BayesPruneNN
-// Weights and pruning masks as safetensors, under the parameter store's tensor names.
 import Foundation
 
-/// The pruning mask as safetensors: one 0/1 tensor per trainable tensor, under the weights' names.
 public enum MaskFile {
     /// Writes `mask` (the store's layout: one Float per parameter, 1 live, 0 removed) to `path`.
     public static func write(_ mask: FloatBuffer, layout s: ParameterStore, to path: String) throws {

@@ -1,8 +1,9 @@
+// OpenBLAS thread control and machine facts for bench JSON.
+
 import BayesPruneKernels
 import CShims
 import Foundation
 
-// OpenBLAS thread control and machine facts for bench JSON.
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

@@ -1,13 +1,14 @@
-import BayesPruneKernels
-import CShims
-import Foundation
-
 // Start-up OpenBLAS kernel selection. Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) does not recognise
 // Sapphire Rapids-class CPUs and falls back to its slowest kernel ("Prescott"). OPENBLAS_CORETYPE is
 // only read when the library loads, so when the loaded kernel is weaker than what CPUID says the CPU
 // can run, the process sets OPENBLAS_CORETYPE and re-executes itself once (/proc/self/exe), then
 // verifies one sgemm against the naive reference. If a forced kernel fails the check, the process
 // re-executes once more without it (library default).
+
+import BayesPruneKernels
+import CShims
+import Foundation
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

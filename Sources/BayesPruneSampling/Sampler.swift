@@ -1,4 +1,3 @@
-import BayesPruneKernels
 // Samplers as small pure steps over explicit state (blackjax style). The state carries the step count
 // and every per-weight buffer; the noise is counter-based (a pure function of the noise key, the step
 // and the weight index), so the RNG state is (key, step) and a checkpoint reproduces it exactly, and
@@ -10,6 +9,8 @@ import BayesPruneKernels
 //   sghmc  v ← (1−α)v − lr·(g + λw) + N(0, 2·α·lr·Temp/N), w ← w + v     (α = 1 − momentum)
 //   sgld   w ← w − lr·(g + λw) + N(0, 2·lr·Temp/N)
 // g is the gradient of the mean minibatch loss (≈ (1/N)·∇(−log p(D|w))); λ is the prior's weight decay.
+
+import BayesPruneKernels
 import CShims
 import Foundation
 

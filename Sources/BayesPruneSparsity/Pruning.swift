@@ -1,6 +1,3 @@
-import BayesPruneDistributed
-import BayesPruneKernels
-import BayesPruneNN
 // EM-MCMC pruning with the spike-and-slab group prior (ALGORITHM.md §4): once per epoch after the
 // warm-up, the E-step puts every group of a prunable tensor in the spike or the slab (switching its
 // weight decay between λ0 and λ1 for the sampler), and structured hard pruning removes, permanently,
@@ -9,6 +6,10 @@ import BayesPruneNN
 // with a small range. The channel graph then removes whatever those removals leave dead, with its
 // batch-norm scale and shift, so removed channels carry exact zeros. Masks and per-weight decays are
 // flat buffers with the parameters' layout; the sampler multiplies by the mask every step.
+
+import BayesPruneDistributed
+import BayesPruneKernels
+import BayesPruneNN
 import Foundation
 
 public struct PruningConfig: Codable, Equatable, Sendable {

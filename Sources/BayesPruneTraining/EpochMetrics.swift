@@ -1,10 +1,11 @@
-import BayesPruneSampling
-import BayesPruneSparsity
 // One line of metrics.jsonl as a typed record: the only place that knows the key names. NaN (a metric
 // not defined yet, e.g. the BMA before its first sample) is written as null.
+/// Test-set metrics of one epoch: of the current weights ("test_*") and of the model average ("bma_*").
+
+import BayesPruneSampling
+import BayesPruneSparsity
 import Foundation
 
-/// Test-set metrics of one epoch: of the current weights ("test_*") and of the model average ("bma_*").
 public struct EpochEvaluation: Equatable {
     /// Classification: accuracy, NLL, Brier, ECE, MCE. Regression: RMSE and NLL (in target units).
     public var test: [Metric: Double] = [:]
@@ -84,6 +85,9 @@ public struct EpochMetrics {
         return try encoder.encode(Line(self))
     }
 
+    /// NaN (undefined) is written as null; JSON has no NaN.
+    static func finite(_ x: Double) -> Double? { x.isNaN ? nil : x }
+
     /// The encodable form: a wrapper so the record itself stays a plain value.
     private struct Line: Encodable {
         let m: EpochMetrics
@@ -106,10 +110,10 @@ public struct EpochMetrics {
                 }
             }
             if let p = m.preconditioner {
-                try c.encode(p.tauMean, forKey: .init(Key.tauMean))
-                try c.encode(p.tauMin, forKey: .init(Key.tauMin))
-                try c.encode(p.tauMax, forKey: .init(Key.tauMax))
-                try c.encode(p.samplingTemperature, forKey: .init(Key.samplingTemperature))
+                try c.encode(EpochMetrics.finite(p.tauMean), forKey: .init(Key.tauMean))
+                try c.encode(EpochMetrics.finite(p.tauMin), forKey: .init(Key.tauMin))
+                try c.encode(EpochMetrics.finite(p.tauMax), forKey: .init(Key.tauMax))
+                try c.encode(EpochMetrics.finite(p.samplingTemperature), forKey: .init(Key.samplingTemperature))
             }
             try encodePruning(&c)
             try c.encodeIfPresent(m.ranks, forKey: .init(Key.ranks))
@@ -123,7 +127,7 @@ public struct EpochMetrics {
             try c.encode(p.channelSparsity, forKey: .init(Key.channelSparsity))
             try c.encode(p.kernelSparsity, forKey: .init(Key.kernelSparsity))
             try c.encode(p.macSavings, forKey: .init(Key.macSavings))
-            try c.encode(p.theta, forKey: .init(Key.theta))
+            try c.encode(EpochMetrics.finite(p.theta), forKey: .init(Key.theta))
             try c.encode(p.eStep, forKey: .init(Key.eStep))
             try c.encode(p.eSteps, forKey: .init(Key.eSteps))
             try c.encode(p.layers, forKey: .init(Key.pruningLayers))

@@ -1,3 +1,9 @@
+// The training loop: per epoch, shuffle and batch the training set, take one sampler step per batch
+// (gradient of the mean minibatch loss, weight decay added by the sampler), evaluate on the test set,
+// append one line to metrics.jsonl, and finally write the weights. `run` reads as the loop itself;
+// each piece is a named step below. Only this file knows the order of those steps; the numerics live
+// in the NN, sampling and sparsity modules.
+
 import BayesPruneConfig
 import BayesPruneData
 import BayesPruneDistributed
@@ -7,11 +13,6 @@ import BayesPruneNN
 import BayesPruneRunIO
 import BayesPruneSampling
 import BayesPruneSparsity
-// The training loop: per epoch, shuffle and batch the training set, take one sampler step per batch
-// (gradient of the mean minibatch loss, weight decay added by the sampler), evaluate on the test set,
-// append one line to metrics.jsonl, and finally write the weights. `run` reads as the loop itself;
-// each piece is a named step below. Only this file knows the order of those steps; the numerics live
-// in the NN, sampling and sparsity modules.
 import Foundation
 
 public struct TrainingError: Error, CustomStringConvertible {
@@ -118,9 +119,13 @@ public final class Trainer {
             return h
         }
         let d = data
-        out.append(("data (example counts and shape)", digest(
-            [d.train.count, d.test.count, d.train.channels, d.train.height, d.train.width, d.train.classes]
-                .map { UInt64($0) })))
+        out.append(
+            (
+                "data (example counts and shape)",
+                digest(
+                    [d.train.count, d.test.count, d.train.channels, d.train.height, d.train.width, d.train.classes]
+                        .map { UInt64($0) })
+            ))
         let norm = d.normalization.mean + d.normalization.std + [d.targetScaling?.mean ?? 0, d.targetScaling?.std ?? 0]
         out.append(("data (content: normalization statistics)", digest(norm.map { UInt64($0.bitPattern) })))
         return out
@@ -131,7 +136,7 @@ public final class Trainer {
     public func run(blasCore: String) throws {
         var run = try beginRun(blasCore: blasCore)
         defer { try? run.metrics?.close() }
-        for epoch in run.firstEpoch..<(config.epochs + 1) {
+        for epoch in stride(from: run.firstEpoch, through: config.epochs, by: 1) {
             var e = try beginEpoch(epoch, &run)
             for batch in e.firstBatch..<run.steps {
                 try step(batch: batch, &e, &run)
@@ -267,11 +272,11 @@ public final class Trainer {
         let seconds = monotonicSeconds() - e.started
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
         try averageBatchNormStatistics()
+        let evaluation = try evaluateEpoch(sampleCycle: run.samplePlan[e.epoch], epoch: e.epoch)
         var m = EpochMetrics(
             epoch: e.epoch, sampler: config.sampler, trainLoss: e.lossSum / Double(max(run.steps, 1)),
             seconds: seconds, imagesPerSecond: Double((run.steps - e.firstBatch) * config.batchSize) / seconds,
-            lr: e.lr, elapsedSeconds: monotonicSeconds() - run.started,
-            evaluation: try evaluateEpoch(sampleCycle: run.samplePlan[e.epoch], epoch: e.epoch),
+            lr: e.lr, elapsedSeconds: monotonicSeconds() - run.started, evaluation: evaluation,
             preconditioner: Sampler.preconditionerSummary(sampler, state: state, lr: Float(e.lr)))
         if let pruner { describePruning(pruner, active: e.pruningActive, into: &m) }
         if communicator.size > 1 {

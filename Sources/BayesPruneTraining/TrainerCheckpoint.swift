@@ -1,3 +1,8 @@
+// The trainer's side of checkpoints: gathering every buffer (and every rank's data-order state) into a
+// Checkpoint, restoring from one, and the preemption signal (SIGTERM/SIGINT) that asks the ranks to
+// stop at the next step boundary.
+/// SIGTERM or SIGINT sets a flag the training loop reads at every step; a second signal exits at once.
+
 import BayesPruneConfig
 import BayesPruneData
 import BayesPruneDistributed
@@ -8,12 +13,8 @@ import BayesPruneRunIO
 import BayesPruneSampling
 import BayesPruneSparsity
 import CShims
-// The trainer's side of checkpoints: gathering every buffer (and every rank's data-order state) into a
-// Checkpoint, restoring from one, and the preemption signal (SIGTERM/SIGINT) that asks the ranks to
-// stop at the next step boundary.
 import Foundation
 
-/// SIGTERM or SIGINT sets a flag the training loop reads at every step; a second signal exits at once.
 public enum StopSignal {
     public static var requested: Bool { bp_stop_signal() != 0 }
     public static var signal: Int32 { Int32(bp_stop_signal()) }

@@ -1,8 +1,9 @@
+// The trainer's end-of-epoch evaluation: metrics of the current weights on the test set and, on the
+// epochs of the sampling plan, a posterior sample saved to the run directory and added to the BMA.
+
 import BayesPruneEvaluation
 import BayesPruneNN
 import BayesPruneRunIO
-// The trainer's end-of-epoch evaluation: metrics of the current weights on the test set and, on the
-// epochs of the sampling plan, a posterior sample saved to the run directory and added to the BMA.
 import Foundation
 
 extension Trainer {

@@ -1,8 +1,9 @@
-import BayesPruneDistributed
 // One training job on this process: MPI start-up (when launched by mpirun) or a single process, set-up
 // on every rank with the ranks agreeing on its outcome, the run, and shutdown. Errors come back as one
 // line per job: a set-up error is reported by the rank that met it, a collective error (divergence, a
 // replica mismatch) once by rank 0; any other error on one rank takes the whole job down.
+
+import BayesPruneDistributed
 import Foundation
 
 public enum TrainingSession {
@@ -48,6 +49,26 @@ public enum TrainingSession {
             if comm.size > 1 && !collective { comm.abort(code: failureStatus) }
             return failureStatus
         }
+    }
+
+    /// A rank that failed before it could set up (a bad option or config file, found while parsing) takes
+    /// part in the set-up agreement as a failed rank, so that under mpirun the message is shown once, by
+    /// the first failing rank, and every rank stops. Alone, it just reports. Returns the exit status.
+    public static func reportFailureBeforeSetup(
+        _ message: String,
+        report: (String) -> Void = { FileHandle.standardError.write(Data(("bayesprune: " + $0 + "\n").utf8)) }
+    ) -> Int32 {
+        guard MPICommunicator.launchedUnderMPI, let comm = try? MPICommunicator(timeoutSeconds: 300) else {
+            report(message)
+            return failureStatus
+        }
+        defer { comm.finalize() }
+        guard comm.size > 1, let failed = try? comm.allgather(1, what: "setup") else {
+            report(message)
+            return failureStatus
+        }
+        if failed.firstIndex(of: 1) == comm.rank { report(prefix(comm) + message) }
+        return failureStatus
     }
 
     /// Every rank sets up; the ranks then agree on the outcome, so a bad path or setting stops all of them
@@ -99,7 +120,8 @@ public enum TrainingSession {
         for (k, item) in named.enumerated() {
             let ranks = (1..<comm.size).filter { all[$0 * named.count + k] != all[k] }
             guard !ranks.isEmpty else { continue }
-            differing.append("\(item.name) (rank\(ranks.count == 1 ? "" : "s") \(ranks.map(String.init).joined(separator: ", ")))")
+            differing.append(
+                "\(item.name) (rank\(ranks.count == 1 ? "" : "s") \(ranks.map(String.init).joined(separator: ", ")))")
         }
         guard !differing.isEmpty else { return nil }
         return "the ranks were given different settings or data; differing from rank 0: "

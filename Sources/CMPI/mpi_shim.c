@@ -94,10 +94,14 @@ static int wait_for(MPI_Request *req, long long seq, const char *what) {
                         count++;
                     }
                 }
-                fprintf(stderr, "bayesprune: %s (collective %lld) did not complete within %.0f s: rank%s %s did not arrive; aborting the job\n",
-                        what, seq, timeout_seconds, count == 1 ? "" : "s", count ? missing : "(none missing: a rank is stuck inside MPI)");
+                fprintf(stderr,
+                        "bayesprune: %s (collective %lld) did not complete within %.0f s: rank%s %s did not arrive; "
+                        "aborting the job\n",
+                        what, seq, timeout_seconds, count == 1 ? "" : "s",
+                        count ? missing : "(none missing: a rank is stuck inside MPI)");
             } else {
-                fprintf(stderr, "bayesprune: rank %d: %s (collective %lld) did not complete within %.0f s; aborting the job\n",
+                fprintf(stderr,
+                        "bayesprune: rank %d: %s (collective %lld) did not complete within %.0f s; aborting the job\n",
                         world_rank, what, seq, limit);
             }
             bp_mpi_abort(4);

@@ -58,7 +58,8 @@ static inline float exp_poly(float x) {
     float kf = x * 1.44269504f;
     kf = __builtin_rintf(kf);
     float f = x - kf * 0.693145752f - kf * 1.42860677e-6f;
-    float p = 1.0f + f * (1.0f + f * (0.5f + f * (0.16666667f + f * (0.041666667f + f * (0.0083333333f + f * 0.0013888889f)))));
+    float p = 1.0f + f * (1.0f + f * (0.5f + f * (0.16666667f + f * (0.041666667f
+              + f * (0.0083333333f + f * 0.0013888889f)))));
     return p * as_float((uint32_t)((int)kf + 127) << 23);
 }
 
@@ -92,14 +93,16 @@ typedef struct {
     void (*noise)(uint32_t, uint32_t, uint64_t, float *);
     void (*adavb)(size_t, float *, float *, float *, float *, const float *, const float *, const float *,
                   const float *, bp_adavb_params);
-    void (*adavb_dense)(size_t, float *, float *, float *, float *, const float *, float, const float *, bp_adavb_params);
+    void (*adavb_dense)(size_t, float *, float *, float *, float *, const float *, float, const float *,
+                        bp_adavb_params);
     void (*sghmc)(size_t, float *, float *, const float *, float, const float *, const float *, const float *, float,
                   float, float);
     void (*sgld)(size_t, float *, const float *, float, const float *, const float *, const float *, float, float);
     void (*sigmoid)(size_t, const float *, float *);
 } kernel_table;
 
-#define TABLE(sfx) { noise_block_##sfx, adavb_block_##sfx, adavb_block_dense_##sfx, sghmc_block_##sfx, sgld_block_##sfx, sigmoid_block_##sfx }
+#define TABLE(sfx) { noise_block_##sfx, adavb_block_##sfx, adavb_block_dense_##sfx, sghmc_block_##sfx, \
+                     sgld_block_##sfx, sigmoid_block_##sfx }
 
 static const kernel_table *dispatch(void) {
     static const kernel_table base = TABLE(base);
@@ -108,7 +111,8 @@ static const kernel_table *dispatch(void) {
     static const kernel_table *chosen = NULL;
     if (!chosen) {
         __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
+            && __builtin_cpu_supports("avx512bw")
             && __builtin_cpu_supports("avx512vl")) chosen = &avx512;
         else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) chosen = &avx2;
         else chosen = &base;
@@ -169,10 +173,18 @@ static void for_each_block(size_t n, const float *lambda, float lambda_const, co
     }
 }
 
-typedef struct { float *w, *m, *rho, *eps; const float *g; float lambda_const; int dense; bp_adavb_params p; } adavb_ctx;
+typedef struct {
+    float *w, *m, *rho, *eps;
+    const float *g;
+    float lambda_const;
+    int dense;
+    bp_adavb_params p;
+} adavb_ctx;
 static void adavb_update(size_t i, size_t len, block_inputs in, void *ctx) {
     adavb_ctx *a = ctx;
-    if (a->dense) dispatch()->adavb_dense(len, a->w + i, a->m + i, a->rho + i, a->eps + i, a->g + i, a->lambda_const, in.z, a->p);
+    if (a->dense)
+        dispatch()->adavb_dense(len, a->w + i, a->m + i, a->rho + i, a->eps + i, a->g + i, a->lambda_const, in.z,
+                                a->p);
     else dispatch()->adavb(len, a->w + i, a->m + i, a->rho + i, a->eps + i, a->g + i, in.lambda, in.mask, in.z, a->p);
 }
 

@@ -1,5 +1,7 @@
 // Preemption signals: SIGTERM/SIGINT set a flag the training loop polls at every step (a C volatile
 // sig_atomic_t, so the compiler re-reads it); a second signal exits at once with 128 + the signal.
+// SIGUSR1 counts as SIGTERM: mpirun forwards SIGUSR1 to every rank but answers its own SIGTERM by
+// killing the ranks, so launch/mpi turns a scheduler's SIGTERM into SIGUSR1 for mpirun.
 #include "CShims.h"
 #include <signal.h>
 #include <unistd.h>
@@ -8,6 +10,7 @@
 static volatile sig_atomic_t stop_signal = 0;
 
 static void on_stop(int sig) {
+    if (sig == SIGUSR1) sig = SIGTERM;
     if (stop_signal) _exit(128 + sig);
     stop_signal = sig;
 }
@@ -19,11 +22,13 @@ void bp_install_stop_handlers(void) {
     sa.sa_flags = 0;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     // A parent that blocked these (some launchers and test runners do) passes the mask on: unblock.
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 

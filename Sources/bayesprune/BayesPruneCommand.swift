@@ -5,6 +5,7 @@ import ArgumentParser
 import BayesPruneConfig
 import BayesPruneKernels
 import BayesPruneRuntime
+import BayesPruneTraining
 import Foundation
 
 struct BayesPruneCommand: ParsableCommand {
@@ -29,8 +30,8 @@ struct BayesPruneCommand: ParsableCommand {
                 ? userMessage(error) : message(for: error)
             let line = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty }.joined(separator: " ")
-            FileHandle.standardError.write(Data("bayesprune: \(line)\n".utf8))
-            Foundation.exit(2)
+            // Under mpirun every rank parses the same command: the ranks agree and one of them reports.
+            Foundation.exit(TrainingSession.reportFailureBeforeSetup(line))
         }
     }
 }

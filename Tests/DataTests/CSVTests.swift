@@ -1,8 +1,9 @@
+// CSV loading: values, column order and target selection, CRLF/quotes/blank lines, the task
+// inference rule, the seeded hold-out split, a separate test file, and every error case.
+
 import TestSupport
 import Testing
 
-// CSV loading: values, column order and target selection, CRLF/quotes/blank lines, the task
-// inference rule, the seeded hold-out split, a separate test file, and every error case.
 @testable import BayesPruneData
 
 @Suite struct CSVTests {

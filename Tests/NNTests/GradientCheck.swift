@@ -1,12 +1,13 @@
-import BayesPruneKernels
-import TestSupport
 // Finite-difference checks: every layer's backward pass (input and parameter gradients) against
 // central differences of the scalar L = Σ r·y with fixed random r, and whole models end to end.
+/// Fills with N(0,1) values kept away from 0 by `gap` so ReLU/max kinks are not straddled by ±h.
+
+import BayesPruneKernels
+import TestSupport
 import Testing
 
 @testable import BayesPruneNN
 
-/// Fills with N(0,1) values kept away from 0 by `gap` so ReLU/max kinks are not straddled by ±h.
 func randomValues(_ n: Int, seed: UInt64, gap: Float = 0) -> [Float] {
     var rng = Xoshiro256(seed: seed)
     return (0..<n).map { _ in

@@ -1,6 +1,7 @@
-import TestSupport
 // Tests for BayesPruneRuntime: CPU feature → OpenBLAS core mapping, the re-exec decision, the sgemm
 // self-check, thread policy. Nothing here re-executes the test process.
+
+import TestSupport
 import Testing
 
 @testable import BayesPruneRuntime

@@ -1,8 +1,9 @@
-import Foundation
-import TestSupport
 // Checkpoints: a run killed (SIGKILL) or stopped (SIGTERM) mid-epoch and resumed ends bitwise identical
 // to the uninterrupted run, alone and on 2 ranks; damaged checkpoints are named and skipped; a
 // diverging run stops with the error and keeps the last good checkpoint.
+
+import Foundation
+import TestSupport
 import Testing
 
 @testable import BayesPruneBenchmark

@@ -1,7 +1,8 @@
-import Foundation
-import TestSupport
 // The built `bayesprune` binary on bad input: one line naming the option or file, a non-zero exit,
 // and no run directory left behind.
+
+import Foundation
+import TestSupport
 import Testing
 
 @testable import BayesPruneBenchmark

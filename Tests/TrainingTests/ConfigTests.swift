@@ -1,15 +1,16 @@
-import Foundation
-import TestSupport
 // Typed configuration: a TOML config file gives the same run as the same settings given as options,
 // command-line options override the file, --print-config round-trips, and a bad file gets one line
 // naming the file and the key.
+/// metrics.jsonl lines as dictionaries without the wall-clock keys (they differ between two runs).
+
+import Foundation
+import TestSupport
 import Testing
 
 @testable import BayesPruneConfig
 @testable import BayesPruneKernels
 @testable import BayesPruneRunIO
 
-/// metrics.jsonl lines as dictionaries without the wall-clock keys (they differ between two runs).
 func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
     let timing: Set<String> = ["seconds", "images_per_second", "elapsed_seconds", "checkpoint_seconds"]
     return try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in

@@ -1,7 +1,8 @@
-import Foundation
-import TestSupport
 // Multi-process training through mpirun with the built binary: R = 1, 2, 4 ranks agree with each other,
 // replicas stay identical (a perturbed rank is caught), a killed or stalled rank ends the whole job.
+
+import Foundation
+import TestSupport
 import Testing
 
 @testable import BayesPruneBenchmark

@@ -1,8 +1,10 @@
+// Training end to end on small data sets the tests generate (IDX images, CSV tables): the run learns,
+// the run directory has what the README promises, and `evaluate` reproduces the last epoch's metrics.
+/// A trainer for `c` that prints nothing.
+
 import BayesPruneKernels
 import Foundation
 import TestSupport
-// Training end to end on small data sets the tests generate (IDX images, CSV tables): the run learns,
-// the run directory has what the README promises, and `evaluate` reproduces the last epoch's metrics.
 import Testing
 
 @testable import BayesPruneBenchmark
@@ -16,7 +18,6 @@ import Testing
 @testable import BayesPruneSparsity
 @testable import BayesPruneTraining
 
-/// A trainer for `c` that prints nothing.
 func quietTrainer(_ c: TrainConfig) throws -> Trainer {
     let t = try Trainer(config: c, data: try PreparedData.load(c))
     t.showProgress = false

@@ -1,13 +1,58 @@
-import Foundation
-import TestSupport
 // launch/mpi, the launcher users run, end to end: 2 ranks train a tiny data set and the script prints
 // the exact mpirun command it runs. launch/mpi always runs <its repository>/.build/release/bayesprune
 // (building it when missing) and has no option or variable naming another binary, so the test runs an
 // unmodified copy of the script in a scratch tree laid out like the repository, whose
 // .build/release/bayesprune is a link to the debug binary `swift build --build-tests` made.
+
+import Foundation
+import BayesPruneRunIO
+import TestSupport
 import Testing
 
+/// A scratch repository for launch/mpi: the script (byte for byte), hosts/localhost, and
+/// .build/release/bayesprune linked to the debug binary. Returns the tree's path.
+func launchTree(_ bin: String) throws -> String {
+    let fm = FileManager.default
+    let tree = URL(fileURLWithPath: try temporaryDirectory("launch")).resolvingSymlinksInPath().path
+    for dir in ["launch", "hosts", ".build/release"] {
+        try fm.createDirectory(atPath: tree + "/" + dir, withIntermediateDirectories: true)
+    }
+    try fm.copyItem(atPath: packageRoot + "/launch/mpi", toPath: tree + "/launch/mpi")
+    try fm.copyItem(atPath: packageRoot + "/hosts/localhost", toPath: tree + "/hosts/localhost")
+    try fm.createSymbolicLink(atPath: tree + "/.build/release/bayesprune", withDestinationPath: bin)
+    return tree
+}
+
 @Suite(.serialized) struct LaunchScript {
+    /// A scheduler's SIGTERM to launch/mpi: the ranks checkpoint and stop, and the script exits 143 (what a
+    /// requeue-on-signal policy expects), although mpirun itself exits 1 when signalled.
+    @Test func sigtermToTheLauncherExits143WithACheckpoint() throws {
+        let bin = try requireBayesprune()
+        try requireMPIRun()
+        let tree = try launchTree(bin)
+        let data = try quadrantDataset("launch-term", train: 128, test: 32)
+        let out = try temporaryDirectory("launch-term-run") + "/run"
+        let log = try temporaryDirectory("launch-term-log") + "/output"
+        let pid = try spawnWithDefaultSignals(
+            "/bin/bash",
+            [tree + "/launch/mpi", "-n", "2", "--", "--data", "mnist", "--data-dir", data, "--epochs", "100000",
+             "--model", "mlp", "--hidden", "16", "--batch-size", "32", "--checkpoint-every", "0", "--out", out],
+            log: log)
+        // Wait until training runs (metrics.jsonl has lines), then signal the launcher only.
+        let started = Date()
+        while Date().timeIntervalSince(started) < 60 {
+            if let m = try? String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8), m.count > 0 { break }
+            usleep(100_000)
+        }
+        kill(pid, SIGTERM)
+        let status = waitForExit(pid)
+        let stderr = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(status == 143, "launch/mpi exited \(status): \(stderr)")
+        #expect(stderr.contains("stopped on signal 15"), "\(stderr)")
+        // The checkpoint is a mid-epoch one (the run was far from its end): the ranks stopped on the signal.
+        #expect(CheckpointStore.list(out).contains { !$0.contains("-b000000-") }, "no mid-epoch checkpoint")
+    }
+
     @Test func launchMPITrainsOnTwoRanksAndPrintsItsCommand() throws {
         let bin = try requireBayesprune()
         try requireMPIRun()  // launch/mpi calls mpirun by name, from PATH
@@ -16,15 +61,8 @@ import Testing
         try #require(FileManager.default.isExecutableFile(atPath: script), "\(script) is missing or not executable")
         try #require(FileManager.default.fileExists(atPath: hostfile), "\(hostfile) is missing")
 
-        // The scratch repository: launch/mpi (byte for byte), hosts/localhost, .build/release/bayesprune.
         let fm = FileManager.default
-        let tree = URL(fileURLWithPath: try temporaryDirectory("launch")).resolvingSymlinksInPath().path
-        for dir in ["launch", "hosts", ".build/release"] {
-            try fm.createDirectory(atPath: tree + "/" + dir, withIntermediateDirectories: true)
-        }
-        try fm.copyItem(atPath: script, toPath: tree + "/launch/mpi")
-        try fm.copyItem(atPath: hostfile, toPath: tree + "/hosts/localhost")
-        try fm.createSymbolicLink(atPath: tree + "/.build/release/bayesprune", withDestinationPath: bin)
+        let tree = try launchTree(bin)
         #expect(
             try Data(contentsOf: URL(fileURLWithPath: tree + "/launch/mpi"))
                 == Data(contentsOf: URL(fileURLWithPath: script)))

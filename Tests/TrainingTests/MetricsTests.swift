@@ -1,7 +1,8 @@
+// Calibration and detection metrics against naive, independently written twins.
+
 import BayesPruneKernels
 import Foundation
 import TestSupport
-// Calibration and detection metrics against naive, independently written twins.
 import Testing
 
 @testable import BayesPruneBenchmark

@@ -1,11 +1,12 @@
+// EM-MCMC pruning: nothing changes before the warm-up (U7), removed weights stay exactly zero after
+// every later step and masks never regrow (U7), removals propagate through the channel graph so dead
+// channels are truly dead, and the compact export predicts what the masked network predicts.
+
 import BayesPruneDistributed
 import BayesPruneKernels
 import BayesPruneNN
 import Foundation
 import TestSupport
-// EM-MCMC pruning: nothing changes before the warm-up (U7), removed weights stay exactly zero after
-// every later step and masks never regrow (U7), removals propagate through the channel graph so dead
-// channels are truly dead, and the compact export predicts what the masked network predicts.
 import Testing
 
 @testable import BayesPruneBenchmark

@@ -1,8 +1,9 @@
+// The SGD step against its naive twin, the schedules against their closed forms, and the safetensors
+// writer against an independent reading of the byte layout.
+
 import BayesPruneKernels
 import Foundation
 import TestSupport
-// The SGD step against its naive twin, the schedules against their closed forms, and the safetensors
-// writer against an independent reading of the byte layout.
 import Testing
 
 @testable import BayesPruneBenchmark

@@ -1,11 +1,13 @@
-import BayesPruneKernels
-import CShims
-import Foundation
-import TestSupport
 // The sampler properties of ALGORITHM.md §6 (U1-U5, U8, U9) and the noise generator's laws. Monte-Carlo
 // checks run many independent 1-D chains at once (one weight each; the counter-based noise is
 // independent across weights) and compare against closed forms with tolerances derived from the
 // estimator's standard error.
+/// Stationary variance of the adavb chain on a 1-D quadratic (ALGORITHM.md §6 U4), η = 0.
+
+import BayesPruneKernels
+import CShims
+import Foundation
+import TestSupport
 import Testing
 
 @testable import BayesPruneBenchmark
@@ -19,7 +21,6 @@ import Testing
 @testable import BayesPruneSparsity
 @testable import BayesPruneTraining
 
-/// Stationary variance of the adavb chain on a 1-D quadratic (ALGORITHM.md §6 U4), η = 0.
 func adavbStationaryVariance(
     a: Double, lambda: Double, T: Double, C: Double, tau: Double,
     beta1: Double = 0.1, beta2: Double = 1

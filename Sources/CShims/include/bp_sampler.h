@@ -25,7 +25,8 @@ void bp_adavb_step(size_t n, float *w, float *m, float *rho, float *eps, const f
                    bp_adavb_params p, uint64_t key, uint64_t counter);
 
 /// SGHMC in momentum form: v ← (1−α)v − lr·(s·g + λw) + noise_sd·ξ, w ← (w + v)·mask, s = grad_scale.
-void bp_sghmc_step(size_t n, float *w, float *v, const float *g, float grad_scale, const float *lambda, float lambda_const,
+void bp_sghmc_step(size_t n, float *w, float *v, const float *g, float grad_scale, const float *lambda,
+                   float lambda_const,
                    const float *mask, float lr, float alpha, float noise_sd, uint64_t key, uint64_t counter);
 
 /// SGLD: w ← (w − lr·(s·g + λw) + noise_sd·ξ)·mask, s = grad_scale.
