@@ -64,9 +64,11 @@ extension TrainSettings {
             return "expected \(kindName(type))"
         default:
             let allowed = allowedValues[key].map { "; expected one of \($0)" } ?? ""
-            let integer = ["seed", "epochs", "batch-size", "eval-batch-size", "cycles", "threads", "warm-up",
-                           "samples-per-cycle", "calibration-bins", "sync-check-every", "checkpoint-every",
-                           "keep-checkpoints"].contains(key)
+            let integer = [
+                "seed", "epochs", "batch-size", "eval-batch-size", "cycles", "threads", "warm-up",
+                "samples-per-cycle", "calibration-bins", "sync-check-every", "checkpoint-every",
+                "keep-checkpoints",
+            ].contains(key)
             return integer ? "expected a non-negative integer" : "invalid value\(allowed)"
         }
     }

@@ -106,7 +106,8 @@ extension TrainSettings {
         if let v = beta2, !(v > 0 && v.isFinite) { throw SettingError("beta2", "must be positive, got \(v)") }
         if let v = eta, !(v >= 0 && v.isFinite) { throw SettingError("eta", "must be >= 0, got \(v)") }
         if let v = seed, v > UInt64(Int64.max) {
-            throw SettingError("seed", "must be at most \(Int64.max) (a config file holds 64-bit signed integers), got \(v)")
+            throw SettingError(
+                "seed", "must be at most \(Int64.max) (a config file holds 64-bit signed integers), got \(v)")
         }
         if let v = collectiveTimeout, !(v > 0 && v.isFinite) {
             throw SettingError("collective-timeout", "must be positive, got \(v)")
@@ -162,6 +163,10 @@ extension TrainSettings {
         pruneLastLayer = p.pruneLastLayer ? .on : .off
     }
 
+    /// Settings a resumed run may change, recorded from the resumed epoch on: the base step size (what to
+    /// lower after a divergence).
+    public static let changeableOnResume: Set<CodingKeys> = [.lr]
+
     /// For `--resume`: the stored run's configuration, after checking that every setting given here that
     /// changes the numbers agrees with it (compared as resolved, typed values). The run continues in
     /// `run`; `out`, when given, must name it. Throws `SettingError` naming the first disagreeing setting.
@@ -171,7 +176,7 @@ extension TrainSettings {
         }
         let storedFields = Self.fields(of: TrainSettings(resolved: stored))
         let givenFields = Self.fields(of: TrainSettings(resolved: try resolve().config))
-        for key in givenKeys where !Self.numericallyFree.contains(key) {
+        for key in givenKeys where !Self.numericallyFree.contains(key) && !Self.changeableOnResume.contains(key) {
             // lambda1 is weight-decay under its pruning name.
             let storedKey = key == .lambda1 ? CodingKeys.weightDecay.rawValue : key.rawValue
             let given = givenFields[storedKey] as? NSObject
@@ -185,6 +190,7 @@ extension TrainSettings {
         }
         var c = stored
         c.out = run
+        if let v = lr { c.lr = v }
         return c
     }
 }

@@ -309,7 +309,9 @@ extension Decoder {
     /// The value as a string, or a `SettingError` saying what was expected instead.
     func string() throws -> String {
         guard let s = try? singleValueContainer().decode(String.self) else {
-            let expected = key == "hidden" ? "an array of positive integers or a string like \"300,100\""
+            let expected =
+                key == "hidden"
+                ? "an array of positive integers or a string like \"300,100\""
                 : key == "theta-prior" ? "an array [A, B] or a string \"A,B\"" : "a string or a number"
             throw SettingError(key, "expected \(expected)")
         }

@@ -27,8 +27,10 @@ public struct EpochMetrics {
     /// Wall time of the epoch's steps, and training examples per second over them.
     public var seconds: Double
     public var imagesPerSecond: Double
-    /// The step size of the epoch's last step.
+    /// The step size of the epoch's last step, and the schedule's base step size (the `lr` setting, which
+    /// a resumed run may have changed).
     public var lr: Double
+    public var baseLR: Double
     public var elapsedSeconds: Double
     public var evaluation: EpochEvaluation
     public var preconditioner: PreconditionerSummary?
@@ -47,6 +49,7 @@ public struct EpochMetrics {
         case seconds
         case imagesPerSecond = "images_per_second"
         case lr
+        case baseLR = "base_lr"
         case elapsedSeconds = "elapsed_seconds"
         case bmaSamples = "bma_samples"
         case calibrationBins = "calibration_bins"
@@ -101,6 +104,7 @@ public struct EpochMetrics {
             try c.encode(m.seconds, forKey: .init(Key.seconds))
             try c.encode(m.imagesPerSecond, forKey: .init(Key.imagesPerSecond))
             try c.encode(m.lr, forKey: .init(Key.lr))
+            try c.encode(m.baseLR, forKey: .init(Key.baseLR))
             try c.encode(m.elapsedSeconds, forKey: .init(Key.elapsedSeconds))
             try c.encode(Double(m.evaluation.bmaSamples), forKey: .init(Key.bmaSamples))
             try c.encodeIfPresent(m.evaluation.calibrationBins.map(Double.init), forKey: .init(Key.calibrationBins))

@@ -40,7 +40,9 @@ public final class Trainer {
     public internal(set) var samples = SampleManifest()
     public let communicator: Communicator
     /// Test hooks for the multi-process failure tests: after step `step`, on rank `rank`.
-    public enum Fault: String { case perturb, kill, stall, term, nan }
+    /// blowup multiplies every weight by −1000: confident wrong predictions, a finite loss far above its
+    /// level (divergence detection).
+    public enum Fault: String { case perturb, kill, stall, term, nan, blowup }
     public var fault: (kind: Fault, rank: Int, step: Int)? = nil
     /// Seconds spent in the gradient allreduce, summed over the run (this rank).
     public private(set) var allreduceSeconds = 0.0
@@ -53,6 +55,9 @@ public final class Trainer {
     /// A new run first removes a previous run's files from its directory (`train --overwrite`).
     public var replacePreviousRun = false
     public private(set) var history: [EpochMetrics] = []
+    /// The loss's running level for divergence detection, and the steps it has seen (this process).
+    var runningLoss = 0.0
+    var lossSteps = 0
 
     /// Builds the model, schedule, sampler state and (with pruning) the pruner for `config` on `data`.
     /// Throws `SettingError` for a model that does not fit the data or an override naming no prunable layer.
@@ -219,6 +224,12 @@ public final class Trainer {
                 return (d?["epoch"] as? Int ?? Int.max) <= r.epochsDone
             }
             try AtomicFile.write(kept.map { $0 + "\n" }.joined(), to: metricsPath)
+            // A resumed run may have a new base step size (after a divergence): config.json records it.
+            var m = try RunManifest.load(directory: dir)
+            if m.config != config {
+                m.config = config
+                try m.write(directory: dir)
+            }
         } else {
             try manifest(blasCore: blasCore).write(directory: dir)
             try AtomicFile.write("", to: metricsPath)
@@ -276,7 +287,7 @@ public final class Trainer {
         var m = EpochMetrics(
             epoch: e.epoch, sampler: config.sampler, trainLoss: e.lossSum / Double(max(run.steps, 1)),
             seconds: seconds, imagesPerSecond: Double((run.steps - e.firstBatch) * config.batchSize) / seconds,
-            lr: e.lr, elapsedSeconds: monotonicSeconds() - run.started, evaluation: evaluation,
+            lr: e.lr, baseLR: config.lr, elapsedSeconds: monotonicSeconds() - run.started, evaluation: evaluation,
             preconditioner: Sampler.preconditionerSummary(sampler, state: state, lr: Float(e.lr)))
         if let pruner { describePruning(pruner, active: e.pruningActive, into: &m) }
         if communicator.size > 1 {
@@ -325,12 +336,7 @@ public final class Trainer {
             StopSignal.requested ? 1 : 0,
         ]
         try reduceAcrossRanks(&loss)
-        guard loss[0].isFinite else {
-            throw TrainingError(
-                description: "training diverged: non-finite loss at epoch \(e.epoch), step \(b + 1) (lr \(lr)); "
-                    + "try a smaller lr; the last good checkpoint is kept",
-                collective: true)
-        }
+        try watchForDivergence(loss: loss[0], epoch: e.epoch, batch: b, lr: lr)
         e.lossSum += loss[0]
         let store = network.store
         let masked = e.pruningActive ? pruner : nil
@@ -355,6 +361,34 @@ public final class Trainer {
         allreduceSeconds += monotonicSeconds() - t
         try comm.allreduceSum(&loss, what: "loss allreduce")
         loss[0] /= Double(comm.size)
+    }
+
+    /// Stops the run when the loss is not finite or far above its running level (an exponential average
+    /// over about 100 steps): a blow-up is caught while it starts, before an epoch-end checkpoint could
+    /// record it. Every rank sees the same reduced loss, so every rank stops at the same step.
+    func watchForDivergence(loss: Double, epoch: Int, batch b: Int, lr: Double) throws {
+        defer {
+            if loss.isFinite {
+                runningLoss = lossSteps == 0 ? loss : 0.99 * runningLoss + 0.01 * loss
+                lossSteps += 1
+            }
+        }
+        let blownUp =
+            lossSteps >= DivergenceError.warmUpSteps
+            && loss > DivergenceError.absoluteMargin + DivergenceError.factor * runningLoss
+        guard !loss.isFinite || blownUp else { return }
+        let what =
+            loss.isFinite
+            ? String(format: "loss %.3g far above its running level %.3g", loss, runningLoss) : "non-finite loss"
+        throw divergence(epoch: epoch, step: b + 1, what: what, lr: lr)
+    }
+
+    /// The divergence error, with the newest checkpoint of this run (rank 0 reports it).
+    func divergence(epoch: Int, step: Int, what: String, lr: Double) -> DivergenceError {
+        let newest = communicator.isRoot ? CheckpointStore.list(config.out, runId: runId).first : nil
+        return DivergenceError(
+            epoch: epoch, step: step, what: what, lr: lr, baseLR: config.lr, run: config.out,
+            lastCheckpoint: newest.flatMap(Checkpoint.readHeader))
     }
 
     /// Test faults, and under MPI the periodic replica check.
@@ -397,6 +431,7 @@ public final class Trainer {
         case .stall: while true { sleep(3600) }
         case .term: raise(SIGTERM)
         case .nan: network.store.values[0] = .nan
+        case .blowup: vScale(network.store.values.pointer, count: network.store.parameterCount, by: -1e3)
         }
     }
 

@@ -56,14 +56,14 @@ extension Trainer {
                     what: "checkpoint batch-norm state")
             }
         }
-        guard comm.isRoot else { return "" }
+        // Every rank checks (the replicas are identical), so every rank stops together.
         for i in 0..<s.parameterCount where !s.values[i].isFinite {
-            throw TrainingError(
-                description:
-                    "training diverged: non-finite weight \(i) at epoch \(epochsDone + (batchInEpoch > 0 ? 1 : 0)), "
-                    + "step \(state.step); try a smaller lr; the last good checkpoint is kept",
-                collective: true)
+            let epoch = epochsDone + (batchInEpoch > 0 ? 1 : 0)
+            throw divergence(
+                epoch: epoch, step: state.step, what: "non-finite weight \(i)",
+                lr: schedule.learningRate(step: max(state.step - 1, 0)))
         }
+        guard comm.isRoot else { return "" }
         let header = CheckpointHeader(
             model: config.model.rawValue, parameterCount: s.parameterCount, stateCount: s.stateCount,
             layoutHash: s.layoutHash,

@@ -44,7 +44,7 @@ public enum TrainingSession {
             if comm.isRoot { report(describe(stop)) }
             return stop.exitStatus
         } catch {
-            let collective = (error as? TrainingError)?.collective ?? false
+            let collective = (error as? TrainingError)?.collective ?? (error is DivergenceError)
             if comm.isRoot || !collective { report(prefix(comm) + describe(error)) }
             if comm.size > 1 && !collective { comm.abort(code: failureStatus) }
             return failureStatus

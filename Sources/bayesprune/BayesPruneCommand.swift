@@ -49,6 +49,15 @@ func userMessage(_ error: Error) -> String {
     switch error {
     case let e as SettingError: return "--\(e.key): \(e.message)"
     case let e as ValidationError: return e.message
+    case let e as DivergenceError:
+        let lr = String(format: "%g", e.suggestedLR)
+        guard let h = e.lastCheckpoint else {
+            return "\(e); no checkpoint was written before it; start again with a smaller step size, e.g. the "
+                + "same command with --lr \(lr) --overwrite"
+        }
+        let epoch = h.epochsDone + (h.batchInEpoch > 0 ? 1 : 0)
+        return "\(e); the run's checkpoints are all from before it (newest: epoch \(epoch), step \(h.samplerStep)); "
+            + "continue from there with a smaller step size: bayesprune train --resume \(e.run) --lr \(lr)"
     default: return "\(error)"
     }
 }

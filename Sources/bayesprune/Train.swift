@@ -90,6 +90,10 @@ struct Train: ParsableCommand {
                 throw ValidationError("--overwrite: not with --resume (a resumed run keeps its files)")
             }
             c = try settings.resumed(stored: stored.config, run: resume)
+            if c.lr != stored.config.lr && comm.isRoot {
+                FileHandle.standardError.write(
+                    Data("resuming with lr \(c.lr) instead of the run's \(stored.config.lr)\n".utf8))
+            }
         } else if comm.isRoot {
             try refuseToMix(into: c.out)
         }
@@ -142,7 +146,7 @@ struct Train: ParsableCommand {
         guard parts.count == 3, let kind = Trainer.Fault(rawValue: String(parts[0])), let r = Int(parts[1]),
             let st = Int(parts[2])
         else {
-            throw ValidationError("--debug-fault: expected perturb|kill|stall|term|nan:RANK:STEP, got \(f)")
+            throw ValidationError("--debug-fault: expected perturb|kill|stall|term|nan|blowup:RANK:STEP, got \(f)")
         }
         return (kind, r, st)
     }

@@ -4,8 +4,8 @@
 // unmodified copy of the script in a scratch tree laid out like the repository, whose
 // .build/release/bayesprune is a link to the debug binary `swift build --build-tests` made.
 
-import Foundation
 import BayesPruneRunIO
+import Foundation
 import TestSupport
 import Testing
 
@@ -35,8 +35,10 @@ func launchTree(_ bin: String) throws -> String {
         let log = try temporaryDirectory("launch-term-log") + "/output"
         let pid = try spawnWithDefaultSignals(
             "/bin/bash",
-            [tree + "/launch/mpi", "-n", "2", "--", "--data", "mnist", "--data-dir", data, "--epochs", "100000",
-             "--model", "mlp", "--hidden", "16", "--batch-size", "32", "--checkpoint-every", "0", "--out", out],
+            [
+                tree + "/launch/mpi", "-n", "2", "--", "--data", "mnist", "--data-dir", data, "--epochs", "100000",
+                "--model", "mlp", "--hidden", "16", "--batch-size", "32", "--checkpoint-every", "0", "--out", out,
+            ],
             log: log)
         // Wait until training runs (metrics.jsonl has lines), then signal the launcher only.
         let started = Date()

@@ -52,7 +52,10 @@ import Testing
     @Test(arguments: [
         (["--model", "vgg"], ["--model", "vgg"], "bayesprune: The value 'vgg' is invalid for '--model"),
         (["--epochs", "0"], ["--epochs", "0"], "bayesprune: --epochs: must be at least 1"),
-        (["--config", "/nonexistent-bp.toml"], ["--config", "/nonexistent-bp.toml"], "bayesprune: /nonexistent-bp.toml"),
+        (
+            ["--config", "/nonexistent-bp.toml"], ["--config", "/nonexistent-bp.toml"],
+            "bayesprune: /nonexistent-bp.toml"
+        ),
         ([], ["--model", "vgg"], "bayesprune: rank 1: The value 'vgg' is invalid"),
         ([], ["--epochs", "0"], "bayesprune: rank 1: --epochs: must be at least 1"),
     ])
