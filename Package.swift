@@ -102,6 +102,11 @@ let package = Package(
             swiftSettings: fast
         ),
 
+        // The file readers as fuzz targets, and their libFuzzer binary (Fuzz/run builds it with the fuzzer).
+        .target(
+            name: "BayesPruneFuzzTargets", dependencies: ["BayesPruneKernels", "BayesPruneData", "BayesPruneRunIO"]),
+        .executableTarget(name: "bayesprune-fuzz", dependencies: ["CShims", "BayesPruneFuzzTargets"]),
+
         // MARK: - Command-line tool
         .executableTarget(
             name: "bayesprune",
@@ -120,7 +125,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CShims", "BayesPruneKernels"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["BayesPruneKernels"]),
         .testTarget(name: "RuntimeTests", dependencies: ["BayesPruneRuntime", "TestSupport"]),
-        .testTarget(name: "DataTests", dependencies: ["BayesPruneKernels", "BayesPruneData", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["BayesPruneKernels", "BayesPruneData", "TestSupport", "BayesPruneFuzzTargets"]),
         .testTarget(name: "NNTests", dependencies: ["BayesPruneKernels", "BayesPruneNN", "TestSupport"]),
         .testTarget(
             name: "TrainingTests",

@@ -15,7 +15,7 @@ public enum CIFARReader {
 
     /// Reads records of `labelBytes` label bytes followed by an image; returns the label at
     /// `labelIndex` of each record (checked against `classes`) and appends the scaled pixels.
-    static func appendRecords(
+    public static func appendRecords(
         path: String, labelBytes: Int, labelIndex: Int, classes: Int,
         features: inout [Float], labels: inout [Int32]
     ) throws {

@@ -39,8 +39,12 @@ public enum IDXReader {
             throw DataError(path, "truncated: \(bytes.count) bytes is shorter than the \(offset)-byte header")
         }
         let dims = (0..<expectedDims).map { Int(readBigEndian32(bytes, at: 4 + 4 * $0)) }
-        let promised = dims.reduce(1, *)
         let present = bytes.count - offset
+        // The product of four-byte dims can overflow Int: saturate, which any real file is below.
+        let promised = dims.reduce(1) { p, d in
+            let (r, overflow) = p.multipliedReportingOverflow(by: d)
+            return overflow ? Int.max : r
+        }
         if present < promised {
             throw DataError(
                 path, "truncated: header dims \(dims) promise \(promised) data bytes but only \(present) follow")

@@ -184,8 +184,10 @@ public struct Checkpoint {
             rest.prefix(6) == Data("header".utf8)
         else { return nil }
         // rest: the name (6), the section's length (8) and CRC (4)
-        let length = Int(rest.subdata(in: 6..<14).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian)
-        guard length < 64 << 20, let json = try? file.read(upToCount: length), json.count == length,
+        let length64 = rest.subdata(in: 6..<14).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+        guard length64 < 64 << 20 else { return nil }
+        let length = Int(length64)
+        guard let json = try? file.read(upToCount: length), json.count == length,
             crc(json) == u32(rest, 14)
         else { return nil }
         return try? JSONDecoder().decode(CheckpointHeader.self, from: json)

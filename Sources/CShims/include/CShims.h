@@ -47,4 +47,8 @@ void bp_bn_backward_dx(const float *x, const float *dy, float *dx, size_t n, flo
 /// input indices.
 void bp_maxpool2x2_forward(const float *x, float *y, int32_t *argmax, size_t planes, int h, int w, int oh, int ow);
 
+/// libFuzzer's driver (linked only into the fuzz build, `-sanitize=fuzzer`): runs the fuzzing loop with
+/// `callback` as the target, taking libFuzzer's own command-line options from argc/argv.
+int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
+
 #endif

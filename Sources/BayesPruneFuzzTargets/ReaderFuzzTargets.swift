@@ -1,0 +1,60 @@
+// The file readers as fuzz targets: each takes arbitrary bytes as a file, and must either accept them or
+// refuse them with one line that names the file and says what is wrong, never crashing, hanging or
+// showing a decoder's or Foundation's internal text. Used by the libFuzzer binary (bayesprune-fuzz) and,
+// on the committed corpora, by the tests.
+
+import BayesPruneData
+import BayesPruneKernels
+import BayesPruneRunIO
+import Foundation
+
+/// A reader under fuzzing.
+public enum FuzzTarget: String, CaseIterable, Sendable {
+    case idx, cifar, csv, safetensors, checkpoint
+
+    /// Runs the reader on `bytes` written to a scratch file in `directory`. Returns nil when the input was
+    /// accepted, else the one-line message; traps (a finding) when the message breaks the rules above.
+    @discardableResult
+    public func run(_ bytes: Data, directory: String) -> String? {
+        let path = directory + "/input-" + rawValue
+        FileManager.default.createFile(atPath: path, contents: bytes)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            try read(path)
+            return nil
+        } catch {
+            let message = "\(error)"
+            check(message, path: path)
+            return message
+        }
+    }
+
+    private func read(_ path: String) throws {
+        switch self {
+        case .idx:
+            do { _ = try IDXReader.readImages(path: path) } catch { _ = try IDXReader.readLabels(path: path) }
+        case .cifar:
+            var features: [Float] = []
+            var labels: [Int32] = []
+            try CIFARReader.appendRecords(
+                path: path, labelBytes: 2, labelIndex: 1, classes: 100, features: &features, labels: &labels)
+        case .csv:
+            _ = try CSVReader.load(trainPath: path, seed: 0)
+        case .safetensors:
+            _ = try Safetensors.read(path: path)
+        case .checkpoint:
+            _ = Checkpoint.readHeader(path: path)
+            _ = try Checkpoint.read(path: path)
+        }
+    }
+
+    /// The rules every refusal follows; a violation is a finding.
+    private func check(_ message: String, path: String) {
+        let internals = ["Error Domain", "DecodingError", "EncodingError", "NSCocoaErrorDomain", "Swift.", "Optional("]
+        precondition(!message.contains("\n"), "\(rawValue): multi-line message: \(message)")
+        precondition(message.contains(path), "\(rawValue): message does not name the file: \(message)")
+        for marker in internals {
+            precondition(!message.contains(marker), "\(rawValue): internal text in message: \(message)")
+        }
+    }
+}
