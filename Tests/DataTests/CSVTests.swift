@@ -108,7 +108,7 @@ import Testing
                 _ = try CSVReader.load(trainPath: dir + "/one.csv", seed: 0)
             }
             try writeText("a,b\n1,2\n3,4\n", to: dir + "/ok.csv")
-            expectDataError(containing: ["ok.csv", "unknown target column \"price\"", "a, b"]) {
+            expectDataError(containing: ["ok.csv", "unknown target column \"price\"", "columns are \"a\", \"b\""]) {
                 _ = try CSVReader.load(trainPath: dir + "/ok.csv", target: "price", seed: 0)
             }
             try writeText("a,c\n1,2\n", to: dir + "/otherheader.csv")
