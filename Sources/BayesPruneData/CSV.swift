@@ -245,10 +245,8 @@ public enum CSVReader {
         let targetIndex: Int
         if let target {
             guard let index = trainTable.header.firstIndex(of: target) else {
-                throw DataError(
-                    trainPath,
-                    "unknown target column \(quoted(target)); columns are \(trainTable.header.map(quoted).joined(separator: ", "))"
-                )
+                let columns = trainTable.header.map(quoted).joined(separator: ", ")
+                throw DataError(trainPath, "unknown target column \(quoted(target)); columns are \(columns)")
             }
             targetIndex = index
         } else {

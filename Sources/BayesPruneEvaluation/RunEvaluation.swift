@@ -101,6 +101,7 @@ public enum RunEvaluation {
             }
             out["last"] = try metrics(last, samples: nil)
             out["bma"] = try average.mean.map { try metrics($0, samples: average.count) } ?? ["samples": 0]
+            if m.config.pruning.enabled, let warning = chanceWarning(last, data.test) { out["warning"] = warning }
         }
 
         if m.config.pruning.enabled {
@@ -121,6 +122,18 @@ public enum RunEvaluation {
         }
         let json = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
         return String(decoding: json, as: UTF8.self)
+    }
+
+    /// Said when a pruned classifier is no better than always predicting the most frequent class.
+    static func chanceWarning(_ p: Predictions, _ test: Dataset) -> String? {
+        var counts = [Int](repeating: 0, count: max(test.classes, 2))
+        for l in test.labels { counts[Int(l)] += 1 }
+        let chance = Double(counts.max() ?? 0) / Double(max(test.count, 1))
+        let accuracy = Evaluator.classification(p, labels: test.labels).accuracy
+        guard accuracy <= chance + 0.01 else { return nil }
+        return String(
+            format: "the pruned network predicts no better than chance: accuracy %.4f, most frequent class %.4f",
+            accuracy, chance)
     }
 
     /// The pruning summary of a run with the names of the inputs still connected.

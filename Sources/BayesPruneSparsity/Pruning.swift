@@ -88,7 +88,11 @@ public struct LayerSparsity: Codable, Equatable {
     public var outputs: Int, outputsRemoved: Int
     public var inputs: Int, inputsRemoved: Int
     public var kernelsRemoved: Int
+    /// Multiply-adds per example, dense and in the compact export (which drops only the dead channels of
+    /// compactable spaces: not input features, not residual-stream channels).
     public var macs: Int, macsAfter: Int
+    /// Outputs and inputs the compact export drops (dead channels of compactable spaces).
+    public var outputsDropped = 0, inputsDropped = 0
 
     enum CodingKeys: String, CodingKey {
         case layer, prunable, weights, macs
@@ -99,6 +103,8 @@ public struct LayerSparsity: Codable, Equatable {
         case inputsRemoved = "input_channels_or_units_removed"
         case kernelsRemoved = "kernels_removed"
         case macsAfter = "macs_after"
+        case outputsDropped = "filters_or_units_dropped_by_export"
+        case inputsDropped = "input_channels_or_units_dropped_by_export"
     }
 }
 
@@ -115,10 +121,12 @@ public final class Pruner {
     public var theta: Double
     /// E-steps taken so far; restored from checkpoints.
     public var eSteps = 0
+    /// The channel spaces the last E-step would have emptied, each kept alive with its strongest channel.
+    public internal(set) var lastGuarded: [String] = []
     /// Weight tensors the E-step and the hard criteria act on.
     public let prunable: [ParameterEntry]
     /// Channels found dead by the graph, per space.
-    public private(set) var dead: [[Bool]]
+    public internal(set) var dead: [[Bool]]
 
     public init(network: Network, config: PruningConfig, dataSize: Int, lambda1: Float) {
         self.config = config
@@ -214,6 +222,7 @@ public final class Pruner {
     /// number of groups in the slab.
     @discardableResult
     public func step(_ comm: Communicator) throws -> Int {
+        let before = (mask: mask.array, dead: dead)
         let stats = try groupStatistics(comm)
         let ms = stats.meanSquares
         let N = Double(dataSize)
@@ -262,6 +271,7 @@ public final class Pruner {
             for i in 0..<mask.count { mask[i] = mask[i] > all ? 1 : 0 }
             propagate()
         }
+        lastGuarded = keepEverySpaceAlive(maskBefore: before.mask, deadBefore: before.dead)
         eSteps += 1
         return slabCount
     }
@@ -450,12 +460,29 @@ public final class Pruner {
                 r.inputsRemoved = (0..<inp).filter { j in (0..<out).allSatisfy { m[$0 * inp + j] == 0 } }.count
             }
             r.macs = perExample
-            let keepOut = Double(r.outputs - r.outputsRemoved) / Double(r.outputs)
-            let keepIn = Double(r.inputs - r.inputsRemoved) / Double(r.inputs)
+            (r.outputsDropped, r.inputsDropped) = droppedByExport(layer: e.layer)
+            let keepOut = Double(r.outputs - r.outputsDropped) / Double(r.outputs)
+            let keepIn = Double(r.inputs - r.inputsDropped) / Double(r.inputs)
             r.macsAfter = Int((Double(perExample) * keepOut * keepIn).rounded())
             out.append(r)
         }
         return out
+    }
+
+    /// The outputs and inputs of `layer` the compact export drops: the dead channels of the compactable
+    /// spaces it produces or consumes (at least one channel of a space is always kept), times the block
+    /// of a linear layer reading a flattened feature map.
+    func droppedByExport(layer: String) -> (outputs: Int, inputs: Int) {
+        var outputs = 0
+        var inputs = 0
+        for (k, space) in network.graph.spaces.enumerated() where space.compactable {
+            let dropped = min(dead[k].filter { $0 }.count, space.channels - 1)
+            if space.producers.contains(where: { $0.ref.layer == layer }) { outputs += dropped }
+            for r in space.consumers where r.layer == layer {
+                if case .linearIn(_, _, _, let block) = r { inputs += dropped * block } else { inputs += dropped }
+            }
+        }
+        return (outputs, inputs)
     }
 
     /// Totals and per-layer figures for metrics.jsonl and `evaluate` (see `PruningSummary`).
@@ -471,12 +498,12 @@ public final class Pruner {
         for (l, e) in zip(layers, network.store.entries.filter { $0.role == .weight }) where l.prunable {
             if e.group == .convKernel {
                 channels += l.outputs
-                removed += l.outputsRemoved
+                removed += l.outputsDropped
                 kernels += e.shape[0] * e.shape[1]
                 kernelsRemoved += l.kernelsRemoved
             } else {
                 channels += l.inputs
-                removed += l.inputsRemoved
+                removed += l.inputsDropped
             }
         }
         let macs = layers.reduce(0) { $0 + $1.macs }

@@ -36,6 +36,10 @@ public struct EpochMetrics {
     public var preconditioner: PreconditionerSummary?
     public var pruning: PruningSummary?
     public var pruningActive: Bool?
+    /// The layers the E-step would have emptied, kept alive with their strongest channel (this epoch).
+    public var pruningGuard: [String]?
+    /// Set when the pruned network predicts no better than a constant (see `Trainer.collapseWarning`).
+    public var pruningWarning: String?
     /// Names of the input features still connected (tabular data with pruning).
     public var connectedInputs: [String]?
     /// Under MPI: the rank count and the mean gradient-allreduce time per step of this rank.
@@ -53,6 +57,8 @@ public struct EpochMetrics {
         case elapsedSeconds = "elapsed_seconds"
         case bmaSamples = "bma_samples"
         case calibrationBins = "calibration_bins"
+        case pruningGuard = "pruning_guard"
+        case pruningWarning = "pruning_warning"
         case tauMean = "tau_mean"
         case tauMin = "tau_min"
         case tauMax = "tau_max"
@@ -137,6 +143,8 @@ public struct EpochMetrics {
             try c.encode(p.layers, forKey: .init(Key.pruningLayers))
             try c.encodeIfPresent(m.pruningActive, forKey: .init(Key.pruningActive))
             try c.encodeIfPresent(m.connectedInputs, forKey: .init(Key.connectedInputs))
+            try c.encodeIfPresent(m.pruningGuard, forKey: .init(Key.pruningGuard))
+            try c.encodeIfPresent(m.pruningWarning, forKey: .init(Key.pruningWarning))
         }
     }
 

@@ -271,6 +271,11 @@ public final class Trainer {
             // removed weights are zero from here on (the sampler keeps them so).
             try pruner.step(communicator)
             vApplyMask(network.store.values.pointer, mask: pruner.mask.pointer, count: network.store.parameterCount)
+            if !pruner.lastGuarded.isEmpty {
+                log(
+                    "warning: epoch \(epoch): the E-step would have removed every channel of a layer; kept the "
+                        + "strongest: \(pruner.lastGuarded.joined(separator: "; "))")
+            }
         }
         return EpochState(
             epoch: epoch, firstBatch: 0, pruningActive: pruningActive, lossSum: 0,
@@ -311,12 +316,40 @@ public final class Trainer {
     func describePruning(_ pruner: Pruner, active: Bool, into m: inout EpochMetrics) {
         m.pruning = pruner.summary()
         m.pruningActive = active
+        if active && !pruner.lastGuarded.isEmpty && pruner.eSteps > 0 { m.pruningGuard = pruner.lastGuarded }
+        if active, let warning = collapseWarning(m) {
+            m.pruningWarning = warning
+            log("warning: " + warning)
+        }
         let t = data.train
         if t.task != .multiclass || t.height == 1 && t.width == 1 && !t.featureNames.isEmpty {
             m.connectedInputs = pruner.connectedInputs().map { i in
                 i < t.featureNames.count ? t.featureNames[i] : "\(i)"
             }
         }
+    }
+
+    /// A warning when the pruned network is no better than a constant predictor: test accuracy at the
+    /// chance level of the most frequent class (classification), or RMSE at the targets' standard deviation
+    /// (regression), naming the layers that lost the largest share of their multiply-adds.
+    func collapseWarning(_ m: EpochMetrics) -> String? {
+        let test = data.test
+        let collapsed: String
+        if test.task == .regression {
+            guard let rmse = m.evaluation.test[.rmse], let sd = data.targetScaling?.std, rmse >= 0.99 * Double(sd)
+            else { return nil }
+            collapsed = String(format: "test RMSE %.4g is no better than predicting the mean (sd %.4g)", rmse, sd)
+        } else {
+            var counts = [Int](repeating: 0, count: max(test.classes, 2))
+            for l in test.labels { counts[Int(l)] += 1 }
+            let chance = Double(counts.max() ?? 0) / Double(max(test.count, 1))
+            guard let accuracy = m.evaluation.test[.accuracy], accuracy <= chance + 0.01 else { return nil }
+            collapsed = String(format: "test accuracy %.4f is at chance level (%.4f)", accuracy, chance)
+        }
+        let worst = (m.pruning?.layers ?? []).sorted { $0.macShareSaved > $1.macShareSaved }.prefix(3)
+            .map { String(format: "%@ (%.0f%% removed)", $0.layer, 100 * $0.macShareSaved) }
+        return "epoch \(m.epoch): the pruned network predicts no better than a constant: \(collapsed); "
+            + "layers that lost most: \(worst.joined(separator: ", ")); try a smaller lambda0 or lower thresholds"
     }
 
     // MARK: - One step

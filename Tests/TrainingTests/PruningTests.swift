@@ -170,6 +170,12 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
         try t.run(blasCore: "")
         // Kill about a third of every compactable space's channels by zeroing their producers, then prune.
         let s = t.network.store
+        // mlp also loses half its input features (zeroed fc1 columns): the export keeps every input, so
+        // the savings reported must not count them.
+        if model == .mlp, let fc1 = s.entry(named: "fc1.weight") {
+            let (outs, ins) = (fc1.shape[0], fc1.shape[1])
+            for o in 0..<outs { for j in stride(from: 0, to: ins, by: 2) { s.values[fc1.offset + o * ins + j] = 0 } }
+        }
         for sp in t.network.graph.spaces where sp.compactable {
             for ch in stride(from: 1, to: sp.channels, by: 3) {
                 for p in sp.producers {
@@ -199,6 +205,10 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
         let summary = try CompactExport.export(directory: c.out, to: out)
         #expect(summary.compactParameters < summary.denseParameters)
         #expect(summary.compactMACsPerExample < summary.denseMACsPerExample)
+        // Honest savings: what metrics report is what the export saves.
+        let exported = 1 - Double(summary.compactMACsPerExample) / Double(summary.denseMACsPerExample)
+        let reported = t.pruner!.summary().macSavings
+        #expect(abs(reported - exported) <= 0.01, "\(model): metrics say \(reported), the export saves \(exported)")
         let m = try RunManifest.load(directory: out)
         let compact = try RunEvaluation.loadNetwork(m)
         try WeightsFile.load(compact, from: out + "/weights.safetensors")
@@ -303,6 +313,110 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
         do { _ = try quietTrainer(c) } catch {
             #expect("\(error)".contains("hard-threshold: fc3 is not a prunable layer"))
         }
+    }
+
+    /// No E-step empties a layer: with thresholds that remove everything, every channel space keeps its
+    /// strongest channel (the one with the largest sum of squares before the step), the output units
+    /// keep their weights, the guard is reported, and the network does not predict a constant.
+    @Test(arguments: [ModelKind.mlp, .lenet, .resnet20])
+    func thresholdsThatRemoveEverythingLeaveEveryLayerAlive(model: ModelKind) throws {
+        let net = try ModelBuilder.build(
+            ModelSpec(kind: model, input: ActShape(1, 16, 16), outputs: 4, hidden: [12, 8]), seed: 3)
+        var pc = PruningConfig.defaults(model: model)
+        pc.enabled = true
+        (pc.softThreshold, pc.fcSoftThreshold, pc.hardThreshold, pc.fcHardThreshold) = (1e9, 1e9, 1e9, 1e9)
+        pc.pruneFirstLayer = true
+        pc.pruneLastLayer = true
+        pc.pruneKernels = true
+        let pruner = Pruner(network: net, config: pc, dataSize: 100, lambda1: 5e-4)
+        // The strongest channel of each space, computed independently from the weights before the step.
+        let s = net.store
+        var strongest: [String: Int] = [:]
+        for space in net.graph.spaces where !space.producers.isEmpty {
+            var best = (0, -1.0)
+            for c in 0..<space.channels {
+                var sum = 0.0
+                for p in space.producers {
+                    pruner.forEachIndex(p.ref, c) { sum += Double(s.values[$0] * s.values[$0]) }
+                }
+                if sum > best.1 { best = (c, sum) }
+            }
+            strongest[space.name] = best.0
+        }
+        try pruner.step(SingleProcess())
+        for (k, space) in net.graph.spaces.enumerated() {
+            let live = (0..<space.channels).filter { !pruner.dead[k][$0] }
+            #expect(!live.isEmpty, "\(model): \(space.name) lost every channel")
+            if let c = strongest[space.name], live.count == 1 {
+                #expect(live == [c], "\(model): \(space.name) kept \(live), not its strongest channel \(c)")
+            }
+        }
+        #expect(!pruner.lastGuarded.isEmpty, "the guard should have acted and said so")
+        // The output layer keeps a live weight in every output unit's row.
+        let last = s.entries.last { $0.role == .weight }!
+        let (outs, ins) = (last.shape[0], last.count / last.shape[0])
+        for o in 0..<outs {
+            #expect((0..<ins).contains { pruner.mask[last.offset + o * ins + $0] != 0 }, "output unit \(o) removed")
+        }
+        vApplyMask(s.values.pointer, mask: pruner.mask.pointer, count: s.parameterCount)
+        let data = try PreparedData.load(quadrantConfig(Self.data, model: model, epochs: 1))
+        let p = try Evaluator.predict(net, data: data.test, batchSize: 64)
+        let firstRow = Array(p.values[0..<p.width])
+        #expect(
+            (1..<p.count).contains { Array(p.values[($0 * p.width)..<(($0 + 1) * p.width)]) != firstRow },
+            "\(model): the pruned network predicts a constant")
+    }
+
+    /// A run whose thresholds would remove everything keeps training a live network, says so in its log
+    /// and in metrics.jsonl, and warns when the network predicts no better than a constant.
+    @Test func theGuardIsReportedAndACollapseIsWarnedAbout() throws {
+        var c = quadrantConfig(Self.data, model: .mlp, epochs: 2)
+        c.pruning = PruningConfig.defaults(model: .mlp)
+        c.pruning.enabled = true
+        c.pruning.warmUp = 0
+        (c.pruning.softThreshold, c.pruning.fcSoftThreshold) = (1e9, 1e9)
+        (c.pruning.hardThreshold, c.pruning.fcHardThreshold) = (1e9, 1e9)
+        var lines: [String] = []
+        let t = try Trainer(config: c, data: try PreparedData.load(c))
+        t.showProgress = false
+        t.log = { lines.append($0) }
+        try t.run(blasCore: "")
+        #expect(lines.contains { $0.hasPrefix("warning: epoch 1: the E-step would have removed every channel") })
+        let first =
+            try JSONSerialization.jsonObject(
+                with: Data(
+                    try String(contentsOfFile: c.out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")[0].utf8
+                ))
+            as! [String: Any]
+        #expect((first["pruning_guard"] as? [String])?.isEmpty == false, "\(first)")
+
+        // The collapse rule on its own: 4 balanced classes, chance is 0.25.
+        var m = t.history[0]
+        m.evaluation.test[.accuracy] = 0.25
+        let warning = try #require(t.collapseWarning(m))
+        #expect(
+            warning.contains("epoch 1") && warning.contains("at chance level") && warning.contains("fc1"), "\(warning)")
+        m.evaluation.test[.accuracy] = 0.9
+        #expect(t.collapseWarning(m) == nil)
+    }
+
+    /// `evaluate` says so when a pruned classifier predicts no better than chance (here: all weights 0).
+    @Test func evaluateWarnsAboutAPrunedNetworkAtChance() throws {
+        var c = quadrantConfig(Self.data, model: .mlp, epochs: 1)
+        c.pruning = PruningConfig.defaults(model: .mlp)
+        c.pruning.enabled = true
+        let t = try quietTrainer(c)
+        try t.run(blasCore: "")
+        var json =
+            try JSONSerialization.jsonObject(with: Data(try RunEvaluation.evaluate(directory: c.out).utf8))
+            as! [String: Any]
+        #expect(json["warning"] == nil, "a trained network is not at chance: \(json)")
+        t.network.store.values.zero()
+        try t.saveWeights(to: c.out + "/weights.safetensors")
+        json =
+            try JSONSerialization.jsonObject(with: Data(try RunEvaluation.evaluate(directory: c.out).utf8))
+            as! [String: Any]
+        #expect((json["warning"] as? String)?.contains("no better than chance") == true, "\(json)")
     }
 }
 
