@@ -70,7 +70,7 @@ public enum CompactExport {
             denseMACsPerExample: dense.macsPerExample, compactMACsPerExample: compact.macsPerExample)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try enc.encode(summary), to: out + "/architecture.json")
+        try AtomicFile.write(try encodeJSON(summary, for: out + "/architecture.json"), to: out + "/architecture.json")
         return summary
     }
 

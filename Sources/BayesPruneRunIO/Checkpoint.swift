@@ -38,6 +38,11 @@ public struct CheckpointHeader: Codable, Equatable {
     public var config: TrainConfig
     /// The run this checkpoint belongs to (RunManifest.runId); nil in checkpoints of earlier versions.
     public var runId: String?
+    /// The divergence watch's state (running loss level, steps seen, high streak, start of a rise), so a
+    /// resumed run watches exactly as an uninterrupted one; nil in earlier versions.
+    public var lossWatch: [Double]?
+    /// The channel spaces the pruning guard kept alive at the last E-step.
+    public var guarded: [String]?
 
     public init(
         model: String, parameterCount: Int, stateCount: Int, layoutHash: UInt64, worldSize: Int, globalBatch: Int,
@@ -97,7 +102,12 @@ public struct Checkpoint {
         }
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
-        var all: [(String, Data)] = [("header", try enc.encode(header))]
+        let headerJSON: Data
+        do { headerJSON = try enc.encode(header) } catch {
+            throw CheckpointError(
+                description: "checkpoint header: cannot record a non-finite value (\(encodingProblem(error)))")
+        }
+        var all: [(String, Data)] = [("header", headerJSON)]
         all += sections.keys.sorted().map { ($0, sections[$0]!) }
         u32(Checkpoint.version)
         u32(UInt32(all.count))
@@ -220,10 +230,11 @@ public enum CheckpointStore {
         return files.filter { $0.hasPrefix("ckpt-") && $0.hasSuffix(".bpck") }.sorted(by: >).map { dir + "/" + $0 }
     }
 
-    /// The checkpoints of run `runId` in `run`, newest first (nil: every checkpoint file).
+    /// The checkpoints of run `runId` in `run`, newest first (nil: every checkpoint file). A file whose
+    /// header cannot be read stays in the list, so that reading it reports the damage by name.
     public static func list(_ run: String, runId: String?) -> [String] {
         guard let runId else { return list(run) }
-        return list(run).filter { Checkpoint.readHeader(path: $0)?.runId == runId }
+        return list(run).filter { path in Checkpoint.readHeader(path: path).map { $0.runId == runId } ?? true }
     }
 
     /// Writes `c` into the run's checkpoints folder and keeps the newest `keep` checkpoints of the same run

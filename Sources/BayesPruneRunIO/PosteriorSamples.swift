@@ -31,8 +31,7 @@ public struct SampleManifest: Codable, Equatable {
     }
 
     public func write(directory: String) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try enc.encode(self), to: directory + "/samples/manifest.json")
+        let path = directory + "/samples/manifest.json"
+        try AtomicFile.write(try encodeJSON(self, for: path), to: path)
     }
 }

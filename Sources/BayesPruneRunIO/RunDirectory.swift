@@ -1,20 +1,24 @@
 // What makes a directory a run directory, so a new run never mixes with or silently replaces an
-// earlier one: the files a run writes, a check that a directory holds none of them, and the removal of
-// exactly those files when the user asks to replace a run.
+// earlier one: a directory holds a run when its config.json is a bayesprune run record or its
+// checkpoints/ folder has bayesprune checkpoints; replacing a run removes exactly the files a run writes
+// (never another tool's files that happen to share a folder name).
 
 import BayesPruneKernels
 import Foundation
 
 public enum RunDirectory {
-    /// The files and folders a run (or a compact export) writes into its directory.
-    public static let runFiles = [
-        "config.json", "metrics.jsonl", "weights.safetensors", "mask.safetensors", "samples", "checkpoints",
-        "architecture.json",
-    ]
+    /// Top-level files a run (or a compact export) writes.
+    static let files = ["config.json", "metrics.jsonl", "weights.safetensors", "mask.safetensors", "architecture.json"]
 
-    /// The run files present in `path` (none when it does not exist).
+    /// What of a run `path` holds (empty: no run): "config.json", "checkpoints", ...
     public static func runFilesPresent(_ path: String) -> [String] {
-        runFiles.filter { FileManager.default.fileExists(atPath: path + "/" + $0) }
+        var present: [String] = []
+        if (try? RunManifest.load(directory: path)) != nil { present.append("config.json") }
+        if !checkpointFiles(path).isEmpty { present.append("checkpoints") }
+        guard !present.isEmpty else { return [] }
+        present += files.dropFirst().filter { FileManager.default.fileExists(atPath: path + "/" + $0) }
+        if !sampleFiles(path).isEmpty { present.append("samples") }
+        return present
     }
 
     /// Throws `SettingError("out", ...)` when `path` exists and is not a directory.
@@ -25,13 +29,28 @@ public enum RunDirectory {
         }
     }
 
-    /// Removes a previous run's files from `path` (only those: anything else in the directory stays).
-    /// Throws `OutputError` naming the file that cannot be removed.
+    /// Removes a previous run's files from `path`: its top-level files, its checkpoints and posterior
+    /// samples (and those folders when that leaves them empty); anything else stays. Throws `OutputError`
+    /// naming the file that cannot be removed.
     public static func clearPreviousRun(_ path: String) throws {
-        for name in runFilesPresent(path) {
-            do { try FileManager.default.removeItem(atPath: path + "/" + name) } catch {
-                throw OutputError(description: "\(path)/\(name): cannot remove the previous run's file")
+        let targets = files.map { path + "/" + $0 } + checkpointFiles(path) + sampleFiles(path)
+        for file in targets where FileManager.default.fileExists(atPath: file) {
+            guard unlink(file) == 0 else {
+                throw OutputError(description: "\(file): cannot remove the previous run's file")
             }
         }
+        for folder in ["/checkpoints", "/samples"] { rmdir(path + folder) }  // only when empty
+    }
+
+    static func checkpointFiles(_ path: String) -> [String] {
+        matching(path + "/checkpoints") { $0.hasPrefix("ckpt-") && $0.contains(".bpck") }
+    }
+
+    static func sampleFiles(_ path: String) -> [String] {
+        matching(path + "/samples") { $0 == "manifest.json" || $0.hasPrefix("sample-") && $0.contains(".safetensors") }
+    }
+
+    static func matching(_ folder: String, _ keep: (String) -> Bool) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter(keep).map { folder + "/" + $0 }
     }
 }

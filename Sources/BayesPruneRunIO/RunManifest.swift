@@ -78,8 +78,28 @@ func decodingProblem(_ error: Error) -> String {
     }
 }
 
+/// The system's reason for a failed file operation ("no space left on device"), without Foundation's
+/// wording around it.
+public func systemReason(_ error: Error) -> String {
+    let ns = error as NSError
+    if let posix = (ns.userInfo[NSUnderlyingErrorKey] as? NSError) ?? (ns.domain == NSPOSIXErrorDomain ? ns : nil) {
+        return String(cString: strerror(Int32(posix.code))).lowercased()
+    }
+    return "error \(ns.code)"
+}
+
+/// Encodes `value` as JSON for `path`; an unencodable value (a non-finite number) becomes an `OutputError`
+/// naming the file and the key.
+public func encodeJSON<T: Encodable>(_ value: T, for path: String, pretty: Bool = true) throws -> Data {
+    let enc = JSONEncoder()
+    enc.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys] : [.sortedKeys]
+    do { return try enc.encode(value) } catch {
+        throw OutputError(description: "\(path): cannot record a non-finite value (\(encodingProblem(error)))")
+    }
+}
+
 /// The key path of a value JSON cannot encode.
-func encodingProblem(_ error: Error) -> String {
+public func encodingProblem(_ error: Error) -> String {
     guard case .invalidValue(_, let c)? = error as? EncodingError else { return "unencodable" }
     return c.codingPath.map(\.stringValue).joined(separator: ".")
 }

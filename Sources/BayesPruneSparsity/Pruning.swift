@@ -122,7 +122,7 @@ public final class Pruner {
     /// E-steps taken so far; restored from checkpoints.
     public var eSteps = 0
     /// The channel spaces the last E-step would have emptied, each kept alive with its strongest channel.
-    public internal(set) var lastGuarded: [String] = []
+    public var lastGuarded: [String] = []
     /// Weight tensors the E-step and the hard criteria act on.
     public let prunable: [ParameterEntry]
     /// Channels found dead by the graph, per space.
@@ -271,7 +271,7 @@ public final class Pruner {
             for i in 0..<mask.count { mask[i] = mask[i] > all ? 1 : 0 }
             propagate()
         }
-        lastGuarded = keepEverySpaceAlive(maskBefore: before.mask, deadBefore: before.dead)
+        lastGuarded = try keepEverySpaceAlive(maskBefore: before.mask, deadBefore: before.dead, comm)
         eSteps += 1
         return slabCount
     }

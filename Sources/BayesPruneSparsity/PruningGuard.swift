@@ -4,6 +4,7 @@
 // of its producers' live weights, or of its consumers' for the input features), restored exactly as it
 // was before the step; the output units are never a channel space, so they are never removed.
 
+import BayesPruneDistributed
 import BayesPruneKernels
 import BayesPruneNN
 
@@ -11,7 +12,7 @@ extension Pruner {
     /// Restores, in every space the step emptied, its strongest channel; repeats until no space is empty
     /// (a restored channel may need a channel of the space feeding it). Masks are identical on every rank
     /// before and after, so every rank restores alike. Returns one description per restored space.
-    func keepEverySpaceAlive(maskBefore: [Float], deadBefore: [[Bool]]) -> [String] {
+    func keepEverySpaceAlive(maskBefore: [Float], deadBefore: [[Bool]], _ comm: Communicator) throws -> [String] {
         var restored: [String] = []
         // All emptied spaces at once: restoring one alone would be undone by a still-empty neighbour
         // (its channel has no live consumer there). A few rounds settle any remaining chain.
@@ -24,7 +25,11 @@ extension Pruner {
             for k in empty {
                 let space = network.graph.spaces[k]
                 let candidates = (0..<space.channels).filter { !deadBefore[k][$0] }
-                guard let best = candidates.max(by: { strength(k, $0) < strength(k, $1) }) else { continue }
+                guard !candidates.isEmpty else { continue }
+                // Averaged over ranks, so every rank keeps the same channel even if replicas drifted.
+                var strengths = candidates.map { strength(k, $0) }
+                if comm.size > 1 { try comm.allreduceSum(&strengths, what: "pruning guard") }
+                let best = candidates[strengths.indices.max { strengths[$0] < strengths[$1] }!]
                 restore(channel: best, of: k, from: maskBefore)
                 restored.append("\(space.name): kept channel \(best) of \(space.channels)")
                 any = true
@@ -46,6 +51,8 @@ extension Pruner {
             }
         }
         for r in space.consumers { copyChannel(r, c, from: before) }
+        // Back in the slab: with the spike's decay the kept channel would shrink and be guarded again.
+        for r in space.producers.map(\.ref) + space.consumers { forEachIndex(r, c) { lambda[$0] = lambda1 } }
     }
 
     /// Sum of squares of a channel's weights: its producers' rows, or for the input features (no

@@ -40,8 +40,8 @@ public final class Trainer {
     public internal(set) var samples = SampleManifest()
     public let communicator: Communicator
     /// Test hooks for the multi-process failure tests: after step `step`, on rank `rank`.
-    /// blowup multiplies every weight by −1000: confident wrong predictions, a finite loss far above its
-    /// level (divergence detection).
+    /// blowup multiplies the output layer by −10 at that step and by 10 after every later one: confident
+    /// wrong predictions whose loss grows step after step (a divergence, for the detection tests).
     public enum Fault: String { case perturb, kill, stall, term, nan, blowup }
     public var fault: (kind: Fault, rank: Int, step: Int)? = nil
     /// Seconds spent in the gradient allreduce, summed over the run (this rank).
@@ -55,9 +55,8 @@ public final class Trainer {
     /// A new run first removes a previous run's files from its directory (`train --overwrite`).
     public var replacePreviousRun = false
     public private(set) var history: [EpochMetrics] = []
-    /// The loss's running level for divergence detection, and the steps it has seen (this process).
-    var runningLoss = 0.0
-    var lossSteps = 0
+    /// The divergence watch (checkpointed, so a resumed run watches as an uninterrupted one).
+    var lossWatch = LossWatch()
 
     /// Builds the model, schedule, sampler state and (with pruning) the pruner for `config` on `data`.
     /// Throws `SettingError` for a model that does not fit the data or an override naming no prunable layer.
@@ -131,9 +130,20 @@ public final class Trainer {
                     [d.train.count, d.test.count, d.train.channels, d.train.height, d.train.width, d.train.classes]
                         .map { UInt64($0) })
             ))
-        let norm = d.normalization.mean + d.normalization.std + [d.targetScaling?.mean ?? 0, d.targetScaling?.std ?? 0]
-        out.append(("data (content: normalization statistics)", digest(norm.map { UInt64($0.bitPattern) })))
+        out.append(("data (training set content)", contentDigest(d.train)))
+        out.append(("data (test set content)", contentDigest(d.test)))
         return out
+    }
+
+    /// A digest of every feature, label and target value of a data set (as loaded and normalized): one
+    /// pixel or label that differs between two ranks' copies changes it.
+    func contentDigest(_ d: Dataset) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func mix(_ w: UInt64) { h = (h ^ w) &* 0xBF58_476D_1CE4_E5B9 &+ 0x94D0_49BB_1331_11EB }
+        d.features.withUnsafeBufferPointer { for x in $0 { mix(UInt64(x.bitPattern)) } }
+        for l in d.labels { mix(UInt64(UInt32(bitPattern: l))) }
+        for t in d.targets { mix(UInt64(t.bitPattern)) }
+        return h
     }
 
     /// Trains for `config.epochs` epochs, writing the run directory as it goes; after `restore`, the run
@@ -224,10 +234,12 @@ public final class Trainer {
                 return (d?["epoch"] as? Int ?? Int.max) <= r.epochsDone
             }
             try AtomicFile.write(kept.map { $0 + "\n" }.joined(), to: metricsPath)
-            // A resumed run may have a new base step size (after a divergence): config.json records it.
+            // A resumed run may have a new base step size (after a divergence), and a run of an earlier
+            // version gets its identifier now: config.json records both.
             var m = try RunManifest.load(directory: dir)
-            if m.config != config {
+            if m.config != config || m.runId != runId {
                 m.config = config
+                m.runId = runId
                 try m.write(directory: dir)
             }
         } else {
@@ -307,8 +319,15 @@ public final class Trainer {
         }
         history.append(m)
         if let metrics = run.metrics {
-            metrics.write(try m.jsonLine() + Data("\n".utf8))
-            try metrics.synchronize()
+            let path = config.out + "/metrics.jsonl"
+            do {
+                try metrics.write(contentsOf: try m.jsonLine() + Data("\n".utf8))
+                try metrics.synchronize()
+            } catch let e as EncodingError {
+                throw OutputError(description: "\(path): cannot record a non-finite value (\(encodingProblem(e)))")
+            } catch {
+                throw OutputError(description: "\(path): cannot append (\(systemReason(error)))")
+            }
             log(m.consoleLine(epochs: config.epochs))
         }
     }
@@ -400,33 +419,41 @@ public final class Trainer {
     /// over about 100 steps): a blow-up is caught while it starts, before an epoch-end checkpoint could
     /// record it. Every rank sees the same reduced loss, so every rank stops at the same step.
     func watchForDivergence(loss: Double, epoch: Int, batch b: Int, lr: Double) throws {
-        defer {
-            if loss.isFinite {
-                runningLoss = lossSteps == 0 ? loss : 0.99 * runningLoss + 0.01 * loss
-                lossSteps += 1
-            }
-        }
-        let blownUp =
-            lossSteps >= DivergenceError.warmUpSteps
-            && loss > DivergenceError.absoluteMargin + DivergenceError.factor * runningLoss
-        guard !loss.isFinite || blownUp else { return }
+        let level = lossWatch.level
+        guard lossWatch.observe(loss, step: state.step) else { return }
         let what =
             loss.isFinite
-            ? String(format: "loss %.3g far above its running level %.3g", loss, runningLoss) : "non-finite loss"
+            ? String(format: "loss %.3g far above its running level %.3g for %d steps", loss, level, LossWatch.streak)
+            : "non-finite loss"
         throw divergence(epoch: epoch, step: b + 1, what: what, lr: lr)
     }
 
-    /// The divergence error, with the newest checkpoint of this run (rank 0 reports it).
+    /// The divergence error, with the newest checkpoint of this run from before the rise began (rank 0
+    /// reports it). Rank 0 removes the run's checkpoints written after the rise began: their weights were
+    /// already on the way up, and `--resume` takes the newest checkpoint.
     func divergence(epoch: Int, step: Int, what: String, lr: Double) -> DivergenceError {
-        let newest = communicator.isRoot ? CheckpointStore.list(config.out, runId: runId).first : nil
+        var good: CheckpointHeader? = nil
+        if communicator.isRoot {
+            let since = lossWatch.risingSince ?? state.step
+            for path in CheckpointStore.list(config.out, runId: runId) {
+                guard let h = Checkpoint.readHeader(path: path) else { continue }
+                if h.samplerStep >= since {
+                    try? FileManager.default.removeItem(atPath: path)
+                } else if good == nil {
+                    good = h
+                }
+            }
+        }
         return DivergenceError(
-            epoch: epoch, step: step, what: what, lr: lr, baseLR: config.lr, run: config.out,
-            lastCheckpoint: newest.flatMap(Checkpoint.readHeader))
+            epoch: epoch, step: step, what: what, lr: lr, baseLR: config.lr, run: config.out, lastCheckpoint: good)
     }
 
     /// Test faults, and under MPI the periodic replica check.
     func afterStep(epoch: Int) throws {
-        if let f = fault, f.rank == communicator.rank, f.step == state.step { inject(f.kind) }
+        if let f = fault, f.rank == communicator.rank, f.step == state.step || f.kind == .blowup && state.step > f.step
+        {
+            inject(f.kind)
+        }
         let every = controls.syncCheckEvery
         if communicator.size > 1, every > 0, state.step % every == 0 {
             try checkReplicas(step: state.step, epoch: epoch)
@@ -464,7 +491,11 @@ public final class Trainer {
         case .stall: while true { sleep(3600) }
         case .term: raise(SIGTERM)
         case .nan: network.store.values[0] = .nan
-        case .blowup: vScale(network.store.values.pointer, count: network.store.parameterCount, by: -1e3)
+        case .blowup:
+            let first = fault.map { $0.step == state.step } ?? false
+            for e in network.store.entries where e.isLastLayer {
+                vScale(network.store.value(e.offset), count: e.count, by: first ? -10 : 10)
+            }
         }
     }
 

@@ -64,7 +64,7 @@ extension Trainer {
                 lr: schedule.learningRate(step: max(state.step - 1, 0)))
         }
         guard comm.isRoot else { return "" }
-        let header = CheckpointHeader(
+        var header = CheckpointHeader(
             model: config.model.rawValue, parameterCount: s.parameterCount, stateCount: s.stateCount,
             layoutHash: s.layoutHash,
             worldSize: comm.size, globalBatch: config.batchSize, epochsDone: epochsDone, batchInEpoch: batchInEpoch,
@@ -72,6 +72,8 @@ extension Trainer {
             augmentationStates: (0..<comm.size).map { Array(words[($0 * 4)..<($0 * 4 + 4)]) },
             theta: pruner?.theta, eSteps: pruner?.eSteps, bmaCount: average.count, samples: samples, config: config,
             runId: runId)
+        header.lossWatch = lossWatch.stored
+        header.guarded = pruner?.lastGuarded
         var sections: [String: Data] = [
             "weights": Data(floats: s.values.pointer, count: s.parameterCount),
             "state": Data(floats: s.state.pointer, count: s.stateCount),
@@ -157,6 +159,8 @@ extension Trainer {
         average.restore(count: h.bmaCount, sums: sums, width: width, examples: data.test.count, members: members)
         samples = h.samples
         runId = h.runId ?? runId
+        lossWatch = h.lossWatch.map(LossWatch.init(stored:)) ?? LossWatch()
+        pruner?.lastGuarded = h.guarded ?? []
         resumePoint = h
     }
 }

@@ -23,6 +23,8 @@ public enum TrainingSession {
         describe: (Error) -> String,
         report: (String) -> Void = { FileHandle.standardError.write(Data(("bayesprune: " + $0 + "\n").utf8)) }
     ) -> Int32 {
+        // Before set-up: a stop signal that arrives while the data loads is then a request, not a kill.
+        StopSignal.install()
         let comm: Communicator
         do {
             comm =
@@ -36,7 +38,6 @@ public enum TrainingSession {
         guard let trainer = agreeOnSetup(comm, setup: setup, describe: describe, report: report) else {
             return failureStatus
         }
-        StopSignal.install()
         do {
             try trainer.run(blasCore: blasCore)
             return 0

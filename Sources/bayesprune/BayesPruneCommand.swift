@@ -3,7 +3,11 @@
 // name it by its flag here.
 import ArgumentParser
 import BayesPruneConfig
+import BayesPruneData
+import BayesPruneDistributed
 import BayesPruneKernels
+import BayesPruneNN
+import BayesPruneRunIO
 import BayesPruneRuntime
 import BayesPruneTraining
 import Foundation
@@ -58,7 +62,12 @@ func userMessage(_ error: Error) -> String {
         let epoch = h.epochsDone + (h.batchInEpoch > 0 ? 1 : 0)
         return "\(e); the run's checkpoints are all from before it (newest: epoch \(epoch), step \(h.samplerStep)); "
             + "continue from there with a smaller step size: bayesprune train --resume \(e.run) --lr \(lr)"
-    default: return "\(error)"
+    case is OutputError, is DataError, is CheckpointError, is TrainingError, is ModelError, is ConfigFileError,
+        is StopSignal.Stopped, is DistributedError:
+        return "\(error)"
+    default:
+        // Not one of ours: never show a framework's own text.
+        return "unexpected error (\(type(of: error))); please report it with the command that caused it"
     }
 }
 

@@ -7,6 +7,8 @@ import Foundation
 import TestSupport
 import Testing
 
+@testable import BayesPruneTraining
+
 @Suite(.serialized) struct Divergence {
     static let data = try! quadrantDataset("diverge-data", train: 128, test: 32)
 
@@ -17,7 +19,9 @@ import Testing
         ] + extra
     }
 
-    /// Weights × 1e4 after step 10 (epoch 3 of 4 steps each): a finite loss far above its level.
+    /// Weights × −1000 after step 10 (epoch 3 of 4 steps each): a finite loss far above its level, for the
+    /// 3 steps that make a divergence (the third is epoch 4's first). The epoch-3 checkpoint, written after
+    /// the rise began, is removed; the advice names epoch 2's.
     @Test func aBlowUpIsCaughtAndTheAdviceWorks() throws {
         let run = try temporaryDirectory("diverge") + "/run"
         let r = try runCLI(args(run, ["--debug-fault", "blowup:0:10"]))
@@ -25,10 +29,10 @@ import Testing
         let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("bayesprune:") }
         #expect(lines.count == 1, "\(r.stderr)")
         let line = String(lines.first ?? "")
-        #expect(line.contains("diverged at epoch 3, step 3: loss") && line.contains("far above its running level"))
+        #expect(line.contains("diverged at epoch 4, step 1: loss") && line.contains("far above its running level"))
         #expect(line.contains("newest: epoch 2"), "\(line)")
-        // Only the epochs before the blow-up are recorded; every checkpoint kept is from before it.
-        #expect(try trainLosses(run).count == 2)
+        // Every checkpoint kept is from before the rise (metrics.jsonl keeps epoch 3's line, the record of it).
+        #expect(try trainLosses(run).count == 3)
         #expect(CheckpointStore.list(run).allSatisfy { Checkpoint.readHeader(path: $0)!.epochsDone <= 2 })
 
         // The advice, as printed: --resume DIR --lr X.
@@ -63,5 +67,27 @@ import Testing
         #expect(
             r.status == 2 && r.stderr.contains("--momentum: differs from the run being resumed (0.9)"),
             "\(r.stderr)")
+    }
+
+    /// The watch on its own: a decreasing loss never trips it, one spike does not, three in a row do, and
+    /// the rise is dated from its first step.
+    @Test func theLossWatch() {
+        var w = LossWatch()
+        func see(_ l: Double, _ step: Int) -> Bool { w.observe(l, step: step) }
+        let calm: [Double] = [2.3, 1.9, 1.2, 0.8, 0.5, 0.3, 0.2, 0.1, 0.1, 0.1]
+        for (i, l) in calm.enumerated() {
+            let tripped = see(l, i)
+            #expect(!tripped)
+        }
+        let spike = see(500, 10)
+        #expect(!spike, "one spike is not a divergence")
+        let calmAgain = see(0.1, 11)
+        let rising = [see(30, 12), see(400, 13), see(5e3, 14)]  // the rise begins at 12 (above 1 + 2·level)
+        let diverged = see(6e4, 15)
+        #expect(!calmAgain && rising == [false, false, false] && diverged)
+        #expect(w.risingSince == 12)
+        var n = LossWatch()
+        let nan = n.observe(.nan, step: 0)
+        #expect(nan)
     }
 }

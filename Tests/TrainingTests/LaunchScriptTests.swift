@@ -47,7 +47,21 @@ func launchTree(_ bin: String) throws -> String {
             usleep(100_000)
         }
         kill(pid, SIGTERM)
-        let status = waitForExit(pid)
+        // A launcher that ignores the signal would train for 100000 epochs: give it 60 s, then kill it.
+        var status: Int32 = -1
+        for _ in 0..<600 where status < 0 {
+            var raw: Int32 = 0
+            if waitpid(pid, &raw, WNOHANG) == pid {
+                status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+            } else {
+                usleep(100_000)
+            }
+        }
+        if status < 0 {
+            kill(pid, SIGKILL)
+            _ = waitForExit(pid)
+            _ = try? runProcess("/usr/bin/pkill", ["-KILL", "-f", out])
+        }
         let stderr = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(status == 143, "launch/mpi exited \(status): \(stderr)")
         #expect(stderr.contains("stopped on signal 15"), "\(stderr)")

@@ -67,7 +67,7 @@ func snapshot(_ dir: String) throws -> [String: Data] {
         try FileManager.default.copyItem(atPath: foreign, toPath: planted)  // epoch 3: newer than the run's
         let resumed = try runCLI(["train", "--resume", run])
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(resumed.stderr.contains("epoch 2"), "resumed from the wrong checkpoint: \(resumed.stderr)")
+        #expect(resumed.stderr.contains(": epoch 1, step 4"), "resumed from the wrong checkpoint: \(resumed.stderr)")
         #expect(FileManager.default.fileExists(atPath: planted), "another run's checkpoint was deleted")
         #expect(try trainLosses(run).count == 2)
     }
@@ -108,5 +108,39 @@ func snapshot(_ dir: String) throws -> [String: Data] {
         #expect(resumed.stderr.contains("2 BLAS thread(s)"), "\(resumed.stderr)")
         #expect(try allWeights(full) == allWeights(cut))
         #expect(try metricValues(full) == metricValues(cut))
+    }
+
+    /// Another tool's files in folders named like a run's are neither a run nor removed by --overwrite.
+    @Test func onlyARunsOwnFilesCountAndGo() throws {
+        let out = try temporaryDirectory("rundir-foreign-files")
+        try FileManager.default.createDirectory(atPath: out + "/checkpoints", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: out + "/samples", withIntermediateDirectories: true)
+        try "notes".write(toFile: out + "/checkpoints/notes.txt", atomically: true, encoding: .utf8)
+        try "x".write(toFile: out + "/samples/photo.png", atomically: true, encoding: .utf8)
+        #expect(try runCLI(args(out)).status == 0, "a folder without a run is not a run")
+        let again = try runCLI(args(out, ["--overwrite", "--seed", "3"]))
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out + "/checkpoints/notes.txt"))
+        #expect(FileManager.default.fileExists(atPath: out + "/samples/photo.png"))
+        #expect(try RunManifest.load(directory: out).config.seed == 3)
+    }
+
+    /// A run of an earlier version (no identifier in config.json or its checkpoints) resumes, and gets an
+    /// identifier then, so its new checkpoints are rotated as its own.
+    @Test func aRunWithoutIdentifierResumesAndAdoptsOne() throws {
+        let run = try temporaryDirectory("rundir-old") + "/run"
+        #expect(try runCLI(args(run, ["--epochs", "3", "--debug-fault", "kill:0:6"])).status != 0)
+        var m = try RunManifest.load(directory: run)
+        m.runId = nil
+        try m.write(directory: run)
+        for path in CheckpointStore.list(run) {  // strip the identifier from the checkpoints too
+            var c = try Checkpoint.read(path: path)
+            c.header.runId = nil
+            try AtomicFile.write(try c.encode(), to: path)
+        }
+        let r = try runCLI(["train", "--resume", run])
+        #expect(r.status == 0, "\(r.stderr)")
+        let adopted = try #require(try RunManifest.load(directory: run).runId)
+        #expect(CheckpointStore.list(run, runId: adopted).count == 2)
     }
 }
