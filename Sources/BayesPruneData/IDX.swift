@@ -40,6 +40,9 @@ public enum IDXReader {
         }
         let dims = (0..<expectedDims).map { Int(readBigEndian32(bytes, at: 4 + 4 * $0)) }
         let present = bytes.count - offset
+        if dims.contains(0) {
+            throw DataError(path, "header dims \(dims) hold a zero: no data (\(kind) needs at least one entry)")
+        }
         // The product of four-byte dims can overflow Int: saturate, which any real file is below.
         let promised = dims.reduce(1) { p, d in
             let (r, overflow) = p.multipliedReportingOverflow(by: d)

@@ -97,6 +97,19 @@ import Testing
         }
     }
 
+    /// Dims with a zero (found by fuzzing: a zero column count made the dims' product pass the length
+    /// check while the pixel count overflowed) are refused by name.
+    @Test func zeroDimsAreRefused() throws {
+        try withTemporaryDirectory { dir in
+            try writeBytes(idxImages(count: 0x7FFF_FFFF, rows: 0xFFFF_FFFF, cols: 0, pixels: []), to: dir + "/zero")
+            expectDataError(containing: ["zero", "hold a zero"]) { _ = try IDXReader.readImages(path: dir + "/zero") }
+            try writeBytes(idxLabels([]), to: dir + "/no-labels")
+            expectDataError(containing: ["no-labels", "hold a zero"]) {
+                _ = try IDXReader.readLabels(path: dir + "/no-labels")
+            }
+        }
+    }
+
     @Test func truncatedFilesAreReported() throws {
         try withTemporaryDirectory { dir in
             let full = idxImages(count: 3, rows: rows, cols: cols, pixels: testBytes(3 * rows * cols, seed: 9))
