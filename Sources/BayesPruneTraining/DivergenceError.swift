@@ -31,8 +31,9 @@ public struct DivergenceError: Error, CustomStringConvertible {
 
 /// Watches the training loss for divergence. The loss is far above its level when it exceeds
 /// `absoluteMargin + factor · level` (the level: the mean of the losses that were not far above it, over
-/// the first 100 steps, then an exponential average over ~100 steps; checked after `warmUpSteps`); the run diverged when that holds for `streak` steps in a
-/// row (one spike is not a divergence) or the loss is not finite. A rise starts at the first step of a
+/// the first 100 steps, then an exponential average over ~100 steps; checked after `warmUpSteps`); the
+/// run diverged when that holds for `streak` steps in a row (one spike is not a divergence) or the loss is
+/// not finite. A rise starts at the first step of a
 /// streak of losses above `1 + 2 · level`: checkpoints from that step on hold weights already on the way up.
 public struct LossWatch: Equatable {
     public static let factor = 100.0
