@@ -1,24 +1,30 @@
 // Data sets ready for training, loaded as a configuration says and normalized with training-set statistics.
-/// Data sets ready for training: loaded, normalized with training-set statistics.
 
 import BayesPruneData
 import BayesPruneNN
 import Foundation
 
+/// Data sets ready for training: loaded, normalized with training-set statistics.
 public struct PreparedData {
     public var train: Dataset
     public var test: Dataset
     public var normalization: Normalization
     public var targetScaling: TargetScaling?
 
+    /// Loads `c`'s data; with `featureNames` (a compact model of a table), only those columns, in that
+    /// order. Throws `SettingError`/`DataError` naming the setting or file.
     public static func load(
         _ c: TrainConfig, normalization stored: Normalization? = nil,
-        targetScaling storedScaling: TargetScaling? = nil
+        targetScaling storedScaling: TargetScaling? = nil, featureNames: [String]? = nil
     ) throws -> PreparedData {
         var (train, test) = try DataSource.load(
             kind: c.data, dataDir: c.dataDir, trainFile: c.trainFile,
             testFile: c.testFile, target: c.target, task: c.task, seed: c.seed,
             cifar100Labels: c.cifar100Labels)
+        if let featureNames {
+            train = try train.selectingFeatures(featureNames)
+            test = try test.selectingFeatures(featureNames)
+        }
         let norm = stored ?? Normalization.fit(train)
         norm.apply(to: &train)
         norm.apply(to: &test)

@@ -56,6 +56,29 @@ public struct Dataset: Sendable {
     }
 
     /// The examples at `indices`, in that order (used for the CSV hold-out split).
+    /// Whether examples are rows of named features (CSV) rather than images.
+    public var isTabular: Bool { height == 1 && width == 1 && !featureNames.isEmpty }
+
+    /// The same examples with only the named feature columns, in that order (a compact model that reads a
+    /// subset of a table's columns). Throws `DataError` naming the data set and the missing column.
+    public func selectingFeatures(_ names: [String]) throws -> Dataset {
+        guard isTabular, names != featureNames else { return self }
+        let columns = try names.map { n in
+            guard let c = featureNames.firstIndex(of: n) else {
+                throw DataError(self.name, "lacks the column \"\(n)\" that the model reads")
+            }
+            return c
+        }
+        var out = self
+        out.channels = columns.count
+        out.featureNames = names
+        out.features = [Float](repeating: 0, count: count * columns.count)
+        for i in 0..<count {
+            for (k, c) in columns.enumerated() { out.features[i * columns.count + k] = features[i * channels + c] }
+        }
+        return out
+    }
+
     public func subset(_ indices: [Int], name: String) -> Dataset {
         let size = exampleSize
         var newFeatures = [Float](repeating: 0, count: indices.count * size)

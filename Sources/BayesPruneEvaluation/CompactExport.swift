@@ -22,6 +22,8 @@ public struct CompactSummary: Codable {
     public var compactParameters: Int
     public var denseMACsPerExample: Int
     public var compactMACsPerExample: Int
+    /// For a table: the input columns the compact model reads, by name, in order.
+    public var inputColumns: [String]?
 }
 
 public enum CompactExport {
@@ -33,9 +35,15 @@ public enum CompactExport {
         let net = try RunEvaluation.loadNetwork(m)
         try source.loadWeights(into: net)
         let pruner = Pruner(network: net, config: m.config.pruning, dataSize: 1, lambda1: Float(m.config.weightDecay))
+        pruner.inputFeaturesDroppable = isTabular(m)
         _ = try source.loadMask(into: pruner.mask, layout: net.store)
         pruner.refreshDeadChannels()
         return (m, net, pruner)
+    }
+
+    /// A table's model (named feature columns, 1×1 "images"): its export may drop input columns.
+    static func isTabular(_ m: RunManifest) -> Bool {
+        m.inputShape.count == 3 && m.inputShape[1] == 1 && m.inputShape[2] == 1 && !m.featureNames.isEmpty
     }
 
     /// Which channels survive, as the rows/columns each layer keeps.
@@ -52,9 +60,16 @@ public enum CompactExport {
     /// Throws `OutputError` naming a file that cannot be read or written.
     public static func export(directory: String, to out: String) throws -> CompactSummary {
         let (m, dense, pruner) = try loadPruned(directory: directory)
-        let selection = select(dense, dead: pruner.dead)
+        let selection = select(dense, dead: pruner.dead, dropInputs: pruner.inputFeaturesDroppable)
         var cm = m
         cm.config = compactConfig(m.config, spaces: dense.graph.spaces, alive: selection.alive)
+        if let k = dense.graph.spaces.firstIndex(where: \.isInput), let kept = selection.alive[k] {
+            // A table's compact model reads only the kept columns: its record says which, by name.
+            cm.inputShape = [kept.count, 1, 1]
+            cm.featureNames = kept.map { m.featureNames[$0] }
+            cm.normalizationMean = kept.map { m.normalizationMean[$0] }
+            cm.normalizationStd = kept.map { m.normalizationStd[$0] }
+        }
         let compact = try RunEvaluation.loadNetwork(cm)
         cm.parameterCount = compact.store.parameterCount
         try copyLive(from: dense.store, to: compact.store, selection)
@@ -67,16 +82,15 @@ public enum CompactExport {
         let summary = CompactSummary(
             model: c.model.rawValue, source: directory, hidden: c.model == .mlp ? c.hidden : nil, widths: c.widths,
             denseParameters: dense.store.parameterCount, compactParameters: compact.store.parameterCount,
-            denseMACsPerExample: dense.macsPerExample, compactMACsPerExample: compact.macsPerExample)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            denseMACsPerExample: dense.macsPerExample, compactMACsPerExample: compact.macsPerExample,
+            inputColumns: cm.featureNames.isEmpty ? nil : cm.featureNames)
         try AtomicFile.write(try encodeJSON(summary, for: out + "/architecture.json"), to: out + "/architecture.json")
         return summary
     }
 
-    static func select(_ dense: Network, dead: [[Bool]]) -> Selection {
+    static func select(_ dense: Network, dead: [[Bool]], dropInputs: Bool) -> Selection {
         var sel = Selection()
-        for (k, sp) in dense.graph.spaces.enumerated() where sp.compactable {
+        for (k, sp) in dense.graph.spaces.enumerated() where sp.compactable || sp.isInput && dropInputs {
             let live = (0..<sp.channels).filter { !dead[k][$0] }
             sel.alive[k] = live.isEmpty ? [0] : live
         }

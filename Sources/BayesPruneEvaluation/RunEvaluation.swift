@@ -54,7 +54,8 @@ public enum RunEvaluation {
         if let dataDir { c.dataDir = dataDir }
         let norm = Normalization(mean: m.normalizationMean, std: m.normalizationStd)
         let scaling = m.targetMean.map { TargetScaling(mean: $0, std: m.targetStd ?? 1) }
-        let data = try PreparedData.load(c, normalization: norm, targetScaling: scaling)
+        let data = try PreparedData.load(
+            c, normalization: norm, targetScaling: scaling, featureNames: m.featureNames.isEmpty ? nil : m.featureNames)
         let net = try loadNetwork(m)
         let nbins = bins ?? c.calibrationBins
 

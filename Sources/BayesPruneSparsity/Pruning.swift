@@ -121,6 +121,9 @@ public final class Pruner {
     public var theta: Double
     /// E-steps taken so far; restored from checkpoints.
     public var eSteps = 0
+    /// Whether the compact export drops removed input features (tables: it reads only the kept columns);
+    /// images keep every input. Decides what `mac_savings` and `channel_sparsity` count.
+    public var inputFeaturesDroppable = false
     /// The channel spaces the last E-step would have emptied, each kept alive with its strongest channel.
     public var lastGuarded: [String] = []
     /// Weight tensors the E-step and the hard criteria act on.
@@ -475,7 +478,8 @@ public final class Pruner {
     func droppedByExport(layer: String) -> (outputs: Int, inputs: Int) {
         var outputs = 0
         var inputs = 0
-        for (k, space) in network.graph.spaces.enumerated() where space.compactable {
+        for (k, space) in network.graph.spaces.enumerated()
+        where space.compactable || space.isInput && inputFeaturesDroppable {
             let dropped = min(dead[k].filter { $0 }.count, space.channels - 1)
             if space.producers.contains(where: { $0.ref.layer == layer }) { outputs += dropped }
             for r in space.consumers where r.layer == layer {

@@ -88,6 +88,7 @@ public final class Trainer {
                 lambda1: Float(config.weightDecay))
             : nil
         try pruner?.config.checkOverrides(prunableLayers: Set(pruner!.prunable.map(\.layer)))
+        pruner?.inputFeaturesDroppable = data.train.isTabular
         // Everything that can refuse the settings does so here, before the run directory is touched.
         _ = try makeLoader()
         try RunDirectory.checkUsable(config.out)

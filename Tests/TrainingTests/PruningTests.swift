@@ -451,4 +451,48 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
         #expect(json["connected_inputs"] as? [String] == VariableSelectionSpec.relevant)
         #expect((json["weight_sparsity"] as! Double) > 0.8)
     }
+
+    /// A table's compact export reads only the kept columns: architecture.json lists them, `evaluate` on
+    /// the export loads the CSV by those names and predicts what the masked network predicts, and the
+    /// savings the metrics report are the export's.
+    @Test func aTablesCompactExportReadsOnlyTheKeptColumns() throws {
+        let dir = try temporaryDirectory("vs-compact")
+        var spec = VariableSelectionSpec()
+        (spec.rows, spec.inputs) = (240, 12)
+        try SyntheticData.variableSelectionCSV(spec).write(toFile: dir + "/t.csv", atomically: true, encoding: .utf8)
+        var c = TrainConfig()
+        (c.data, c.trainFile, c.model, c.hidden, c.epochs, c.batchSize) = (.csv, dir + "/t.csv", .mlp, [8], 1, 24)
+        c.out = dir + "/run"
+        c.pruning = PruningConfig.defaults(model: .mlp)
+        (c.pruning.enabled, c.pruning.warmUp, c.pruning.softThreshold, c.pruning.fcSoftThreshold) = (true, 0, 0, 0)
+        (c.pruning.hardThreshold, c.pruning.fcHardThreshold) = (1e-9, 1e-9)
+        let t = try quietTrainer(c)
+        try t.run(blasCore: "")
+        // Remove every other input column (x2, x4, ...), as an E-step on a table would.
+        let s = t.network.store
+        let fc1 = s.entry(named: "fc1.weight")!
+        let (outs, ins) = (fc1.shape[0], fc1.shape[1])
+        for o in 0..<outs { for j in stride(from: 1, to: ins, by: 2) { s.values[fc1.offset + o * ins + j] = 0 } }
+        try t.pruner!.step(SingleProcess())
+        vApplyMask(s.values.pointer, mask: t.pruner!.mask.pointer, count: s.parameterCount)
+        try t.saveWeights(to: c.out + "/weights.safetensors")
+        try MaskFile.write(t.pruner!.mask, layout: s, to: c.out + "/mask.safetensors")
+        let masked = try Evaluator.predict(t.network, data: t.data.test, batchSize: 50)
+
+        let summary = try CompactExport.export(directory: c.out, to: dir + "/compact")
+        let kept = t.pruner!.connectedInputs().map { t.data.train.featureNames[$0] }
+        #expect(kept.count == (ins + 1) / 2 && summary.inputColumns == kept, "\(summary.inputColumns ?? [])")
+        let exported = 1 - Double(summary.compactMACsPerExample) / Double(summary.denseMACsPerExample)
+        #expect(abs(t.pruner!.summary().macSavings - exported) <= 0.01)
+        #expect(exported > 0.4, "half the inputs of the widest layer are gone: \(exported)")
+        // evaluate on the export: the CSV read by column name, the same predictions (RMSE) as the masked net.
+        let json =
+            try JSONSerialization.jsonObject(
+                with: Data(try RunEvaluation.evaluate(directory: dir + "/compact").utf8)) as! [String: Any]
+        let rmse = (json["last"] as! [String: Any])["rmse"] as! Double
+        let maskedRMSE = Evaluator.regression(
+            mean: masked, samples: [], targets: t.data.test.targets, scaling: t.data.targetScaling!
+        ).rmse
+        #expect(abs(rmse - maskedRMSE) <= 1e-5 * max(1, maskedRMSE), "compact \(rmse) vs masked \(maskedRMSE)")
+    }
 }
