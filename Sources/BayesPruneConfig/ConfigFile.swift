@@ -74,6 +74,7 @@ extension TrainSettings {
     }
 
     /// The settings as a TOML document (keys sorted), which `load(configFile:)` reads back to the same values.
+    /// Throws TOMLKit's encoding error only for a value TOML cannot hold (resolve() refuses those first).
     public func toml() throws -> String {
         let text: String = try TOMLEncoder().encode(self)
         // toml++ writes doubles with 17 significant digits (0.10000000000000001); Swift's shortest form

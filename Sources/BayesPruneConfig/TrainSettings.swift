@@ -153,6 +153,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
 /// "on"/"off" (TOML: also true/false).
 public enum OnOff: String, Codable, CaseIterable, Sendable {
     case on, off
+    /// `on` as a Bool.
     public var isOn: Bool { self == .on }
 
     public init(from decoder: Decoder) throws {
@@ -279,6 +280,7 @@ public struct BetaPrior: Codable, Equatable, Sendable {
         self.b = b
     }
 
+    /// Parses "A,B". Throws `SettingError("theta-prior", ...)` unless both are finite and positive.
     public init(parsing text: String) throws {
         let ab = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
         guard ab.count == 2, let a = ab[0], let b = ab[1], a > 0, b > 0, a.isFinite, b.isFinite else {

@@ -19,6 +19,7 @@ public struct EpochEvaluation: Equatable {
     public init() {}
 }
 
+/// One epoch of a run as recorded in metrics.jsonl (`jsonLine()`) and on the console (`consoleLine`).
 public struct EpochMetrics {
     public var epoch: Int
     public var sampler: SamplerKind

@@ -15,6 +15,7 @@ import BayesPruneSampling
 import BayesPruneSparsity
 import Foundation
 
+/// A training failure that is not about a setting or a file (e.g. replicas that disagree); one line.
 public struct TrainingError: Error, CustomStringConvertible {
     public let description: String
     /// True when every rank reaches the same error at the same point (divergence, a replica mismatch),
@@ -103,6 +104,8 @@ public final class Trainer {
             worldSize: communicator.size, seed: config.seed, augmentation: augmentation)
     }
 
+    /// What config.json records for this run: the configuration, the data's shape, task and normalization,
+    /// the parameter count, the OpenBLAS kernel `blasCore` and the run identifier.
     public func manifest(blasCore: String) -> RunManifest {
         RunManifest(
             config: config, inputShape: [data.train.channels, data.train.height, data.train.width],
@@ -524,6 +527,8 @@ public final class Trainer {
         vScale(store.state.pointer, count: store.stateCount, by: 1 / Float(comm.size))
     }
 
+    /// Writes the current weights and batch-norm statistics as safetensors (atomically). Throws
+    /// `OutputError` naming the file.
     public func saveWeights(to path: String) throws {
         try WeightsFile.write(
             network, to: path,

@@ -1,17 +1,11 @@
 // `bayesprune bench`: training throughput, GFLOPS per layer kind and sgemm GFLOPS as JSON.
 import ArgumentParser
 import BayesPruneBenchmark
-import BayesPruneConfig
-import BayesPruneData
 import BayesPruneDistributed
-import BayesPruneEvaluation
 import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneRunIO
 import BayesPruneRuntime
-import BayesPruneSampling
-import BayesPruneSparsity
-import BayesPruneTraining
 import Foundation
 
 struct Bench: ParsableCommand {

@@ -1,15 +1,8 @@
 // `bayesprune evaluate DIR`: reload a run's configuration and weights, score the test set, print JSON.
 import ArgumentParser
-import BayesPruneBenchmark
-import BayesPruneConfig
 import BayesPruneData
 import BayesPruneEvaluation
-import BayesPruneNN
-import BayesPruneRunIO
 import BayesPruneRuntime
-import BayesPruneSampling
-import BayesPruneSparsity
-import BayesPruneTraining
 import Foundation
 
 extension OODTransform: ExpressibleByArgument {}

@@ -1,14 +1,6 @@
 // `bayesprune export DIR --compact OUT`: write the physically smaller network of a pruned run.
 import ArgumentParser
-import BayesPruneBenchmark
-import BayesPruneConfig
-import BayesPruneData
 import BayesPruneEvaluation
-import BayesPruneNN
-import BayesPruneRunIO
-import BayesPruneSampling
-import BayesPruneSparsity
-import BayesPruneTraining
 import Foundation
 
 struct Export: ParsableCommand {

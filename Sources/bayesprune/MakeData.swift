@@ -1,14 +1,7 @@
 // `bayesprune make-data variable-selection --out FILE`: writes the synthetic variable-selection CSV.
 import ArgumentParser
-import BayesPruneBenchmark
-import BayesPruneConfig
 import BayesPruneData
-import BayesPruneEvaluation
-import BayesPruneNN
 import BayesPruneRunIO
-import BayesPruneSampling
-import BayesPruneSparsity
-import BayesPruneTraining
 import Foundation
 
 struct MakeData: ParsableCommand {
