@@ -158,10 +158,12 @@ public struct Checkpoint {
             pos += nl
             let len = try u64()
             let sum = try u32()
-            guard len <= UInt64(d.count - pos) else { throw fail("truncated in section \(name)") }
+            guard len <= UInt64(d.count - pos) else { throw fail("truncated in section \(printableName(name))") }
             let bytes = d.subdata(in: pos..<(pos + Int(len)))
             pos += Int(len)
-            guard crc(bytes) == sum else { throw fail("checksum mismatch in section \(name) (damaged file)") }
+            guard crc(bytes) == sum else {
+                throw fail("checksum mismatch in section \(printableName(name)) (damaged file)")
+            }
             sections[name] = bytes
         }
         guard pos + 8 <= d.count, d.subdata(in: pos..<(pos + 4)) == Data("DONE".utf8) else {

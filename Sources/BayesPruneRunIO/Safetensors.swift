@@ -75,11 +75,12 @@ public enum Safetensors {
             guard let d = value as? [String: Any], d["dtype"] as? String == "F32",
                 let shape = d["shape"] as? [Int], let off = d["data_offsets"] as? [Int], off.count == 2
             else {
-                throw OutputError(description: "\(path): tensor \(name) is not an F32 tensor entry")
+                throw OutputError(description: "\(path): tensor \(printableName(name)) is not an F32 tensor entry")
             }
             let count = shape.reduce(1, *)
             guard off[1] - off[0] == count * 4, base + off[1] <= data.count, off[0] >= 0 else {
-                throw OutputError(description: "\(path): tensor \(name) has bad data offsets (truncated file?)")
+                throw OutputError(
+                    description: "\(path): tensor \(printableName(name)) has bad data offsets (truncated file?)")
             }
             var values = [Float](repeating: 0, count: count)
             values.withUnsafeMutableBytes { dst in

@@ -42,6 +42,8 @@ import Testing
         #expect(try message(.idx, "crash-9c7254924a493695d59d74dbde8a3418f927551d").contains("bad magic"))
         // A header section length above Int.max: refused, not a conversion trap.
         #expect(try message(.checkpoint, "crash-f3766fe29ad19711ad8a0ec87e1f229c3806d1f7").contains("truncated"))
+        // A section name with a line break (found by the CI's 5-second run): escaped in the message.
+        #expect(try message(.checkpoint, "crash-aa163dea61cadeda5856c5063cee0494394cabe6").contains(#"section "h\r\n"#))
         // A quoted column name with a line break: escaped in the one-line message.
         #expect(try message(.csv, "crash-01efbb0d00eb55207bbcd4e19e2d4565697c839f").contains(#"("x2,0.5\n3,4 1")"#))
     }
