@@ -146,7 +146,7 @@ public enum CSVReader {
         for (c, name) in header.enumerated() {
             if name.isEmpty { throw DataError(path, "line \(first.line): column \(c + 1) of the header has no name") }
             if !seen.insert(name).inserted {
-                throw DataError(path, "line \(first.line): duplicate column name \(quoted(name))")
+                throw DataError(path, "line \(first.line): duplicate column name \(printableName(name))")
             }
         }
         let rows = parsed.dropFirst()
@@ -161,16 +161,17 @@ public enum CSVReader {
                     path, "line \(row.line): ragged row: expected \(header.count) columns, got \(row.fields.count)")
             }
             for (c, cell) in row.fields.enumerated() {
-                let place = "line \(row.line), column \(c + 1) (\(quoted(header[c])))"
+                let place = "line \(row.line), column \(c + 1) (\(printableName(header[c])))"
                 // Spaces inside quotes matter for names, never for numbers.
                 let text = cell.trimmingCharacters(in: .whitespaces)
                 guard isDecimalNumber(text), let value = Double(text) else {
-                    throw DataError(path, "\(place): \(quoted(cell)) is not a number in decimal or scientific notation")
+                    throw DataError(
+                        path, "\(place): \(printableName(cell)) is not a number in decimal or scientific notation")
                 }
                 // Features and targets are 32-bit floats: a value that overflows one is refused here, by
                 // name, rather than becoming ±inf later.
                 guard value.isFinite, Float(value).isFinite else {
-                    throw DataError(path, "\(place): \(quoted(cell)) does not fit a 32-bit float (|x| < 3.4e38)")
+                    throw DataError(path, "\(place): \(printableName(cell)) does not fit a 32-bit float (|x| < 3.4e38)")
                 }
                 values.append(value)
             }
@@ -208,7 +209,7 @@ public enum CSVReader {
                     guard value == 0 || value == 1 else {
                         throw DataError(
                             table.path,
-                            "line \(table.lines[r]): binary target \(quoted(name)) must be 0 or 1, got "
+                            "line \(table.lines[r]): binary target \(printableName(name)) must be 0 or 1, got "
                                 + "\(formatted(value))"
                         )
                     }
@@ -216,7 +217,7 @@ public enum CSVReader {
                     guard value >= 0, value == value.rounded(), value < Double(maxClasses) else {
                         throw DataError(
                             table.path,
-                            "line \(table.lines[r]): multiclass target \(quoted(name)) must be a class index 0..K-1, "
+                            "line \(table.lines[r]): multiclass target \(printableName(name)) must be a class index 0..K-1, "
                                 + "got \(formatted(value))"
                         )
                     }
@@ -227,7 +228,7 @@ public enum CSVReader {
         let classes = task == .binary ? 2 : maxLabel + 1
         if task == .multiclass && classes < 2 {
             throw DataError(
-                trainPath, "multiclass target \(quoted(tables[0].header[targetIndex])) has a single class (0)")
+                trainPath, "multiclass target \(printableName(tables[0].header[targetIndex])) has a single class (0)")
         }
         return classes
     }
@@ -245,8 +246,8 @@ public enum CSVReader {
         let targetIndex: Int
         if let target {
             guard let index = trainTable.header.firstIndex(of: target) else {
-                let columns = trainTable.header.map(quoted).joined(separator: ", ")
-                throw DataError(trainPath, "unknown target column \(quoted(target)); columns are \(columns)")
+                let columns = trainTable.header.map(printableName).joined(separator: ", ")
+                throw DataError(trainPath, "unknown target column \(printableName(target)); columns are \(columns)")
             }
             targetIndex = index
         } else {
@@ -258,8 +259,8 @@ public enum CSVReader {
             guard testTable.header == trainTable.header else {
                 throw DataError(
                     testPath,
-                    "header (\(testTable.header.map(quoted).joined(separator: ", "))) differs from \(trainPath) "
-                        + "(\(trainTable.header.map(quoted).joined(separator: ", ")))"
+                    "header (\(testTable.header.map(printableName).joined(separator: ", "))) differs from \(trainPath) "
+                        + "(\(trainTable.header.map(printableName).joined(separator: ", ")))"
                 )
             }
             tables.append(testTable)
@@ -315,22 +316,6 @@ public enum CSVReader {
     }
 
     /// Integers print without a trailing ".0" so messages echo the file's text.
-    /// A name or cell for a message: in quotes, control characters escaped (a quoted CSV field may hold a
-    /// line break, and a message is one line), at most 40 characters.
-    static func quoted(_ text: String) -> String {
-        var out = ""
-        for ch in text.unicodeScalars.prefix(40) {
-            switch ch {
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\"": out += "\\\""
-            default: out += ch.value < 0x20 || ch.value == 0x7F ? "\\u{\(String(ch.value, radix: 16))}" : String(ch)
-            }
-        }
-        return "\"" + out + (text.unicodeScalars.count > 40 ? "…" : "") + "\""
-    }
-
     static func formatted(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }

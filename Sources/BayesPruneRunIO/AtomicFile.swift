@@ -62,19 +62,3 @@ public func makeRunDirectory(_ path: String) throws {
         }
     }
 }
-
-/// A name read from a file, for a one-line message: in quotes, control characters escaped, at most 40
-/// characters (a damaged file may hold any bytes in a section or tensor name).
-public func printableName(_ text: String) -> String {
-    var out = ""
-    for ch in text.unicodeScalars.prefix(40) {
-        switch ch {
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case "\"": out += "\\\""
-        default: out += ch.value < 0x20 || ch.value == 0x7F ? "\\u{\(String(ch.value, radix: 16))}" : String(ch)
-        }
-    }
-    return "\"" + out + (text.unicodeScalars.count > 40 ? "…" : "") + "\""
-}

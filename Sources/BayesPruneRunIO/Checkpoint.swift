@@ -12,6 +12,7 @@
 // "bma_sum" (Float64), "bma_members" (Float32, regression only).
 
 import BayesPruneConfig
+import BayesPruneKernels
 import CShims
 import Foundation
 

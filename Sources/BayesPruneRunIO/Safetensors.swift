@@ -2,6 +2,7 @@
 // length, a JSON header {name: {dtype, shape, data_offsets}, "__metadata__": {string: string}} padded
 // with spaces to 8 bytes, then the raw little-endian tensor bytes. Written and read here without
 // dependencies; only F32 tensors are produced.
+import BayesPruneKernels
 import Foundation
 
 public struct NamedTensor {
