@@ -46,7 +46,7 @@ extension TrainSettings {
         if let v = eta { c.eta = v }
         if let v = samplesPerCycle { c.samplesPerCycle = v }
         if let v = calibrationBins { c.calibrationBins = v }
-        c.pruning = resolvePruning(model: c.model)
+        c.pruning = try resolvePruning(model: c.model, epochs: c.epochs)
         var r = RunControls()
         if let v = syncCheckEvery { r.syncCheckEvery = v }
         if let v = collectiveTimeout { r.collectiveTimeout = v }
@@ -55,10 +55,23 @@ extension TrainSettings {
         return (c, r)
     }
 
-    private func resolvePruning(model: ModelKind) -> PruningConfig {
+    private func resolvePruning(model: ModelKind, epochs: Int) throws -> PruningConfig {
         var p = PruningConfig.defaults(model: model)
         p.enabled = prune ?? false
         if let v = warmUp { p.warmUp = v }
+        if let s = targetSparsity {
+            guard s > 0 && s < 1 else { throw SettingError("target-sparsity", "must be in (0, 1), got \(s)") }
+            guard p.enabled else { throw SettingError("target-sparsity", "needs prune (the E-steps reach it)") }
+            // Default: the middle of training, and never before the first E-step.
+            let e = targetEpoch ?? max(p.warmUp + 1, (epochs + 1) / 2)
+            guard e > p.warmUp && e <= epochs else {
+                throw SettingError(
+                    "target-epoch", "must be after the warm-up (\(p.warmUp)) and at most epochs (\(epochs)), got \(e)")
+            }
+            (p.targetSparsity, p.targetEpoch) = (s, e)
+        } else if targetEpoch != nil {
+            throw SettingError("target-epoch", "only with target-sparsity")
+        }
         if let v = eStep { p.eStep = v }
         if let v = lambda0 {
             if let conv = v.conv, let fc = v.fc { (p.lambda0, p.fcLambda0) = (conv, fc) }
@@ -159,6 +172,8 @@ extension TrainSettings {
         hardThreshold = PerFamily(conv: p.hardThreshold, fc: p.fcHardThreshold, layers: p.layerHardThreshold ?? [:])
         thetaPrior = BetaPrior(a: p.thetaPrior[0], b: p.thetaPrior[1])
         pruneKernels = p.pruneKernels
+        targetSparsity = p.targetSparsity
+        targetEpoch = p.targetEpoch
         pruneFirstLayer = p.pruneFirstLayer ? .on : .off
         pruneLastLayer = p.pruneLastLayer ? .on : .off
     }

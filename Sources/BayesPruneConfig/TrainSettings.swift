@@ -56,6 +56,8 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var hardThreshold: PerFamily?
     public var thetaPrior: BetaPrior?
     public var pruneKernels: Bool?
+    public var targetSparsity: Double?
+    public var targetEpoch: Int?
     public var pruneFirstLayer: OnOff?
     public var pruneLastLayer: OnOff?
 
@@ -89,6 +91,8 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         case hardThreshold = "hard-threshold"
         case thetaPrior = "theta-prior"
         case pruneKernels = "prune-kernels"
+        case targetSparsity = "target-sparsity"
+        case targetEpoch = "target-epoch"
         case pruneFirstLayer = "prune-first-layer"
         case pruneLastLayer = "prune-last-layer"
     }

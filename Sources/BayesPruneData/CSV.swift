@@ -217,8 +217,8 @@ public enum CSVReader {
                     guard value >= 0, value == value.rounded(), value < Double(maxClasses) else {
                         throw DataError(
                             table.path,
-                            "line \(table.lines[r]): multiclass target \(printableName(name)) must be a class index 0..K-1, "
-                                + "got \(formatted(value))"
+                            "line \(table.lines[r]): multiclass target \(printableName(name)) must be a class index "
+                                + "0..K-1, got \(formatted(value))"
                         )
                     }
                 }

@@ -25,6 +25,10 @@ public struct PruningConfig: Codable, Equatable, Sendable {
     public var fcLambda0 = 1e-1
     public var fcSoftThreshold = 1e-2
     public var fcHardThreshold = 1e-3
+    /// A target for the fraction of prunable weights removed (nil: thresholds alone decide), reached at
+    /// epoch `targetEpoch` along the cubic schedule S·(1 − (1 − t)³) of gradual pruning, then kept.
+    public var targetSparsity: Double?
+    public var targetEpoch: Int?
     /// Beta(a, b) prior on θ, and θ's starting value (bayes mode).
     public var thetaPrior: [Double] = [1, 1]
     public var initialTheta = 0.5
@@ -265,6 +269,7 @@ public final class Pruner {
                 inclusionSum: inclusionSum, groups: groups, a: config.thetaPrior[0], b: config.thetaPrior[1])
         }
         hardPrune(spike: spike, meanSquares: ms)
+        if let target = scheduledSparsity() { removeWeakestGroups(until: target, meanSquares: ms) }
         propagate()
         if comm.size > 1 {
             // Masks must be identical on every rank even if the replicas drifted by rounding: a weight

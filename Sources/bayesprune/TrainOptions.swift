@@ -164,6 +164,10 @@ struct PruningOptions: ParsableArguments {
         inversion: .prefixedNo,
         help: "Also remove single k×k kernels in the spike whose range is below the hard threshold (default off).")
     var pruneKernels: Bool?
+    @Option(help: "Fraction of prunable weights to remove by --target-epoch (cubic schedule, weakest first).")
+    var targetSparsity: Double?
+    @Option(help: "Epoch by which --target-sparsity is reached (default: the middle of training).")
+    var targetEpoch: Int?
     @Option(help: "Whether the first weight layer is prunable (default: on for mlp, off otherwise).")
     var pruneFirstLayer: OnOff?
     @Option(help: "Whether the last weight layer is prunable (default: on for mlp, off otherwise).")
@@ -179,6 +183,8 @@ struct PruningOptions: ParsableArguments {
         s.hardThreshold = hardThreshold
         s.thetaPrior = thetaPrior
         s.pruneKernels = pruneKernels
+        s.targetSparsity = targetSparsity
+        s.targetEpoch = targetEpoch
         s.pruneFirstLayer = pruneFirstLayer
         s.pruneLastLayer = pruneLastLayer
     }

@@ -418,6 +418,25 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
             as! [String: Any]
         #expect((json["warning"] as? String)?.contains("no better than chance") == true, "\(json)")
     }
+
+    /// --target-sparsity: the removed share of prunable weights follows S·(1 − (1 − t)³) over the E-steps up
+    /// to the target epoch (the weakest groups first), then stays at S; thresholds alone would remove none.
+    @Test func targetSparsityFollowsTheCubicSchedule() throws {
+        var c = quadrantConfig(Self.data, model: .mlp, epochs: 5)
+        c.pruning = PruningConfig.defaults(model: .mlp)
+        (c.pruning.enabled, c.pruning.warmUp) = (true, 1)
+        (c.pruning.softThreshold, c.pruning.fcSoftThreshold, c.pruning.hardThreshold, c.pruning.fcHardThreshold) =
+            (0, 0, 0, 0)
+        (c.pruning.targetSparsity, c.pruning.targetEpoch) = (0.6, 4)
+        let t = try quietTrainer(c)
+        try t.run(blasCore: "")
+        let sparsity = t.history.map { $0.pruning!.weightSparsity }
+        // E-steps at epochs 2, 3, 4 (t = 1/3, 2/3, 1), then 5 keeps the target.
+        let expected = [0.0] + [1.0 / 3, 2.0 / 3, 1, 1].map { (t: Double) in 0.6 * (1 - (1 - t) * (1 - t) * (1 - t)) }
+        for (e, (got, want)) in zip(sparsity, expected).enumerated() {
+            #expect(got >= want - 1e-9 && got <= want + 0.08, "epoch \(e + 1): sparsity \(got), schedule \(want)")
+        }
+    }
 }
 
 @Suite(.serialized) struct VariableSelection {
