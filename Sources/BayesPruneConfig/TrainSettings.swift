@@ -139,9 +139,9 @@ public struct TrainSettings: Codable, Equatable, Sendable {
             guard let value = set[key.rawValue],
                 let json = try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys])
             else { return (key, 0) }
-            var h: UInt64 = 0xCBF2_9CE4_8422_2325
-            for b in json { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-            return (key, h)
+            var h = FNV1a()
+            h.add(json)
+            return (key, h.value)
         }
     }
 

@@ -56,6 +56,13 @@ public struct Dataset: Sendable {
     }
 
     /// The examples at `indices`, in that order (used for the CSV hold-out split).
+    /// The share of the most frequent class: the accuracy of always predicting it (classification).
+    public var majorityShare: Double {
+        var counts = [Int](repeating: 0, count: max(classes, 2))
+        for l in labels { counts[Int(l)] += 1 }
+        return Double(counts.max() ?? 0) / Double(max(count, 1))
+    }
+
     /// Whether examples are rows of named features (CSV) rather than images.
     public var isTabular: Bool { height == 1 && width == 1 && !featureNames.isEmpty }
 

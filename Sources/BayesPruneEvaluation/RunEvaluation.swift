@@ -127,9 +127,7 @@ public enum RunEvaluation {
 
     /// Said when a pruned classifier is no better than always predicting the most frequent class.
     static func chanceWarning(_ p: Predictions, _ test: Dataset) -> String? {
-        var counts = [Int](repeating: 0, count: max(test.classes, 2))
-        for l in test.labels { counts[Int(l)] += 1 }
-        let chance = Double(counts.max() ?? 0) / Double(max(test.count, 1))
+        let chance = test.majorityShare
         let accuracy = Evaluator.classification(p, labels: test.labels).accuracy
         guard accuracy <= chance + 0.01 else { return nil }
         return String(

@@ -106,8 +106,8 @@ public struct Scratch {
 extension ParameterStore {
     /// FNV-1a over every tensor's name and shape: equal for the same model, different for another.
     public var layoutHash: UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        func mix(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 } }
+        var h = FNV1a()
+        func mix(_ s: String) { h.add(s.utf8) }
         for e in entries {
             mix(e.name)
             mix(e.shape.map(String.init).joined(separator: "x"))
@@ -116,6 +116,6 @@ extension ParameterStore {
             mix(e.name)
             mix("\(e.count)")
         }
-        return h
+        return h.value
     }
 }

@@ -57,13 +57,7 @@ public struct RunManifest: Codable, Equatable {
     /// Writes config.json atomically. Throws `OutputError` naming the file (never an encoder's text).
     public func write(directory: String) throws {
         let path = directory + "/config.json"
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data: Data
-        do { data = try enc.encode(self) } catch {
-            throw OutputError(description: "\(path): cannot record a non-finite value (\(encodingProblem(error)))")
-        }
-        try AtomicFile.write(data, to: path)
+        try AtomicFile.write(try encodeJSON(self, for: path), to: path)
     }
 }
 

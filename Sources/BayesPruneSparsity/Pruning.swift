@@ -285,16 +285,7 @@ public final class Pruner {
     }
 
     private func setGroup(_ e: ParameterEntry, group g: Int, lambda v: Float) {
-        let p = lambda.pointer + e.offset
-        switch e.group {
-        case .convKernel:
-            let k = e.shape[2] * e.shape[3]
-            for j in 0..<k { p[g * k + j] = v }
-        case .linearColumn:
-            let (out, inp) = (e.shape[0], e.shape[1])
-            for o in 0..<out { p[o * inp + g] = v }
-        case .none: break
-        }
+        forEachGroupIndex(e, g) { lambda[$0] = v }
     }
 
     // MARK: - Hard pruning and the channel graph

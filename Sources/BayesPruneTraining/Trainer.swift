@@ -122,9 +122,9 @@ public final class Trainer {
         var out = TrainSettings(resolved: config, controls: controls).digests
             .filter { $0.key != .threads }.map { (name: $0.key.rawValue, digest: $0.digest) }
         func digest(_ words: [UInt64]) -> UInt64 {
-            var h: UInt64 = 0xCBF2_9CE4_8422_2325
-            for w in words { h = (h ^ w) &* 0x0000_0100_0000_01B3 }
-            return h
+            var h = FNV1a()
+            for w in words { h.add(w) }
+            return h.value
         }
         let d = data
         out.append(
@@ -363,9 +363,7 @@ public final class Trainer {
             else { return nil }
             collapsed = String(format: "test RMSE %.4g is no better than predicting the mean (sd %.4g)", rmse, sd)
         } else {
-            var counts = [Int](repeating: 0, count: max(test.classes, 2))
-            for l in test.labels { counts[Int(l)] += 1 }
-            let chance = Double(counts.max() ?? 0) / Double(max(test.count, 1))
+            let chance = test.majorityShare
             guard let accuracy = m.evaluation.test[.accuracy], accuracy <= chance + 0.01 else { return nil }
             collapsed = String(format: "test accuracy %.4f is at chance level (%.4f)", accuracy, chance)
         }

@@ -64,12 +64,24 @@ public enum TrainingSession {
             return failureStatus
         }
         defer { comm.finalize() }
-        guard comm.size > 1, let failed = try? comm.allgather(1, what: "setup") else {
+        guard comm.size > 1 else {
             report(message)
             return failureStatus
         }
-        if failed.firstIndex(of: 1) == comm.rank { report(prefix(comm) + message) }
+        _ = agreeOnFailure(comm, message: message, report: report)
         return failureStatus
+    }
+
+    /// The set-up allgather every rank joins: whether any rank failed, the message shown once, by the
+    /// first failing rank (`message` nil: this rank succeeded). Returns true when the job must stop.
+    static func agreeOnFailure(_ comm: Communicator, message: String?, report: (String) -> Void) -> Bool {
+        guard let failed = try? comm.allgather(message == nil ? 0 : 1, what: "setup") else {
+            report(prefix(comm) + (message ?? "the ranks could not agree on the set-up"))
+            return true
+        }
+        guard let first = failed.firstIndex(of: 1) else { return false }
+        if first == comm.rank, let message { report(prefix(comm) + message) }
+        return true
     }
 
     /// Every rank sets up; the ranks then agree on the outcome, so a bad path or setting stops all of them
@@ -85,15 +97,7 @@ public enum TrainingSession {
             if let failure { report(describe(failure)) }
             return trainer
         }
-        guard let failed = try? comm.allgather(failure == nil ? 0 : 1, what: "setup") else {
-            report(prefix(comm) + "the ranks could not agree on the set-up")
-            return nil
-        }
-        if let first = failed.firstIndex(of: 1) {
-            if first == comm.rank, let failure { report(prefix(comm) + describe(failure)) }
-            return nil
-        }
-        guard let trainer else { return nil }
+        guard !agreeOnFailure(comm, message: failure.map(describe), report: report), let trainer else { return nil }
         let mismatch: String?
         do { mismatch = try disagreement(trainer, comm) } catch {
             report(prefix(comm) + "the ranks could not compare their settings")
