@@ -125,7 +125,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CShims", "BayesPruneKernels"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["BayesPruneKernels"]),
         .testTarget(name: "RuntimeTests", dependencies: ["BayesPruneRuntime", "TestSupport"]),
-        .testTarget(name: "DataTests", dependencies: ["BayesPruneKernels", "BayesPruneData", "TestSupport", "BayesPruneFuzzTargets"]),
+        .testTarget(
+            name: "DataTests",
+            dependencies: ["BayesPruneKernels", "BayesPruneData", "TestSupport", "BayesPruneFuzzTargets"]),
         .testTarget(name: "NNTests", dependencies: ["BayesPruneKernels", "BayesPruneNN", "TestSupport"]),
         .testTarget(
             name: "TrainingTests",
