@@ -469,7 +469,9 @@ public final class Trainer {
             epochsDone: e.epoch - 1, batchInEpoch: b + 1, lossSum: e.lossSum,
             loader: run.loader)
         // Non-root ranks may not have seen the signal themselves: report SIGTERM's status then.
-        throw StopSignal.Stopped(signal: StopSignal.signal != 0 ? StopSignal.signal : SIGTERM, checkpoint: path)
+        var stopped = StopSignal.Stopped(signal: StopSignal.signal != 0 ? StopSignal.signal : SIGTERM, checkpoint: path)
+        stopped.run = config.out
+        throw stopped
     }
 
     /// The progress line on a terminal, at most four times a second.

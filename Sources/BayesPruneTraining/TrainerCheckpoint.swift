@@ -23,9 +23,12 @@ public enum StopSignal {
     public struct Stopped: Error, CustomStringConvertible {
         public let signal: Int32
         public let checkpoint: String
+        /// The run directory, for the command that continues the run.
+        public var run = ""
         public var exitStatus: Int32 { 128 + signal }
         public var description: String {
-            "stopped on signal \(signal) at a step boundary; checkpoint \(checkpoint) written; continue with --resume"
+            "stopped on signal \(signal) at a step boundary; checkpoint \(checkpoint) written; continue with "
+                + "bayesprune train --resume \(run)"
         }
     }
 

@@ -1,6 +1,7 @@
 // `bayesprune export DIR --compact OUT`: write the physically smaller network of a pruned run.
 import ArgumentParser
 import BayesPruneEvaluation
+import BayesPruneRunIO
 import Foundation
 
 struct Export: ParsableCommand {
@@ -12,6 +13,10 @@ struct Export: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            // Like `train --out`: an export never replaces a run or an earlier export.
+            guard RunDirectory.runFilesPresent(compact).isEmpty else {
+                throw ValidationError("--compact: \(compact) already holds a run or an export; choose a new directory")
+            }
             let s = try CompactExport.export(directory: directory, to: compact)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]

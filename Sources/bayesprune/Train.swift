@@ -138,6 +138,10 @@ struct Train: ParsableCommand {
             h.worldSize != comm.size
             ? " (was \(h.worldSize) rank(s); equal up to summation order)" : ""
         trainer.log("resuming \(run) from \(path): epoch \(epoch), step \(h.samplerStep)\(ranks)")
+        if h.batchInEpoch == 0 && h.epochsDone >= trainer.config.epochs {
+            trainer.log(
+                "the run is already complete (\(h.epochsDone) of \(trainer.config.epochs) epochs): nothing to train")
+        }
     }
 
     /// KIND:RANK:STEP with KIND perturb|kill|stall|term|nan (used by the failure tests).

@@ -62,4 +62,21 @@ import Testing
         #expect(r.status != 0)
         #expect(r.stderr.contains("--out") && r.stderr.contains("not a directory"), "\(r.stderr)")
     }
+
+    /// Like train's --out, export --compact never replaces an earlier export or a run.
+    @Test func exportNeverReplacesAnExport() throws {
+        let dir = try quadrantDataset("cli-export", train: 64, test: 16)
+        let run = dir + "/run"
+        let out = dir + "/compact"
+        let trained = try runCLI([
+            "train", "--data", "mnist", "--data-dir", dir, "--model", "mlp", "--hidden", "8",
+            "--epochs", "1", "--batch-size", "16", "--prune", "--out", run,
+        ])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        #expect(try runCLI(["export", run, "--compact", out]).status == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: out + "/weights.safetensors"))
+        let again = try runCLI(["export", run, "--compact", out])
+        #expect(again.status == 2 && again.stderr.contains("--compact: \(out) already holds"), "\(again.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/weights.safetensors")) == before)
+    }
 }
