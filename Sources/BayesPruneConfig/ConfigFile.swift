@@ -103,5 +103,6 @@ extension TrainSettings {
         "data": "fashion-mnist, mnist, cifar10, cifar100, csv", "model": "mlp, lenet, resnet20, resnet32, resnet56",
         "sampler": "sgd, adavb, sghmc, sgld", "schedule": "constant, cyclical", "e-step": "threshold, bayes",
         "task": "multiclass, binary, regression", "cifar100-labels": "fine, coarse",
+        "init": "pytorch, he-normal", "target-scaling": "standardize, none", "shrink": "on, off",
     ]
 }

@@ -30,7 +30,7 @@ public struct PreparedData {
         norm.apply(to: &test)
         var scaling: TargetScaling? = nil
         if train.task == .regression {
-            let s = storedScaling ?? TargetScaling.fit(train)
+            let s = storedScaling ?? (c.targetScaling == .identity ? .identity : TargetScaling.fit(train))
             s.apply(to: &train)
             s.apply(to: &test)
             scaling = s
@@ -44,6 +44,12 @@ public struct PreparedData {
         case .binary: return .logistic
         case .regression: return .squaredError
         }
+    }
+
+    /// The standard deviation of the training targets in their own units (regression; the RMSE of
+    /// predicting the mean).
+    public var targetSpread: Double {
+        Double(TargetScaling.fit(train).std) * Double(targetScaling?.std ?? 1)
     }
 
     public var outputs: Int { train.task == .multiclass ? train.classes : 1 }

@@ -22,8 +22,11 @@ extension TrainSettings {
         c.task = task
         if let v = cifar100Labels { c.cifar100Labels = v }
         c.augment = augment.map(\.isOn)
+        c.targetScaling = targetScaling ?? .standardize
         if let v = model { c.model = v }
         if let v = hidden { c.hidden = v.values }
+        c.initScheme = initialization ?? TrainConfig.defaultInit(model: c.model)
+        c.noiseVariance = noiseVariance ?? 1
         if let v = sampler { c.sampler = v }
         let d = TrainConfig.defaults(model: c.model, sampler: c.sampler)
         if let v = epochs { c.epochs = v }
@@ -47,11 +50,17 @@ extension TrainSettings {
         if let v = samplesPerCycle { c.samplesPerCycle = v }
         if let v = calibrationBins { c.calibrationBins = v }
         c.pruning = try resolvePruning(model: c.model, epochs: c.epochs)
+        if shrink == .on && !c.pruning.enabled { throw SettingError("shrink", "needs prune (nothing is removed without it)") }
+        if shrink == .on && c.model != .mlp {
+            throw SettingError("shrink", "is available for mlp; the convolutional models train masked")
+        }
+        c.shrink = c.pruning.enabled && c.model == .mlp && (shrink ?? .on).isOn
         var r = RunControls()
         if let v = syncCheckEvery { r.syncCheckEvery = v }
         if let v = collectiveTimeout { r.collectiveTimeout = v }
         if let v = checkpointEvery { r.checkpointEvery = v }
         if let v = keepCheckpoints { r.keepCheckpoints = v }
+        if let v = checkpointMinutes { r.checkpointMinutes = v }
         return (c, r)
     }
 
@@ -122,6 +131,12 @@ extension TrainSettings {
             throw SettingError(
                 "seed", "must be at most \(Int64.max) (a config file holds 64-bit signed integers), got \(v)")
         }
+        if let v = noiseVariance, !(v > 0 && v.isFinite) {
+            throw SettingError("noise-variance", "must be a positive number, got \(v)")
+        }
+        if let v = checkpointMinutes, !(v >= 0 && v.isFinite) {
+            throw SettingError("checkpoint-minutes", "must be >= 0, got \(v)")
+        }
         if let v = collectiveTimeout, !(v > 0 && v.isFinite) {
             throw SettingError("collective-timeout", "must be positive, got \(v)")
         }
@@ -140,8 +155,11 @@ extension TrainSettings {
         task = c.task
         cifar100Labels = c.cifar100Labels
         augment = c.augment.map { $0 ? .on : .off }
+        targetScaling = c.targetScaling
         model = c.model
         hidden = Widths(c.hidden)
+        initialization = c.initScheme
+        noiseVariance = c.noiseVariance
         sampler = c.sampler
         temperature = c.temperature
         beta1 = c.beta1
@@ -164,6 +182,7 @@ extension TrainSettings {
         collectiveTimeout = controls.collectiveTimeout
         checkpointEvery = controls.checkpointEvery
         keepCheckpoints = controls.keepCheckpoints
+        checkpointMinutes = controls.checkpointMinutes
         prune = p.enabled
         warmUp = p.warmUp
         eStep = p.eStep
@@ -176,6 +195,7 @@ extension TrainSettings {
         targetEpoch = p.targetEpoch
         pruneFirstLayer = p.pruneFirstLayer ? .on : .off
         pruneLastLayer = p.pruneLastLayer ? .on : .off
+        shrink = c.shrink.map { $0 ? .on : .off }
     }
 
     /// Settings a resumed run may change, recorded from the resumed epoch on: the base step size (what to

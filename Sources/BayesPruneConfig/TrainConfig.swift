@@ -52,8 +52,30 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var threads: Int?
     /// The run directory.
     public var out: String = "runs/latest"
+    /// Weight initialisation (`--init`); nil in runs of earlier versions, which used he-normal.
+    public var initScheme: InitScheme?
+    /// Regression targets standardized with training statistics, or used as they are (`--target-scaling`);
+    /// nil in runs of earlier versions, which standardized.
+    public var targetScaling: TargetScalingMode?
+    /// σ² of the Gaussian likelihood of regression outputs, in training units (`--noise-variance`); nil: 1.
+    public var noiseVariance: Double?
+    /// Train on a compact copy of the network once units are removed for good (`--shrink`); nil: off.
+    public var shrink: Bool?
 
     public init() {}
+
+    /// The model this configuration describes for data of shape `input` with `outputs` outputs.
+    public func modelSpec(input: ActShape, outputs: Int, loss: LossKind) -> ModelSpec {
+        var s = ModelSpec(kind: model, input: input, outputs: outputs, loss: loss, hidden: hidden, widths: widths)
+        s.initScheme = initScheme ?? .heNormal
+        s.noiseVariance = Float(noiseVariance ?? 1)
+        return s
+    }
+
+    /// The initialisation a model uses when `--init` is not given (README, "Initialisation"): PyTorch's
+    /// uniform ±1/√fan_in for mlp (the paper's tabular examples select their inputs only with it), he-normal
+    /// for the convolutional models.
+    public static func defaultInit(model: ModelKind) -> InitScheme { model == .mlp ? .pytorch : .heNormal }
 
     /// Per-model defaults for the options the user did not give (documented in the README with the
     /// runs that chose them: 5 Fashion-MNIST epochs of lenet gave 89.7% at batch 128 for lr 0.02-0.1
@@ -77,8 +99,11 @@ public struct RunControls: Equatable, Sendable {
     public var syncCheckEvery = 100
     /// Under MPI: abort when a collective does not complete within this many seconds.
     public var collectiveTimeout = 300.0
-    /// Checkpoint every N epochs (and always at the end; 0: only at the end).
-    public var checkpointEvery = 1
+    /// Checkpoint every N epochs (and always at the end; 0: by time only).
+    public var checkpointEvery = 0
+    /// Checkpoint at the end of the first epoch that ends this many minutes after the previous checkpoint
+    /// (or the start); 0: by epoch count only. A stop signal checkpoints at once regardless.
+    public var checkpointMinutes = 5.0
     /// Keep the newest K checkpoints.
     public var keepCheckpoints = 2
 

@@ -20,9 +20,12 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var task: TaskKind?
     public var cifar100Labels: CIFAR100LabelKind?
     public var augment: OnOff?
+    public var targetScaling: TargetScalingMode?
     // Model, sampler, schedule
     public var model: ModelKind?
     public var hidden: Widths?
+    public var initialization: InitScheme?
+    public var noiseVariance: Double?
     public var sampler: SamplerKind?
     public var temperature: Double?
     public var beta1: Double?
@@ -46,6 +49,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var collectiveTimeout: Double?
     public var checkpointEvery: Int?
     public var keepCheckpoints: Int?
+    public var checkpointMinutes: Double?
     // Pruning
     public var prune: Bool?
     public var warmUp: Int?
@@ -60,6 +64,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var targetEpoch: Int?
     public var pruneFirstLayer: OnOff?
     public var pruneLastLayer: OnOff?
+    public var shrink: OnOff?
 
     public init() {}
 
@@ -70,7 +75,11 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         case train, test, target, task
         case cifar100Labels = "cifar100-labels"
         case augment
-        case model, hidden, sampler, temperature, beta1, beta2, eta
+        case targetScaling = "target-scaling"
+        case model, hidden
+        case initialization = "init"
+        case noiseVariance = "noise-variance"
+        case sampler, temperature, beta1, beta2, eta
         case samplesPerCycle = "samples-per-cycle"
         case calibrationBins = "calibration-bins"
         case epochs
@@ -83,6 +92,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         case collectiveTimeout = "collective-timeout"
         case checkpointEvery = "checkpoint-every"
         case keepCheckpoints = "keep-checkpoints"
+        case checkpointMinutes = "checkpoint-minutes"
         case prune
         case warmUp = "warm-up"
         case lambda1, lambda0
@@ -95,11 +105,13 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         case targetEpoch = "target-epoch"
         case pruneFirstLayer = "prune-first-layer"
         case pruneLastLayer = "prune-last-layer"
+        case shrink
     }
 
     /// Settings that change no number of the run (a resumed run may give them anew).
     public static let numericallyFree: Set<CodingKeys> = [
         .threads, .out, .syncCheckEvery, .collectiveTimeout, .checkpointEvery, .keepCheckpoints, .evalBatchSize,
+        .checkpointMinutes,
     ]
 
     /// `self` with every setting `other` gives replaced by `other`'s (the command line over a file).

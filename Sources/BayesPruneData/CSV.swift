@@ -132,23 +132,14 @@ public enum CSVReader {
     /// Reads and validates a table: header present, ≥ 2 uniquely named columns, rectangular, numeric.
     public static func readTable(path: String) throws -> Table {
         let bytes = try FileBytes.read(path)
+        return try fastTable(bytes, path: path) ?? generalTable(bytes, path: path)
+    }
+
+    /// The general reader: any RFC 4180 file, and every error message.
+    static func generalTable(_ bytes: [UInt8], path: String) throws -> Table {
         let parsed = try records(bytes, path: path)
         guard let first = parsed.first else { throw DataError(path, "empty file (no header row)") }
-        let header = first.fields
-        if header.allSatisfy({ Double($0) != nil }) {
-            throw DataError(
-                path, "missing header: line \(first.line) holds only numbers; the first row must name the columns")
-        }
-        guard header.count >= 2 else {
-            throw DataError(path, "fewer than 2 columns (\(header.count)); need feature columns and a target column")
-        }
-        var seen = Set<String>()
-        for (c, name) in header.enumerated() {
-            if name.isEmpty { throw DataError(path, "line \(first.line): column \(c + 1) of the header has no name") }
-            if !seen.insert(name).inserted {
-                throw DataError(path, "line \(first.line): duplicate column name \(printableName(name))")
-            }
-        }
+        let header = try checkHeader(first, path: path)
         let rows = parsed.dropFirst()
         guard !rows.isEmpty else { throw DataError(path, "no data rows after the header") }
         var values = [Double]()
@@ -178,6 +169,37 @@ public enum CSVReader {
             lines.append(row.line)
         }
         return Table(path: path, header: header, rowCount: rows.count, values: values, lines: lines)
+    }
+
+    /// The header's names, after checking there are at least two, none empty, none repeated, and not
+    /// only numbers (a file without a header).
+    static func checkHeader(_ first: (line: Int, fields: [String]), path: String) throws -> [String] {
+        let header = first.fields
+        if header.allSatisfy({ Double($0) != nil }) {
+            throw DataError(
+                path, "missing header: line \(first.line) holds only numbers; the first row must name the columns")
+        }
+        guard header.count >= 2 else {
+            throw DataError(path, "fewer than 2 columns (\(header.count)); need feature columns and a target column")
+        }
+        var seen = Set<String>()
+        for (c, name) in header.enumerated() {
+            if name.isEmpty { throw DataError(path, "line \(first.line): column \(c + 1) of the header has no name") }
+            if !seen.insert(name).inserted {
+                throw DataError(path, "line \(first.line): duplicate column name \(printableName(name))")
+            }
+        }
+        return header
+    }
+
+    /// The table by the fast path (CSVFastPath.swift), or nil when the general reader must read it.
+    static func fastTable(_ bytes: [UInt8], path: String) -> Table? {
+        guard let end = bytes.firstIndex(of: UInt8(ascii: "\n")),
+            let parsed = try? records(Array(bytes[...end]), path: path), parsed.count == 1, parsed[0].line == 1,
+            let header = try? checkHeader(parsed[0], path: path),
+            let rows = fastRows(bytes, from: end + 1, columns: header.count, headerLine: 1), !rows.lines.isEmpty
+        else { return nil }
+        return Table(path: path, header: header, rowCount: rows.lines.count, values: rows.values, lines: rows.lines)
     }
 
     /// The task a target column implies when none is given:

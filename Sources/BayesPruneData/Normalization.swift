@@ -74,6 +74,14 @@ public struct Normalization: Equatable, Sendable {
 }
 
 /// Regression target standardisation: y' = (y − mean) / std, fitted on the training targets.
+/// Whether regression targets are standardized for training (`--target-scaling`).
+public enum TargetScalingMode: String, CaseIterable, Codable, Sendable {
+    /// (t − mean)/sd with training-set statistics; predictions and RMSE are reported in the target's units.
+    case standardize
+    /// The targets as they are (what the authors' code does: PyTorch's MSELoss on the raw target).
+    case identity = "none"
+}
+
 public struct TargetScaling: Equatable, Sendable {
     public var mean: Float
     public var std: Float
@@ -96,6 +104,9 @@ public struct TargetScaling: Equatable, Sendable {
         let sd = Float(max(q / n - m * m, 0).squareRoot())
         return TargetScaling(mean: Float(m), std: sd < minimumStd ? 1 : sd)
     }
+
+    /// The scaling that leaves targets unchanged (`--target-scaling none`).
+    public static let identity = TargetScaling(mean: 0, std: 1)
 
     public func apply(to data: inout Dataset) {
         let m = mean

@@ -127,35 +127,100 @@ public enum CompactExport {
 
     /// Copies every tensor, selecting the live rows/columns/filters, and the batch-norm statistics.
     static func copyLive(from ds: ParameterStore, to cs: ParameterStore, _ sel: Selection) throws {
+        let layout = try CompactLayout(from: ds, to: cs, sel)
+        layout.gather(ds.values.pointer, into: cs.values.pointer, state: false)
+        layout.gather(ds.state.pointer, into: cs.state.pointer, state: true)
+    }
+}
+
+/// Where every value of a compact network comes from in the full one: compact parameter i is full
+/// parameter `parameterSource[i]` (likewise batch-norm state values). The one map serves the export, the
+/// compact copy the trainer steps on (`--shrink`), its sampler state, masks and λ, and its noise draws.
+public struct CompactLayout: Equatable {
+    public let parameterSource: [UInt32]
+    public let stateSource: [UInt32]
+
+    /// The map for `cs` (a compact build) from `ds` (the full network), by the selection's kept
+    /// rows/columns/filters. Throws `OutputError` when a compact tensor has no full counterpart.
+    init(from ds: ParameterStore, to cs: ParameterStore, _ sel: CompactExport.Selection) throws {
+        var source = [UInt32](repeating: 0, count: cs.parameterCount)
         for e in cs.entries {
             guard let d = ds.entry(named: e.name) else {
                 throw OutputError(description: "export: \(e.name) has no dense counterpart")
             }
-            let src = ds.value(d.offset)
-            let dst = cs.value(e.offset)
+            var i = e.offset
+            func take(_ full: Int) {
+                source[i] = UInt32(d.offset + full)
+                i += 1
+            }
             switch e.role {
             case .weight:
                 let rows = sel.outputs[e.layer] ?? Array(0..<d.shape[0])
                 let cols = sel.inputs[e.layer] ?? Array(0..<d.shape[1])
                 let k = e.shape.count == 4 ? d.shape[2] * d.shape[3] : 1  // kernel size; 1 for a linear layer
-                var i = 0
                 for o in rows {
                     for ch in cols {
-                        (dst + i * k).update(from: src + (o * d.shape[1] + ch) * k, count: k)
-                        i += 1
+                        for j in 0..<k { take((o * d.shape[1] + ch) * k + j) }
                     }
                 }
             case .bias:
-                for (i, o) in (sel.outputs[e.layer] ?? Array(0..<d.count)).enumerated() { dst[i] = src[o] }
+                for o in sel.outputs[e.layer] ?? Array(0..<d.count) { take(o) }
             case .bnScale, .bnShift:
-                for (i, o) in (sel.batchNorm[e.layer] ?? Array(0..<d.count)).enumerated() { dst[i] = src[o] }
+                for o in sel.batchNorm[e.layer] ?? Array(0..<d.count) { take(o) }
             }
         }
+        var state = [UInt32](repeating: 0, count: cs.stateCount)
         for e in cs.stateEntries {
             guard let d = ds.stateEntries.first(where: { $0.name == e.name }) else { continue }
             let layer = String(e.name.split(separator: ".").dropLast().joined(separator: "."))
-            let rows = sel.batchNorm[layer] ?? Array(0..<d.count)
-            for (i, o) in rows.enumerated() { cs.stateValue(e.offset)[i] = ds.stateValue(d.offset)[o] }
+            for (i, o) in (sel.batchNorm[layer] ?? Array(0..<d.count)).enumerated() {
+                state[e.offset + i] = UInt32(d.offset + o)
+            }
         }
+        parameterSource = source
+        stateSource = state
     }
+
+    /// compact[i] = full[source[i]] over the parameter (or, with `state`, the batch-norm state) map.
+    public func gather(_ full: UnsafePointer<Float>, into compact: UnsafeMutablePointer<Float>, state: Bool = false) {
+        let map = state ? stateSource : parameterSource
+        for (i, f) in map.enumerated() { compact[i] = full[Int(f)] }
+    }
+
+    /// full[source[i]] = compact[i]: the compact values back in their places (the rest untouched).
+    public func scatter(_ compact: UnsafePointer<Float>, into full: UnsafeMutablePointer<Float>, state: Bool = false) {
+        let map = state ? stateSource : parameterSource
+        for (i, f) in map.enumerated() { full[Int(f)] = compact[i] }
+    }
+}
+
+extension CompactExport {
+    /// The compact network of `full` given its dead channels, and the map between them: the channels of the
+    /// spaces that may shrink (and, with `dropInputs`, the input columns) that are dead are left out.
+    /// Returns nil when nothing can be left out. `config` describes `full`; `input` is its input shape.
+    public static func compactNetwork(
+        of full: Network, dead: [[Bool]], dropInputs: Bool, config: TrainConfig, loss: LossKind
+    ) throws -> (network: Network, layout: CompactLayout, inputColumns: [Int]?, key: [[Int]])? {
+        let sel = select(full, dead: dead, dropInputs: dropInputs)
+        let spaces = full.graph.spaces
+        let shrinks = sel.alive.contains { k, live in live.count < spaces[k].channels }
+        guard shrinks else { return nil }
+        let c = compactConfig(config, spaces: spaces, alive: sel.alive)
+        var inputColumns: [Int]? = nil
+        var input = full.inputShape
+        if let k = spaces.firstIndex(where: \.isInput), let kept = sel.alive[k] {
+            inputColumns = kept
+            input = ActShape(kept.count, input.h, input.w)
+        }
+        let net = try ModelBuilder.build(c.modelSpec(input: input, outputs: full.outputs, loss: loss), seed: c.seed)
+        let layout = try CompactLayout(from: full.store, to: net.store, sel)
+        return (net, layout, inputColumns, liveKey(sel))
+    }
+
+    /// The live channels `compactNetwork` would keep, as a value to compare (a copy is rebuilt when it changes).
+    public static func liveKey(_ full: Network, dead: [[Bool]], dropInputs: Bool) -> [[Int]] {
+        liveKey(select(full, dead: dead, dropInputs: dropInputs))
+    }
+
+    static func liveKey(_ sel: Selection) -> [[Int]] { sel.alive.keys.sorted().map { sel.alive[$0]! } }
 }

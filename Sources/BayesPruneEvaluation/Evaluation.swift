@@ -156,7 +156,7 @@ public enum Evaluator {
     /// sample (the mixture's NLL), `mean` their average (the RMSE); `scaling` converts back.
     public static func regression(
         mean p: Predictions, samples: [Predictions], targets: [Float],
-        scaling: TargetScaling
+        scaling: TargetScaling, noiseVariance: Double = 1
     ) -> RegressionMetrics {
         let n = p.count
         var sse = 0.0
@@ -166,14 +166,15 @@ public enum Evaluator {
         for i in 0..<n {
             let r = Double(p.values[i] - targets[i])
             sse += r * r
-            // log of the mixture (1/S)·Σ_s N(t; μ_s, 1) in standardized units, by log-sum-exp.
+            // log of the mixture (1/S)·Σ_s N(t; μ_s, σ²) in the training units (σ²: the likelihood's noise
+            // variance), by log-sum-exp; −log(scaling.std) brings the density to the target's own units.
             let logs = members.map { s -> Double in
                 let d = Double(s.values[i] - targets[i])
-                return -0.5 * d * d
+                return -0.5 * d * d / noiseVariance
             }
             let mx = logs.max()!
             let lse = mx + _log(logs.reduce(0) { $0 + _exp($1 - mx) } / Double(members.count))
-            nll -= lse - 0.5 * _log(2 * Double.pi) - _log(sigma)
+            nll -= lse - 0.5 * _log(2 * Double.pi * noiseVariance) - _log(sigma)
         }
         let nn = Double(max(n, 1))
         return RegressionMetrics(rmse: (sse / nn).squareRoot() * sigma, nll: nll / nn, examples: n)

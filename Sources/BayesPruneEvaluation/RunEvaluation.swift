@@ -33,9 +33,8 @@ public enum RunEvaluation {
         }
         let loss: LossKind =
             m.task == "multiclass" ? .softmaxCrossEntropy : (m.task == "binary" ? .logistic : .squaredError)
-        let spec = ModelSpec(
-            kind: kind, input: ActShape(m.inputShape[0], m.inputShape[1], m.inputShape[2]),
-            outputs: m.outputs, loss: loss, hidden: m.config.hidden, widths: m.config.widths)
+        let spec = m.config.modelSpec(
+            input: ActShape(m.inputShape[0], m.inputShape[1], m.inputShape[2]), outputs: m.outputs, loss: loss)
         return try ModelBuilder.build(spec, seed: m.config.seed)
     }
 
@@ -80,12 +79,15 @@ public enum RunEvaluation {
             "examples": data.test.count,
         ]
         if data.test.task == .regression {
+            let variance = c.noiseVariance ?? 1
             let r = Evaluator.regression(
-                mean: last, samples: [], targets: data.test.targets, scaling: data.targetScaling!)
+                mean: last, samples: [], targets: data.test.targets, scaling: data.targetScaling!,
+                noiseVariance: variance)
             out["last"] = ["rmse": r.rmse, "nll": r.nll]
             if let mean = average.mean {
                 let b = Evaluator.regression(
-                    mean: mean, samples: average.members, targets: data.test.targets, scaling: data.targetScaling!)
+                    mean: mean, samples: average.members, targets: data.test.targets, scaling: data.targetScaling!,
+                    noiseVariance: variance)
                 out["bma"] = ["rmse": b.rmse, "nll": b.nll, "samples": average.count] as [String: Any]
             } else {
                 out["bma"] = ["samples": 0]

@@ -36,7 +36,7 @@ public final class BatchNorm2d: Layer {
 
     public var macsPerExample: Int { 0 }
 
-    public func initialize(rng: inout Xoshiro256) {
+    public func initialize(rng: inout Xoshiro256, scheme: InitScheme) {
         store.value(scaleOffset).update(repeating: 1, count: inShape.c)
         store.value(shiftOffset).update(repeating: 0, count: inShape.c)
         store.stateValue(runningMeanOffset).update(repeating: 0, count: inShape.c)

@@ -72,11 +72,11 @@ public final class Conv2d: Layer {
 
     public var macsPerExample: Int { geometry.outChannels * geometry.colRows * geometry.outPlane }
 
-    public func initialize(rng: inout Xoshiro256) {
-        heNormal(
-            store.value(weightOffset), count: geometry.outChannels * geometry.colRows,
-            fanIn: geometry.colRows, rng: &rng)
-        if let b = biasOffset { store.value(b).update(repeating: 0, count: geometry.outChannels) }
+    public func initialize(rng: inout Xoshiro256, scheme: InitScheme) {
+        initializeWeightLayer(
+            scheme, weights: store.value(weightOffset), count: geometry.outChannels * geometry.colRows,
+            bias: biasOffset.map { store.value($0) }, biasCount: geometry.outChannels, fanIn: geometry.colRows,
+            rng: &rng)
     }
 
     private func chunkImages(batch: Int) -> Int {

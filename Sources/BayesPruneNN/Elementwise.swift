@@ -15,7 +15,7 @@ public final class ReLU: Layer {
         self.name = name
         inShape = shape
     }
-    public func initialize(rng: inout Xoshiro256) {}
+    public func initialize(rng: inout Xoshiro256, scheme: InitScheme) {}
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
         let n = inShape.size * batch
@@ -53,7 +53,7 @@ public final class MaxPool2d: Layer {
         outShape = ActShape(shape.c, (shape.h - window) / self.stride + 1, (shape.w - window) / self.stride + 1)
         precondition(outShape.h > 0 && outShape.w > 0, "\(name): pooling window larger than input \(shape)")
     }
-    public func initialize(rng: inout Xoshiro256) {}
+    public func initialize(rng: inout Xoshiro256, scheme: InitScheme) {}
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
         let planes = inShape.c * batch
@@ -133,7 +133,7 @@ public final class AvgPool2d: Layer {
         stride = 1
         outShape = ActShape(shape.c, 1, 1)
     }
-    public func initialize(rng: inout Xoshiro256) {}
+    public func initialize(rng: inout Xoshiro256, scheme: InitScheme) {}
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
         let planes = inShape.c * batch
@@ -193,7 +193,7 @@ public final class Flatten: Layer {
         inShape = shape
         outShape = ActShape(shape.size, 1, 1)
     }
-    public func initialize(rng: inout Xoshiro256) {}
+    public func initialize(rng: inout Xoshiro256, scheme: InitScheme) {}
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
         let P = inShape.plane

@@ -28,8 +28,8 @@ public protocol Layer: AnyObject {
     var outShape: ActShape { get }
     /// Multiply-adds per example in the forward pass (0 for parameter-free layers).
     var macsPerExample: Int { get }
-    /// Draws initial parameters (after the store is finalized).
-    func initialize(rng: inout Xoshiro256)
+    /// Draws initial parameters (after the store is finalized) by `scheme`.
+    func initialize(rng: inout Xoshiro256, scheme: InitScheme)
     /// x: [inShape.c, batch, h, w]. Returns the layer-owned output [outShape.c, batch, h', w'].
     func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float>
     /// dy: gradient of the output. Returns the layer-owned input gradient, or nil when
@@ -42,6 +42,40 @@ public protocol Layer: AnyObject {
 
 extension Layer {
     public var children: [Layer] { [] }
+}
+
+/// How weight layers draw their initial parameters (`--init`).
+public enum InitScheme: String, CaseIterable, Codable, Sendable {
+    /// PyTorch's default for `nn.Linear` and `nn.Conv2d`: weights and biases uniform in ±1/√fan_in
+    /// (kaiming_uniform with a = √5 gives exactly that bound). The authors' code relies on it: a first-layer
+    /// column's mean square starts near 1/(3·fan_in), below the fully connected hard threshold.
+    case pytorch
+    /// He-normal: weights N(0, 2/fan_in), biases zero.
+    case heNormal = "he-normal"
+}
+
+/// Weights and bias of a layer with `fanIn` inputs per output, drawn by `scheme` (bias: nil when absent).
+func initializeWeightLayer(
+    _ scheme: InitScheme, weights: UnsafeMutablePointer<Float>, count: Int, bias: UnsafeMutablePointer<Float>?,
+    biasCount: Int, fanIn: Int, rng: inout Xoshiro256
+) {
+    switch scheme {
+    case .heNormal:
+        heNormal(weights, count: count, fanIn: fanIn, rng: &rng)
+        bias?.update(repeating: 0, count: biasCount)
+    case .pytorch:
+        let bound = Float(1 / Double(max(fanIn, 1)).squareRoot())
+        uniform(weights, count: count, bound: bound, rng: &rng)
+        if let bias { uniform(bias, count: biasCount, bound: bound, rng: &rng) }
+    }
+}
+
+/// Uniform in [−bound, bound) from the top 24 bits of each draw.
+func uniform(_ p: UnsafeMutablePointer<Float>, count: Int, bound: Float, rng: inout Xoshiro256) {
+    for i in 0..<count {
+        let u = Float(rng.next() >> 40) * 0x1p-24  // [0, 1)
+        p[i] = (2 * u - 1) * bound
+    }
 }
 
 /// He-normal initialisation: N(0, 2/fanIn), suited to ReLU networks.

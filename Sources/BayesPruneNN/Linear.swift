@@ -10,6 +10,9 @@ public final class Linear: Layer {
     public let weightOffset: Int  // W: (out, in)
     public let biasOffset: Int?  // b: (out)
     public var needsInputGradient = true
+    /// The input arrives example-major, x[B, in] (a table's rows as loaded): the GEMMs read it transposed
+    /// instead of the network transposing it first. Only for a first layer (no input gradient).
+    public var exampleMajorInput = false
     unowned let store: ParameterStore
     private var out = Scratch(), dx = Scratch()
     private var input: UnsafePointer<Float>?
@@ -34,17 +37,18 @@ public final class Linear: Layer {
 
     public var macsPerExample: Int { inFeatures * outFeatures }
 
-    public func initialize(rng: inout Xoshiro256) {
-        heNormal(store.value(weightOffset), count: inFeatures * outFeatures, fanIn: inFeatures, rng: &rng)
-        if let b = biasOffset { store.value(b).update(repeating: 0, count: outFeatures) }
+    public func initialize(rng: inout Xoshiro256, scheme: InitScheme) {
+        initializeWeightLayer(
+            scheme, weights: store.value(weightOffset), count: inFeatures * outFeatures,
+            bias: biasOffset.map { store.value($0) }, biasCount: outFeatures, fanIn: inFeatures, rng: &rng)
     }
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
         input = x
         let y = out.pointer(count: outFeatures * batch)
         gemm(
-            .no, .no, m: outFeatures, n: batch, k: inFeatures, a: store.value(weightOffset), lda: inFeatures,
-            b: x, ldb: batch, c: y, ldc: batch)
+            .no, exampleMajorInput ? .yes : .no, m: outFeatures, n: batch, k: inFeatures, a: store.value(weightOffset),
+            lda: inFeatures, b: x, ldb: exampleMajorInput ? inFeatures : batch, c: y, ldc: batch)
         if let bo = biasOffset {
             let b = store.value(bo)
             for o in 0..<outFeatures {
@@ -59,8 +63,8 @@ public final class Linear: Layer {
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
         guard let x = input else { fatalError("\(name): backward before forward") }
         gemm(
-            .no, .yes, m: outFeatures, n: inFeatures, k: batch, a: dy, lda: batch, b: x, ldb: batch,
-            beta: 1, c: store.grad(weightOffset), ldc: inFeatures)
+            .no, exampleMajorInput ? .no : .yes, m: outFeatures, n: inFeatures, k: batch, a: dy, lda: batch, b: x,
+            ldb: exampleMajorInput ? inFeatures : batch, beta: 1, c: store.grad(weightOffset), ldc: inFeatures)
         if let bo = biasOffset {
             let db = store.grad(bo)
             for o in 0..<outFeatures {
@@ -71,6 +75,7 @@ public final class Linear: Layer {
             }
         }
         guard needsInputGradient else { return nil }
+        precondition(!exampleMajorInput, "\(name): an example-major input has no input gradient")
         let d = dx.pointer(count: inFeatures * batch)
         gemm(
             .yes, .no, m: inFeatures, n: batch, k: outFeatures, a: store.value(weightOffset), lda: inFeatures,

@@ -33,18 +33,20 @@ public enum Loss {
         return total / Double(B)
     }
 
-    /// Mean of ½(y − t)² over outputs [1, B]; grad = (y − t)/B.
+    /// Mean of (y − t)²/(2σ²) over outputs [1, B] (the Gaussian negative log-likelihood without its
+    /// constant); grad = (y − t)/(σ²·B). σ² = 1 by default; σ² = ½ is PyTorch's MSELoss.
     public static func squaredError(
         outputs y: UnsafePointer<Float>, batch B: Int, targets t: UnsafePointer<Float>,
-        grad: UnsafeMutablePointer<Float>?
+        grad: UnsafeMutablePointer<Float>?, noiseVariance: Float = 1
     ) -> Double {
         var total = 0.0
+        let denominator = noiseVariance * Float(B)
         for b in 0..<B {
             let r = y[b] - t[b]
-            total += 0.5 * Double(r * r)
-            grad?[b] = r / Float(B)
+            total += Double(r * r)
+            grad?[b] = r / denominator
         }
-        return total / Double(B)
+        return total / (2 * Double(noiseVariance) * Double(B))
     }
 
     /// Mean Bernoulli negative log-likelihood of logits [1, B] against 0/1 labels; grad = (σ(z) − y)/B.

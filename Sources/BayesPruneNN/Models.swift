@@ -28,6 +28,11 @@ public struct ModelSpec: Sendable {
     /// Channel/unit counts of a compacted network (nil: the standard architecture). lenet: [conv1 filters,
     /// conv2 filters, fc1 units, fc2 units]; resnets: the inner width (conv1 filters) of every block.
     public var widths: [Int]?
+    /// How weight layers are initialized (default he-normal).
+    public var initScheme: InitScheme = .heNormal
+    /// σ² of the Gaussian likelihood of a regression output: loss (y − t)²/(2σ²) (default 1; PyTorch's
+    /// MSELoss, which the authors use, is σ² = ½).
+    public var noiseVariance: Float = 1
 
     public init(
         kind: ModelKind, input: ActShape, outputs: Int, loss: LossKind = .softmaxCrossEntropy,
@@ -57,7 +62,8 @@ public enum ModelBuilder {
         let net = Network(
             modelName: spec.kind.rawValue, store: store, layers: layers, inputShape: spec.input, loss: spec.loss,
             graph: graph)
-        net.initialize(seed: seed)
+        net.noiseVariance = spec.noiseVariance
+        net.initialize(seed: seed, scheme: spec.initScheme)
         return net
     }
 

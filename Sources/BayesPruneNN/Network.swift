@@ -10,6 +10,8 @@ public final class Network {
     /// Output units: classes for softmax, 1 for squared error and logistic.
     public let outputs: Int
     public let loss: LossKind
+    /// σ² of the Gaussian likelihood for `.squaredError` (ModelSpec.noiseVariance).
+    public var noiseVariance: Float = 1
     public let profiler = LayerProfiler()
     /// Producers and consumers of every channel, for structured pruning.
     public let graph: ChannelGraph
@@ -28,6 +30,9 @@ public final class Network {
         self.loss = loss
         outputs = layers.last!.outShape.size
         layers.first?.needsInputGradient = false
+        if inputShape.plane == 1 && inputShape.c > 1, let first = layers.first as? Linear {
+            first.exampleMajorInput = true
+        }
         for l in layers { (l as? ResidualBlock)?.profiler = profiler }
     }
 
@@ -41,9 +46,9 @@ public final class Network {
 
     public var macsPerExample: Int { layers.reduce(0) { $0 + $1.macsPerExample } }
 
-    public func initialize(seed: UInt64) {
+    public func initialize(seed: UInt64, scheme: InitScheme = .heNormal) {
         var rng = Xoshiro256(seed: seed, stream: 0x1417)
-        for l in layers { l.initialize(rng: &rng) }
+        for l in layers { l.initialize(rng: &rng, scheme: scheme) }
     }
 
     /// x: [batch, C, H, W] example-major. Returns outputs [outputs, batch] (layer-owned).
@@ -54,8 +59,13 @@ public final class Network {
         if C == 1 {
             t.update(from: x, count: inputShape.size * batch)
         } else if P == 1 {
-            // Feature vectors: [B, F] → [F, B].
-            for b in 0..<batch { for f in 0..<C { t[f * batch + b] = x[b * C + f] } }
+            // Feature vectors: [B, F]. A first fully connected layer reads them as they are; otherwise → [F, B].
+            if let first = layers.first as? Linear, first.exampleMajorInput {
+                var h = x
+                for l in layers { h = profiler.forward(l, h, batch: batch, training: training) }
+                return h
+            }
+            transpose(x, rows: batch, cols: C, into: t)
         } else {
             for b in 0..<batch {
                 for c in 0..<C { (t + (c * batch + b) * P).update(from: x + (b * C + c) * P, count: P) }
@@ -84,7 +94,8 @@ public final class Network {
         case .softmaxCrossEntropy:
             return Loss.softmaxCrossEntropy(logits: y, classes: outputs, batch: batch, labels: labels!, grad: grad)
         case .squaredError:
-            return Loss.squaredError(outputs: y, batch: batch, targets: targets!, grad: grad)
+            return Loss.squaredError(
+                outputs: y, batch: batch, targets: targets!, grad: grad, noiseVariance: noiseVariance)
         case .logistic:
             return Loss.logistic(logits: y, batch: batch, labels: labels!, grad: grad)
         }

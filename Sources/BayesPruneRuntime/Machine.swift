@@ -114,17 +114,20 @@ public struct MachineInfo: Codable, Equatable, Sendable {
 /// Median sgemm throughput (GFLOPS) for size×size×size with the current kernel and threads. Each
 /// repeat runs enough back-to-back products to last ≥ 50 ms; one warm-up product precedes timing.
 public func measureSGEMMGFLOPS(size: Int = 512, repeats: Int) -> Double {
-    let n = max(1, size)
+    measureSGEMMGFLOPS(m: size, n: size, k: size, repeats: repeats)
+}
+
+/// GFLOPS of an m×k by k×n sgemm (median of `repeats`, each at least ~50 ms).
+public func measureSGEMMGFLOPS(m: Int, n: Int, k: Int, repeats: Int) -> Double {
+    let (m, n, k) = (max(1, m), max(1, n), max(1, k))
     var rng = Xoshiro256(seed: 0xB3AC4)
-    let a = FloatBuffer(count: n * n)
-    let b = FloatBuffer(count: n * n)
-    let c = FloatBuffer(count: n * n)
-    for i in 0..<(n * n) {
-        a[i] = rng.nextUniform() - 0.5
-        b[i] = rng.nextUniform() - 0.5
-    }
+    let a = FloatBuffer(count: m * k)
+    let b = FloatBuffer(count: k * n)
+    let c = FloatBuffer(count: m * n)
+    for i in 0..<(m * k) { a[i] = rng.nextUniform() - 0.5 }
+    for i in 0..<(k * n) { b[i] = rng.nextUniform() - 0.5 }
     func run() {
-        gemm(.no, .no, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+        gemm(.no, .no, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
     }
     func now() -> Double {
         var ts = timespec()
@@ -141,7 +144,7 @@ public func measureSGEMMGFLOPS(size: Int = 512, repeats: Int) -> Double {
         if dt >= 0.05 || inner >= 1 << 20 { break }
         inner = dt > 0 ? max(inner * 2, Int((0.05 / dt * Double(inner)).rounded(.up))) : inner * 2
     }
-    let flops = 2.0 * Double(n) * Double(n) * Double(n) * Double(inner)
+    let flops = 2.0 * Double(m) * Double(n) * Double(k) * Double(inner)
     var rates: [Double] = []
     for _ in 0..<max(1, repeats) {
         let t0 = now()

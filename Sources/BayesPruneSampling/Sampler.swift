@@ -83,11 +83,14 @@ public enum Sampler {
     /// One step over `count` weights with this step's step size `lr` (C² for adavb). `lambda`: per-weight
     /// weight decay (spike-and-slab) or nil for `config.weightDecay`; `mask`: permanent pruning mask or nil.
     /// `gradientScale`: the gradient used is `grads · gradientScale` (1/R after a sum allreduce over R
-    /// ranks, fused here instead of a separate pass over the buffer; 1 is exact).
+    /// ranks, fused here instead of a separate pass over the buffer; 1 is exact). `noiseIndex`: for a
+    /// compact copy of a network, each weight's index in the full network, whose noise draw it takes (so
+    /// training the copy equals training the masked network); nil: weight i draws noise i.
     public static func step(
         _ c: SamplerConfig, state: SamplerState, weights w: UnsafeMutablePointer<Float>,
         grads g: UnsafePointer<Float>, count n: Int, lr: Float,
-        lambda: UnsafePointer<Float>? = nil, mask: UnsafePointer<Float>? = nil, gradientScale gs: Float = 1
+        lambda: UnsafePointer<Float>? = nil, mask: UnsafePointer<Float>? = nil, gradientScale gs: Float = 1,
+        noiseIndex: UnsafePointer<UInt32>? = nil
     ) {
         let counter = UInt64(state.step)
         switch c.kind {
@@ -118,15 +121,16 @@ public enum Sampler {
                 c2: lr, n_data: Float(c.dataSize), grad_scale: gs)
             bp_adavb_step(
                 n, w, state.momentum.pointer, state.rho.pointer, state.previousNoise.pointer, g,
-                lambda, c.weightDecay, mask, p, c.noiseKey, counter)
+                lambda, c.weightDecay, mask, p, c.noiseKey, counter, noiseIndex)
         case .sghmc:
             let alpha = 1 - c.momentum
             let sd = (2 * alpha * lr * c.temperature / Float(c.dataSize)).squareRoot()
             bp_sghmc_step(
-                n, w, state.momentum.pointer, g, gs, lambda, c.weightDecay, mask, lr, alpha, sd, c.noiseKey, counter)
+                n, w, state.momentum.pointer, g, gs, lambda, c.weightDecay, mask, lr, alpha, sd, c.noiseKey, counter,
+                noiseIndex)
         case .sgld:
             let sd = (2 * lr * c.temperature / Float(c.dataSize)).squareRoot()
-            bp_sgld_step(n, w, g, gs, lambda, c.weightDecay, mask, lr, sd, c.noiseKey, counter)
+            bp_sgld_step(n, w, g, gs, lambda, c.weightDecay, mask, lr, sd, c.noiseKey, counter, noiseIndex)
         }
         state.step += 1
     }

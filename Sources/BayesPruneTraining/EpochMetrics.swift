@@ -47,6 +47,8 @@ public struct EpochMetrics {
     public var ranks: Int?
     public var allreduceSecondsPerStep: Double?
     public var checkpointSeconds: Double?
+    /// With `--shrink`: forward multiply-adds per example of the compact copy being trained.
+    public var trainingMACsPerExample: Int?
 
     private enum Key: String, CodingKey {
         case epoch, sampler
@@ -77,6 +79,7 @@ public struct EpochMetrics {
         case ranks
         case allreduceSecondsPerStep = "allreduce_seconds_per_step"
         case checkpointSeconds = "checkpoint_seconds"
+        case trainingMACsPerExample = "training_macs_per_example"
     }
 
     /// Keys of the line: the fixed ones (`Key`) and "test_"/"bma_" + a metric's name.
@@ -130,6 +133,7 @@ public struct EpochMetrics {
             try c.encodeIfPresent(m.ranks, forKey: .init(Key.ranks))
             try c.encodeIfPresent(m.allreduceSecondsPerStep, forKey: .init(Key.allreduceSecondsPerStep))
             try c.encodeIfPresent(m.checkpointSeconds, forKey: .init(Key.checkpointSeconds))
+            try c.encodeIfPresent(m.trainingMACsPerExample, forKey: .init(Key.trainingMACsPerExample))
         }
 
         private func encodePruning(_ c: inout KeyedEncodingContainer<MetricKey>) throws {

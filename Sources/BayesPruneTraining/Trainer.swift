@@ -58,6 +58,12 @@ public final class Trainer {
     public private(set) var history: [EpochMetrics] = []
     /// The divergence watch (checkpointed, so a resumed run watches as an uninterrupted one).
     var lossWatch = LossWatch()
+    /// With `--shrink`, the compact copy the steps run on once units are removed (CompactTraining.swift).
+    var compact: CompactCopy?
+    /// When the last checkpoint was written (the run's start before the first).
+    var lastCheckpoint = monotonicSeconds()
+    /// The network the steps run on: the compact copy when there is one, else `network`.
+    var working: Network { compact?.network ?? network }
 
     /// Builds the model, schedule, sampler state and (with pruning) the pruner for `config` on `data`.
     /// Throws `SettingError` for a model that does not fit the data or an override naming no prunable layer.
@@ -70,9 +76,7 @@ public final class Trainer {
         self.data = data
         self.communicator = communicator
         let input = ActShape(data.train.channels, data.train.height, data.train.width)
-        let spec = ModelSpec(
-            kind: config.model, input: input, outputs: data.outputs, loss: data.modelSpecLoss,
-            hidden: config.hidden, widths: config.widths)
+        let spec = config.modelSpec(input: input, outputs: data.outputs, loss: data.modelSpecLoss)
         network = try ModelBuilder.build(spec, seed: config.seed)
         let steps = config.epochs * (data.train.count / config.batchSize)
         schedule = Schedule(kind: config.schedule, baseLR: config.lr, totalSteps: steps, cycles: config.cycles)
@@ -97,10 +101,10 @@ public final class Trainer {
 
     /// This rank's batch loader. Throws `SettingError("batch-size", ...)` when the global batch does not
     /// split over the ranks or exceeds the training set.
-    func makeLoader() throws -> TrainBatchLoader {
+    func makeLoader(_ dataset: Dataset? = nil) throws -> TrainBatchLoader {
         let augmentation: Augmentation? = config.augment.map { $0 ? .cropAndFlip() : .none }
         return try TrainBatchLoader(
-            dataset: data.train, globalBatchSize: config.batchSize, rank: communicator.rank,
+            dataset: dataset ?? data.train, globalBatchSize: config.batchSize, rank: communicator.rank,
             worldSize: communicator.size, seed: config.seed, augmentation: augmentation)
     }
 
@@ -278,6 +282,7 @@ public final class Trainer {
             if communicator.rank < r.augmentationStates.count {
                 run.loader.augmentationRNG = Xoshiro256(state: r.augmentationStates[communicator.rank])
             }
+            if pruningActive { try updateCompactCopy(epoch: epoch, &run) }
             return EpochState(
                 epoch: epoch, firstBatch: r.batchInEpoch, pruningActive: pruningActive,
                 lossSum: r.lossSumInEpoch, lr: schedule.learningRate(step: state.step))
@@ -287,6 +292,7 @@ public final class Trainer {
             // removed weights are zero from here on (the sampler keeps them so).
             try pruner.step(communicator)
             vApplyMask(network.store.values.pointer, mask: pruner.mask.pointer, count: network.store.parameterCount)
+            try updateCompactCopy(epoch: epoch, &run)
             if !pruner.lastGuarded.isEmpty {
                 log(
                     "warning: epoch \(epoch): the E-step would have removed every channel of a layer; kept the "
@@ -304,29 +310,33 @@ public final class Trainer {
         let seconds = monotonicSeconds() - e.started
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
         try averageBatchNormStatistics()
+        compact?.scatter(into: network, state: state)
         let evaluation = try evaluateEpoch(sampleCycle: run.samplePlan[e.epoch], epoch: e.epoch)
         var m = EpochMetrics(
             epoch: e.epoch, sampler: config.sampler, trainLoss: e.lossSum / Double(max(run.steps, 1)),
             seconds: seconds, imagesPerSecond: Double((run.steps - e.firstBatch) * config.batchSize) / seconds,
             lr: e.lr, baseLR: config.lr, elapsedSeconds: monotonicSeconds() - run.started, evaluation: evaluation,
-            preconditioner: Sampler.preconditionerSummary(sampler, state: state, lr: Float(e.lr)))
+            preconditioner: Sampler.preconditionerSummary(sampler, state: compact?.state ?? state, lr: Float(e.lr)))
+        m.trainingMACsPerExample = compact.map { $0.network.macsPerExample }
         if let pruner { describePruning(pruner, active: e.pruningActive, into: &m) }
         if communicator.size > 1 {
             m.ranks = communicator.size
             m.allreduceSecondsPerStep = allreduceSeconds / Double(max(state.step, 1))
         }
-        let every = controls.checkpointEvery
-        if e.epoch == config.epochs || (every > 0 && e.epoch % every == 0) {
+        let checkpointing = try checkpointDue(epoch: e.epoch)
+        if checkpointing {
             let t = monotonicSeconds()
             try writeCheckpoint(epochsDone: e.epoch, batchInEpoch: 0, lossSum: 0, loader: run.loader)
             m.checkpointSeconds = monotonicSeconds() - t
+            lastCheckpoint = monotonicSeconds()
         }
         history.append(m)
         if let metrics = run.metrics {
             let path = config.out + "/metrics.jsonl"
             do {
                 try metrics.write(contentsOf: try m.jsonLine() + Data("\n".utf8))
-                try metrics.synchronize()
+                // On disk with each checkpoint: a resumed run keeps the lines its checkpoint covers.
+                if checkpointing { try metrics.synchronize() }
             } catch let e as EncodingError {
                 throw OutputError(description: "\(path): cannot record a non-finite value (\(encodingProblem(e)))")
             } catch {
@@ -334,6 +344,22 @@ public final class Trainer {
             }
             log(m.consoleLine(epochs: config.epochs))
         }
+    }
+
+    /// Whether this epoch ends with a checkpoint: the last epoch, every `checkpointEvery` epochs, or the
+    /// first epoch end `checkpointMinutes` after the previous checkpoint (by rank 0's clock, so every rank
+    /// agrees).
+    func checkpointDue(epoch: Int) throws -> Bool {
+        let every = controls.checkpointEvery
+        if epoch == config.epochs || (every > 0 && epoch % every == 0) { return true }
+        guard controls.checkpointMinutes > 0 else { return false }
+        var due: Int64 = monotonicSeconds() - lastCheckpoint >= controls.checkpointMinutes * 60 ? 1 : 0
+        if communicator.size > 1 {
+            try withUnsafeMutableBytes(of: &due) {
+                try communicator.broadcast($0.baseAddress!, bytes: 8, root: 0, what: "checkpoint decision")
+            }
+        }
+        return due != 0
     }
 
     func describePruning(_ pruner: Pruner, active: Bool, into m: inout EpochMetrics) {
@@ -359,8 +385,8 @@ public final class Trainer {
         let test = data.test
         let collapsed: String
         if test.task == .regression {
-            guard let rmse = m.evaluation.test[.rmse], let sd = data.targetScaling?.std, rmse >= 0.99 * Double(sd)
-            else { return nil }
+            let sd = data.targetSpread
+            guard let rmse = m.evaluation.test[.rmse], rmse >= 0.99 * sd else { return nil }
             collapsed = String(format: "test RMSE %.4g is no better than predicting the mean (sd %.4g)", rmse, sd)
         } else {
             let chance = test.majorityShare
@@ -385,20 +411,31 @@ public final class Trainer {
         let lr = schedule.learningRate(step: state.step)
         e.lr = lr
         // [loss, stop requested]: one scalar allreduce carries both, so every rank stops at the same step.
+        let net = working
         var loss = [
-            network.lossAndGradient(run.x.pointer, batch: n, labels: run.labels, targets: run.targets),
+            net.lossAndGradient(run.x.pointer, batch: n, labels: run.labels, targets: run.targets),
             StopSignal.requested ? 1 : 0,
         ]
         try reduceAcrossRanks(&loss)
         try watchForDivergence(loss: loss[0], epoch: e.epoch, batch: b, lr: lr)
         e.lossSum += loss[0]
-        let store = network.store
+        let store = net.store
         let masked = e.pruningActive ? pruner : nil
-        Sampler.step(
-            sampler, state: state, weights: store.values.pointer, grads: store.grads.pointer,
-            count: store.parameterCount, lr: Float(lr),
-            lambda: masked.map { UnsafePointer($0.lambda.pointer) },
-            mask: masked.map { UnsafePointer($0.mask.pointer) }, gradientScale: 1 / Float(communicator.size))
+        if let c = compact {
+            c.layout.parameterSource.withUnsafeBufferPointer { index in
+                Sampler.step(
+                    sampler, state: c.state, weights: store.values.pointer, grads: store.grads.pointer,
+                    count: store.parameterCount, lr: Float(lr), lambda: c.lambda.pointer, mask: c.mask.pointer,
+                    gradientScale: 1 / Float(communicator.size), noiseIndex: index.baseAddress)
+            }
+            state.step = c.state.step
+        } else {
+            Sampler.step(
+                sampler, state: state, weights: store.values.pointer, grads: store.grads.pointer,
+                count: store.parameterCount, lr: Float(lr),
+                lambda: masked.map { UnsafePointer($0.lambda.pointer) },
+                mask: masked.map { UnsafePointer($0.mask.pointer) }, gradientScale: 1 / Float(communicator.size))
+        }
         try afterStep(epoch: e.epoch)
         if loss[1] > 0 { try stopAtStepBoundary(e, batch: b, run) }
         if showProgress { progress(&e, batch: b, run) }
@@ -408,7 +445,7 @@ public final class Trainer {
     /// minibatch mean) and the loss averaged.
     func reduceAcrossRanks(_ loss: inout [Double]) throws {
         let comm = communicator
-        let store = network.store
+        let store = working.store
         guard comm.size > 1 else { return }
         let t = monotonicSeconds()
         try comm.allreduceSum(store.grads.pointer, count: store.parameterCount, what: "gradient allreduce")
@@ -465,6 +502,7 @@ public final class Trainer {
     /// Preemption: every rank agreed at this step; checkpoint mid-epoch and stop.
     func stopAtStepBoundary(_ e: EpochState, batch b: Int, _ run: RunState) throws -> Never {
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+        compact?.scatter(into: network, state: state)
         let path = try writeCheckpoint(
             epochsDone: e.epoch - 1, batchInEpoch: b + 1, lossSum: e.lossSum,
             loader: run.loader)
@@ -489,6 +527,7 @@ public final class Trainer {
     }
 
     func inject(_ kind: Fault) {
+        let network = working
         switch kind {
         case .perturb: network.store.values[0] += 1e-3
         case .kill: kill(getpid(), SIGKILL)
@@ -505,7 +544,7 @@ public final class Trainer {
 
     /// Every rank's weights checksum must equal rank 0's; a mismatch is an error naming the step and ranks.
     public func checkReplicas(step: Int, epoch: Int) throws {
-        let store = network.store
+        let store = working.store
         let sums = try communicator.allgather(
             checksum(store.values.pointer, count: store.parameterCount),
             what: "replica check")
@@ -520,7 +559,7 @@ public final class Trainer {
 
     /// Batch-norm running statistics are per rank while training; average them before evaluating or saving.
     func averageBatchNormStatistics() throws {
-        let store = network.store
+        let store = working.store
         let comm = communicator
         guard comm.size > 1, store.stateCount > 0 else { return }
         try comm.allreduceSum(store.state.pointer, count: store.stateCount, what: "batch-norm statistics")

@@ -10,8 +10,9 @@ extension Trainer {
     /// Metrics of the current weights, and after taking this epoch's sample (if it is a sampling epoch)
     /// of the model average (NaN until the first sample).
     func evaluateEpoch(sampleCycle: Int?, epoch: Int) throws -> EpochEvaluation {
+        // The compact copy (when training one) predicts what the masked network predicts.
         let p = try Evaluator.predict(
-            network, data: data.test, batchSize: config.evalBatchSize,
+            working, data: compact?.test ?? data.test, batchSize: config.evalBatchSize,
             communicator: communicator)
         if let cycle = sampleCycle {
             if communicator.isRoot { try saveSample(epoch: epoch, cycle: cycle) }
@@ -21,10 +22,13 @@ extension Trainer {
         out.bmaSamples = average.count
         if data.test.task == .regression {
             let scaling = data.targetScaling!
-            let last = Evaluator.regression(mean: p, samples: [], targets: data.test.targets, scaling: scaling)
+            let v = config.noiseVariance ?? 1
+            let last = Evaluator.regression(
+                mean: p, samples: [], targets: data.test.targets, scaling: scaling, noiseVariance: v)
             out.test = [.rmse: last.rmse, .nll: last.nll]
             let bma = average.mean.map {
-                Evaluator.regression(mean: $0, samples: average.members, targets: data.test.targets, scaling: scaling)
+                Evaluator.regression(
+                    mean: $0, samples: average.members, targets: data.test.targets, scaling: scaling, noiseVariance: v)
             }
             out.bma = [.rmse: bma?.rmse ?? .nan, .nll: bma?.nll ?? .nan]
             return out

@@ -158,16 +158,32 @@ typedef struct {
 } block_inputs;
 typedef void (*block_update)(size_t i, size_t len, block_inputs in, void *ctx);
 
+/// With noise_index, weight i takes the noise of index noise_index[i] (a compact network's weights keep
+/// the draws of their places in the full network); the blocks holding those indices are generated once
+/// per run of consecutive weights that share a block.
 static void for_each_block(size_t n, const float *lambda, float lambda_const, const float *mask,
-                           uint64_t key, uint64_t counter, block_update update, void *ctx) {
+                           uint64_t key, uint64_t counter, const uint32_t *noise_index, block_update update,
+                           void *ctx) {
     uint32_t k0, k1;
     derive_keys(key, counter, &k0, &k1);
-    float z[BLOCK];
+    float z[BLOCK], source[BLOCK];
+    uint64_t cached = UINT64_MAX;
     constants c;
     for (int j = 0; j < BLOCK; j++) { c.lambda[j] = lambda_const; c.ones[j] = 1.0f; }
     for (size_t i = 0; i < n; i += BLOCK) {
         size_t len = n - i < BLOCK ? n - i : BLOCK;
-        dispatch()->noise(k0, k1, i / BLOCK, z);
+        if (noise_index) {
+            for (size_t j = 0; j < len; j++) {
+                uint64_t o = noise_index[i + j];
+                if (o / BLOCK != cached) {
+                    cached = o / BLOCK;
+                    dispatch()->noise(k0, k1, cached, source);
+                }
+                z[j] = source[o % BLOCK];
+            }
+        } else {
+            dispatch()->noise(k0, k1, i / BLOCK, z);
+        }
         block_inputs in = { lambda ? lambda + i : c.lambda, mask ? mask + i : c.ones, z };
         update(i, len, in, ctx);
     }
@@ -190,9 +206,9 @@ static void adavb_update(size_t i, size_t len, block_inputs in, void *ctx) {
 
 void bp_adavb_step(size_t n, float *w, float *m, float *rho, float *eps, const float *g,
                    const float *lambda, float lambda_const, const float *mask,
-                   bp_adavb_params p, uint64_t key, uint64_t counter) {
+                   bp_adavb_params p, uint64_t key, uint64_t counter, const uint32_t *noise_index) {
     adavb_ctx a = { w, m, rho, eps, g, lambda_const, !lambda && !mask, p };
-    for_each_block(n, lambda, lambda_const, mask, key, counter, adavb_update, &a);
+    for_each_block(n, lambda, lambda_const, mask, key, counter, noise_index, adavb_update, &a);
 }
 
 typedef struct { float *w, *v; const float *g; float gs, lr, alpha, noise_sd; } sg_ctx;
@@ -207,15 +223,16 @@ static void sgld_update(size_t i, size_t len, block_inputs in, void *ctx) {
 
 void bp_sghmc_step(size_t n, float *w, float *v, const float *g, float grad_scale, const float *lambda,
                    float lambda_const, const float *mask, float lr, float alpha, float noise_sd, uint64_t key,
-                   uint64_t counter) {
+                   uint64_t counter, const uint32_t *noise_index) {
     sg_ctx a = { w, v, g, grad_scale, lr, alpha, noise_sd };
-    for_each_block(n, lambda, lambda_const, mask, key, counter, sghmc_update, &a);
+    for_each_block(n, lambda, lambda_const, mask, key, counter, noise_index, sghmc_update, &a);
 }
 
 void bp_sgld_step(size_t n, float *w, const float *g, float grad_scale, const float *lambda, float lambda_const,
-                  const float *mask, float lr, float noise_sd, uint64_t key, uint64_t counter) {
+                  const float *mask, float lr, float noise_sd, uint64_t key, uint64_t counter,
+                  const uint32_t *noise_index) {
     sg_ctx a = { w, NULL, g, grad_scale, lr, 0.0f, noise_sd };
-    for_each_block(n, lambda, lambda_const, mask, key, counter, sgld_update, &a);
+    for_each_block(n, lambda, lambda_const, mask, key, counter, noise_index, sgld_update, &a);
 }
 
 void bp_sigmoid(size_t n, const float *x, float *out) { dispatch()->sigmoid(n, x, out); }

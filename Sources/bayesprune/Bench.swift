@@ -31,6 +31,12 @@ struct Bench: ParsableCommand {
                 "Under mpirun: weak scaling, every rank at --batch-size with one gradient allreduce per step (see "
                     + "launch/bench-mpi).")
     ) var distributed = false
+    @Flag(
+        help:
+            ArgumentHelp(
+                "Instead of training throughput: sgemm GFLOPS of the shapes the models run, at 1 and 2 threads, "
+                    + "to place the BLAS threading crossover.")
+    ) var gemmCrossover = false
 
     func run() throws {
         try reportingErrors {
@@ -54,6 +60,10 @@ struct Bench: ParsableCommand {
             o.steps = steps
             o.warmup = warmup
             o.repeats = repeats
+            if gemmCrossover {
+                try printJSON(Benchmark.gemmCrossover(repeats: max(repeats, 3), log: { self.log($0) }))
+                return
+            }
             if let compact {
                 setBLASThreads(o.threads.first ?? 1)
                 let r = try Benchmark.compareCompact(
@@ -78,5 +88,13 @@ struct Bench: ParsableCommand {
             if let output { try AtomicFile.write(json, to: output) }
             print(String(decoding: json, as: UTF8.self))
         }
+    }
+
+    func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+    func printJSON(_ value: Any) throws {
+        let json = try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys])
+        if let output { try AtomicFile.write(json, to: output) }
+        print(String(decoding: json, as: UTF8.self))
     }
 }

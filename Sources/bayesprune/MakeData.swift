@@ -1,4 +1,6 @@
-// `bayesprune make-data variable-selection --out FILE`: writes the synthetic variable-selection CSV.
+// `bayesprune make-data KIND --out PATH`: writes a synthetic data set whose truth is known:
+// variable-selection (one CSV file) or the paper's tabular examples paper-example-1/2/3 (a directory with
+// train.csv and test.csv).
 import ArgumentParser
 import BayesPruneData
 import BayesPruneRunIO
@@ -7,35 +9,73 @@ import Foundation
 struct MakeData: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "make-data",
-        abstract:
-            "Write a synthetic data set: variable-selection (correlated Gaussian inputs, x1..x5 drive y nonlinearly; "
-            + "y = 2·tanh(x1) + x2·x3 + sin(2·x4) + ½·x5² + noise)."
+        abstract: "Write a synthetic data set with known relevant inputs.",
+        discussion: """
+            variable-selection: one CSV file; correlated Gaussian inputs x1..xP (AR(1)), y = 2·tanh(x1) + x2·x3 + \
+            sin(2·x4) + ½·x5² + noise.
+            paper-example-1, -2, -3: Ke & Fan's tabular examples, as a directory with train.csv (10 240 rows) and \
+            test.csv (1 024 rows); inputs x_j = (z0 + z_j)/√2, z ~ N(0,1) truncated at ±10 (pairwise correlation \
+            0.5).
+              1: P = 1000, y = tanh(2·tanh(2x0 − x1)) + 2·tanh(tanh(x2 − 2x3)) − tanh(2x4) + N(0,1)
+              2: P = 2000, y = 5·x1/(1 + x0²) + 5·sin(x2·x3) + 2·x4 + N(0,1)
+              3: P = 1000, y = 1 if exp(x0) + x1² + 5·sin(x2·x3) − 3 > 0, else 0
+            """
     )
 
-    @Argument(help: "The data set to generate: variable-selection.") var kind: String
-    @Option(help: "Output CSV file.") var out: String
-    @Option(help: "Rows.") var rows: Int = 12_800
-    @Option(help: "Input columns (the first 5 are relevant).") var inputs: Int = 200
-    @Option(help: "AR(1) correlation between neighbouring inputs.") var correlation: Double = 0.5
-    @Option(help: "Standard deviation of the Gaussian noise.") var noise: Double = 0.5
-    @Option(help: "Random seed.") var seed: UInt64 = 1
+    @Argument(help: "The data set: variable-selection, paper-example-1, paper-example-2 or paper-example-3.")
+    var kind: String
+    @Option(help: "Output: a CSV file (variable-selection) or a directory that does not exist yet (paper examples).")
+    var out: String
+    @Option(help: "Rows (variable-selection; default 12800).") var rows: Int?
+    @Option(help: "Input columns (variable-selection: default 200, the first 5 relevant; paper examples: default P).")
+    var inputs: Int?
+    @Option(help: "AR(1) correlation between neighbouring inputs (variable-selection; default 0.5).")
+    var correlation: Double?
+    @Option(help: "Standard deviation of the Gaussian noise (variable-selection; default 0.5).") var noise: Double?
+    @Option(help: "Random seed (default 1).") var seed: UInt64 = 1
 
     func run() throws {
         try reportingErrors {
-            guard kind == "variable-selection" else {
-                throw ValidationError("make-data: unknown data set \(kind); expected variable-selection")
+            if let example = PaperExample.allCases.first(where: { $0.name == kind }) {
+                try writePaperExample(example)
+                return
             }
-            guard rows >= 1 else { throw ValidationError("--rows: must be at least 1") }
-            guard inputs >= 5 else { throw ValidationError("--inputs: must be at least 5") }
-            guard abs(correlation) < 1 else { throw ValidationError("--correlation: must be in (-1, 1)") }
-            guard noise >= 0 else { throw ValidationError("--noise: must be >= 0") }
+            guard kind == "variable-selection" else {
+                let names = (["variable-selection"] + PaperExample.allCases.map(\.name)).joined(separator: ", ")
+                throw ValidationError("make-data: unknown data set \(kind); expected one of \(names)")
+            }
             var s = VariableSelectionSpec()
-            s.rows = rows
-            s.inputs = inputs
-            s.correlation = correlation
-            s.noise = noise
+            s.rows = rows ?? s.rows
+            s.inputs = inputs ?? s.inputs
+            s.correlation = correlation ?? s.correlation
+            s.noise = noise ?? s.noise
             s.seed = seed
+            guard s.rows >= 1 else { throw ValidationError("--rows: must be at least 1") }
+            guard s.inputs >= 5 else { throw ValidationError("--inputs: must be at least 5") }
+            guard abs(s.correlation) < 1 else { throw ValidationError("--correlation: must be in (-1, 1)") }
+            guard s.noise >= 0 else { throw ValidationError("--noise: must be >= 0") }
             try AtomicFile.write(SyntheticData.variableSelectionCSV(s), to: out)
+        }
+    }
+
+    /// The directory is written under a temporary name and renamed, so it appears complete or not at all.
+    func writePaperExample(_ example: PaperExample) throws {
+        for (given, name) in [(rows != nil, "rows"), (correlation != nil, "correlation"), (noise != nil, "noise")]
+        where given {
+            throw ValidationError("--\(name): only for variable-selection (the paper examples fix it)")
+        }
+        if let p = inputs, p < 5 { throw ValidationError("--inputs: must be at least 5") }
+        guard !FileManager.default.fileExists(atPath: out) else {
+            throw ValidationError("--out: \(out) already exists; give a new directory")
+        }
+        let (train, test) = example.csv(seed: seed, inputs: inputs)
+        let temporary = out + ".partial-\(getpid())"
+        try makeRunDirectory(temporary)
+        try AtomicFile.write(Data(train), to: temporary + "/train.csv")
+        try AtomicFile.write(Data(test), to: temporary + "/test.csv")
+        guard rename(temporary, out) == 0 else {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw OutputError(description: "\(out): cannot create (\(String(cString: strerror(errno))))")
         }
     }
 }

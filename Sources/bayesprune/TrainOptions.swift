@@ -17,6 +17,8 @@ extension SamplerKind: ExpressibleByArgument {}
 extension ScheduleKind: ExpressibleByArgument {}
 extension EStepMode: ExpressibleByArgument {}
 extension OnOff: ExpressibleByArgument {}
+extension InitScheme: ExpressibleByArgument {}
+extension TargetScalingMode: ExpressibleByArgument {}
 
 /// Parses a compound value with the library's parser; its message becomes ArgumentParser's.
 func parsed<T>(_ parse: @escaping (String) throws -> T) -> (String) throws -> T {
@@ -41,8 +43,15 @@ struct DataOptions: ParsableArguments {
                     + "images, off otherwise).")
     )
     var augment: OnOff?
+    @Option(
+        help:
+            ArgumentHelp(
+                "Regression targets: standardize (training mean and sd; results in the target's units) or none (the "
+            + "authors' setting) (default standardize)."))
+    var targetScaling: TargetScalingMode?
 
     func apply(to s: inout TrainSettings) {
+        s.targetScaling = targetScaling
         s.data = data
         s.dataDir = dataDir
         s.train = train
@@ -58,6 +67,19 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Model (default lenet).") var model: ModelKind?
     @Option(help: "Hidden widths of mlp, comma-separated (default 300,100).", transform: parsed(Widths.init(parsing:)))
     var hidden: Widths?
+    @Option(
+        name: .customLong("init"),
+        help:
+            ArgumentHelp(
+                "Initialisation: pytorch (weights and biases uniform in ±1/√fan_in, PyTorch's default) or he-normal "
+            + "(default: pytorch for mlp, he-normal otherwise)."))
+    var initialization: InitScheme?
+    @Option(
+        help:
+            ArgumentHelp(
+                "Regression: σ² of the Gaussian likelihood, loss (y − t)²/(2σ²) (default 1; PyTorch's MSELoss, which "
+            + "the authors use, is 0.5)."))
+    var noiseVariance: Double?
     @Option(help: "Sampler: adavb (the paper's adaptive variational Bayes), sghmc, sgld or sgd (default sgd).")
     var sampler: SamplerKind?
     @Option(help: "adavb: T (default 1/N). sghmc/sgld: sampling temperature Temp (default 1).") var temperature: Double?
@@ -83,6 +105,8 @@ struct ModelOptions: ParsableArguments {
     func apply(to s: inout TrainSettings) {
         s.model = model
         s.hidden = hidden
+        s.initialization = initialization
+        s.noiseVariance = noiseVariance
         s.sampler = sampler
         s.temperature = temperature
         s.beta1 = beta1
@@ -110,8 +134,14 @@ struct RunOptions: ParsableArguments {
     @Option(
         help: "Under MPI: abort the job when a collective does not complete within this many seconds (default 300).")
     var collectiveTimeout: Double?
-    @Option(help: "Write a checkpoint every N epochs (and always at the end; 0: only at the end; default 1).")
+    @Option(help: "Write a checkpoint every N epochs (and always at the end; 0: by time only; default 0).")
     var checkpointEvery: Int?
+    @Option(
+        help:
+            ArgumentHelp(
+                "Write a checkpoint at the first epoch end at least this many minutes after the last one (0: by epoch "
+            + "count only; default 5). A stop signal (SIGTERM, SIGINT, SIGUSR1) always writes one at once."))
+    var checkpointMinutes: Double?
     @Option(help: "Keep the newest K checkpoints (default 2).") var keepCheckpoints: Int?
 
     func apply(to s: inout TrainSettings) {
@@ -121,6 +151,7 @@ struct RunOptions: ParsableArguments {
         s.collectiveTimeout = collectiveTimeout
         s.checkpointEvery = checkpointEvery
         s.keepCheckpoints = keepCheckpoints
+        s.checkpointMinutes = checkpointMinutes
     }
 }
 
@@ -172,6 +203,12 @@ struct PruningOptions: ParsableArguments {
     var pruneFirstLayer: OnOff?
     @Option(help: "Whether the last weight layer is prunable (default: on for mlp, off otherwise).")
     var pruneLastLayer: OnOff?
+    @Option(
+        help:
+            ArgumentHelp(
+                "Train on a compact copy of mlp once units or input columns are removed for good, so the remaining "
+            + "epochs cost what the small network costs (default on with --prune)."))
+    var shrink: OnOff?
 
     func apply(to s: inout TrainSettings) {
         s.prune = prune
@@ -187,5 +224,6 @@ struct PruningOptions: ParsableArguments {
         s.targetEpoch = targetEpoch
         s.pruneFirstLayer = pruneFirstLayer
         s.pruneLastLayer = pruneLastLayer
+        s.shrink = shrink
     }
 }

@@ -84,7 +84,7 @@ func checkLayer(
             stride: stride, padding: padding, bias: bias)
         store.finalize()
         var rng = Xoshiro256(seed: 3)
-        conv.initialize(rng: &rng)
+        conv.initialize(rng: &rng, scheme: .heNormal)
         if let b = conv.biasOffset { for i in 0..<4 { store.values[b + i] = Float(i) * 0.1 } }
         if !useDNNL { conv.useDNNL = false }
         conv.chunkFloats = 64  // force several batch chunks
@@ -118,7 +118,7 @@ func checkLayer(
                 stride: stride, padding: padding, bias: bias)
             store.finalize()
             var rng = Xoshiro256(seed: 5)
-            conv.initialize(rng: &rng)
+            conv.initialize(rng: &rng, scheme: .heNormal)
             if let b = conv.biasOffset { for i in 0..<8 { store.values[b + i] = Float(i) * 0.1 - 0.3 } }
             conv.useDNNL = dnnl
             let batch = 5
@@ -148,7 +148,7 @@ func checkLayer(
         let fc = Linear("fc", store: store, inFeatures: 7, outFeatures: 5)
         store.finalize()
         var rng = Xoshiro256(seed: 4)
-        fc.initialize(rng: &rng)
+        fc.initialize(rng: &rng, scheme: .heNormal)
         checkLayer(fc, store: store, batch: 4)
     }
 
@@ -157,7 +157,7 @@ func checkLayer(
         let bn = BatchNorm2d("bn", store: store, shape: ActShape(3, 4, 5))
         store.finalize()
         var rng = Xoshiro256(seed: 5)
-        bn.initialize(rng: &rng)
+        bn.initialize(rng: &rng, scheme: .heNormal)
         for i in 0..<3 {
             store.values[bn.scaleOffset + i] = 0.5 + Float(i)
             store.values[bn.shiftOffset + i] = Float(i) - 1
@@ -170,7 +170,7 @@ func checkLayer(
         let bn = BatchNorm2d("bn", store: store, shape: ActShape(2, 1, 3))
         store.finalize()
         var rng = Xoshiro256(seed: 5)
-        bn.initialize(rng: &rng)
+        bn.initialize(rng: &rng, scheme: .heNormal)
         // Two training batches update running stats with momentum 0.1 and unbiased variance.
         let x1: [Float] = [1, 2, 3, 4, 5, 6, -1, 0, 1, 2, 3, 4]  // channel rows of batch 2
         _ = probe(bn, x1, [Float](repeating: 0, count: 12), batch: 2, training: true)
@@ -198,7 +198,7 @@ func checkLayer(
         let block = ResidualBlock("block", store: store, input: ActShape(inC, 6, 6), planes: planes, stride: stride)
         store.finalize()
         var rng = Xoshiro256(seed: 6)
-        block.initialize(rng: &rng)
+        block.initialize(rng: &rng, scheme: .heNormal)
         checkLayer(block, store: store, batch: 3, h: 2e-3, tolerance: 5e-3)
     }
 }
@@ -362,7 +362,7 @@ func pow2(_ x: Double) -> Double { x * x }
             let block = ResidualBlock("block", store: store, input: input, planes: 16, stride: 2)
             store.finalize()
             var rng = Xoshiro256(seed: 4)
-            for l in [bn, relu, block] as [Layer] { l.initialize(rng: &rng) }
+            for l in [bn, relu, block] as [Layer] { l.initialize(rng: &rng, scheme: .heNormal) }
             let batch = 16  // large enough that every split path engages
             let x = randomValues(input.size * batch, seed: 12)
             let dy = randomValues(block.outShape.size * batch, seed: 13)

@@ -100,10 +100,19 @@ public func runProcess(
 }
 
 /// Runs the debug binary with `args`; a missing binary is a recorded failure.
+/// The tests' `train` runs checkpoint at every epoch end (`--checkpoint-every 1`) unless they set the
+/// cadence themselves or print or read a configuration: the product's default checkpoints by time (every
+/// 5 minutes), which a seconds-long test run never reaches, and the tests resume from epoch checkpoints.
+public func withEpochCheckpoints(_ args: [String]) -> [String] {
+    let own = ["--checkpoint-every", "--checkpoint-minutes", "--print-config", "--config"]
+    guard args.first == "train", !args.contains(where: { a in own.contains { a.hasPrefix($0) } }) else { return args }
+    return args + ["--checkpoint-every", "1"]
+}
+
 public func runCLI(
     _ args: [String], sourceLocation: SourceLocation = #_sourceLocation
 ) throws -> (status: Int32, stdout: String, stderr: String) {
-    let r = try runProcess(try requireBayesprune(sourceLocation: sourceLocation), args)
+    let r = try runProcess(try requireBayesprune(sourceLocation: sourceLocation), withEpochCheckpoints(args))
     return (r.status, r.stdout, r.stderr)
 }
 
@@ -113,6 +122,7 @@ public func runRanks(
     _ ranks: Int, _ args: [String], sourceLocation: SourceLocation = #_sourceLocation
 ) throws -> (status: Int32, stderr: String, seconds: Double) {
     let bin = try requireBayesprune(sourceLocation: sourceLocation)
+    let args = withEpochCheckpoints(args)
     let r: ProcessResult
     if ranks == 0 {
         r = try runProcess(bin, args)

@@ -19,19 +19,22 @@ typedef struct {
 
 /// One adaptive-variational-Bayes step (ALGORITHM.md §2) over n weights. lambda: per-weight decay or
 /// NULL for lambda_const; mask: permanent pruning mask (0/1) or NULL. eps holds the previous draw on
-/// entry and this step's draw on return.
+/// entry and this step's draw on return. noise_index: NULL (weight i draws noise i) or, for a compact
+/// copy of a network, each weight's index in the full network, whose draw it takes (same for all kernels).
 void bp_adavb_step(size_t n, float *w, float *m, float *rho, float *eps, const float *g,
                    const float *lambda, float lambda_const, const float *mask,
-                   bp_adavb_params p, uint64_t key, uint64_t counter);
+                   bp_adavb_params p, uint64_t key, uint64_t counter, const uint32_t *noise_index);
 
 /// SGHMC in momentum form: v ← (1−α)v − lr·(s·g + λw) + noise_sd·ξ, w ← (w + v)·mask, s = grad_scale.
 void bp_sghmc_step(size_t n, float *w, float *v, const float *g, float grad_scale, const float *lambda,
                    float lambda_const,
-                   const float *mask, float lr, float alpha, float noise_sd, uint64_t key, uint64_t counter);
+                   const float *mask, float lr, float alpha, float noise_sd, uint64_t key, uint64_t counter,
+                   const uint32_t *noise_index);
 
 /// SGLD: w ← (w − lr·(s·g + λw) + noise_sd·ξ)·mask, s = grad_scale.
 void bp_sgld_step(size_t n, float *w, const float *g, float grad_scale, const float *lambda, float lambda_const,
-                  const float *mask, float lr, float noise_sd, uint64_t key, uint64_t counter);
+                  const float *mask, float lr, float noise_sd, uint64_t key, uint64_t counter,
+                  const uint32_t *noise_index);
 
 /// The instruction set the sampler kernels dispatched to: "avx512", "avx2" or "baseline".
 const char *bp_sampler_isa(void);
