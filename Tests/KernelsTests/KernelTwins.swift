@@ -181,3 +181,17 @@ func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         }
     }
 }
+
+@Suite struct TransposeTwin {
+    /// The tiled transpose equals the plain double loop on shapes around the 32-wide tiles.
+    @Test(arguments: [(1, 1), (3, 7), (32, 32), (33, 65), (1024, 50), (7, 1000)])
+    func tiledEqualsNaive(shape: (Int, Int)) {
+        let (rows, cols) = shape
+        let src = (0..<(rows * cols)).map { Float($0) * 0.5 - 3 }
+        var fast = [Float](repeating: -1, count: rows * cols)
+        var naive = [Float](repeating: -2, count: rows * cols)
+        transpose(src, rows: rows, cols: cols, into: &fast)
+        transposeNaive(src, rows: rows, cols: cols, into: &naive)
+        #expect(fast == naive)
+    }
+}
