@@ -46,13 +46,35 @@ public final class Network {
 
     public var macsPerExample: Int { layers.reduce(0) { $0 + $1.macsPerExample } }
 
-    public func initialize(seed: UInt64, scheme: InitScheme = .heNormal) {
-        var rng = Xoshiro256(seed: seed, stream: 0x1417)
+    /// Draws every layer's parameters from `seed`; `attempt` > 0 takes another draw of the same seed (used
+    /// when a draw is dead, see `deadReLULayers`).
+    public func initialize(seed: UInt64, scheme: InitScheme = .heNormal, attempt: Int = 0) {
+        var rng = Xoshiro256(seed: seed, stream: 0x1417 &+ UInt64(attempt) &* 0x1_0000)
         for l in layers { l.initialize(rng: &rng, scheme: scheme) }
     }
 
     /// x: [batch, C, H, W] example-major. Returns outputs [outputs, batch] (layer-owned).
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
+        forward(x, batch: batch, training: training, observe: nil)
+    }
+
+    /// The top-level ReLU layers whose output is zero for every example of the batch x [batch, C, H, W]:
+    /// a network with one is dead from the start (no gradient reaches the layers before it), which narrow
+    /// layers drawn with PyTorch's initialisation can be (the paper's 6-4-3 networks, for some seeds).
+    public func deadReLULayers(_ x: UnsafePointer<Float>, batch: Int) -> [String] {
+        var dead: [String] = []
+        _ = forward(x, batch: batch, training: false) { layer, y in
+            guard layer.kind == .relu else { return }
+            let n = layer.outShape.size * batch
+            if !(0..<n).contains(where: { y[$0] != 0 }) { dead.append(layer.name) }
+        }
+        return dead
+    }
+
+    /// `forward`, calling `observe` with each top-level layer and its output.
+    func forward(
+        _ x: UnsafePointer<Float>, batch: Int, training: Bool, observe: ((Layer, UnsafePointer<Float>) -> Void)?
+    ) -> UnsafePointer<Float> {
         let P = inputShape.plane
         let C = inputShape.c
         let t = input.pointer(count: inputShape.size * batch)
@@ -61,9 +83,7 @@ public final class Network {
         } else if P == 1 {
             // Feature vectors: [B, F]. A first fully connected layer reads them as they are; otherwise → [F, B].
             if let first = layers.first as? Linear, first.exampleMajorInput {
-                var h = x
-                for l in layers { h = profiler.forward(l, h, batch: batch, training: training) }
-                return h
+                return runLayers(x, batch: batch, training: training, observe: observe)
             }
             transpose(x, rows: batch, cols: C, into: t)
         } else {
@@ -71,8 +91,17 @@ public final class Network {
                 for c in 0..<C { (t + (c * batch + b) * P).update(from: x + (b * C + c) * P, count: P) }
             }
         }
-        var h = UnsafePointer(t)
-        for l in layers { h = profiler.forward(l, h, batch: batch, training: training) }
+        return runLayers(t, batch: batch, training: training, observe: observe)
+    }
+
+    private func runLayers(
+        _ x: UnsafePointer<Float>, batch: Int, training: Bool, observe: ((Layer, UnsafePointer<Float>) -> Void)?
+    ) -> UnsafePointer<Float> {
+        var h = x
+        for l in layers {
+            h = profiler.forward(l, h, batch: batch, training: training)
+            observe?(l, h)
+        }
         return h
     }
 

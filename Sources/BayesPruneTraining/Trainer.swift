@@ -60,6 +60,8 @@ public final class Trainer {
     var lossWatch = LossWatch()
     /// With `--shrink`, the compact copy the steps run on once units are removed (CompactTraining.swift).
     var compact: CompactCopy?
+    /// Dead ReLU layers of the seed's first initial draw and the draws it took to get a live network.
+    let redrawnStart: (dead: [String], attempts: Int)
     /// When the last checkpoint was written (the run's start before the first).
     var lastCheckpoint = monotonicSeconds()
     /// The network the steps run on: the compact copy when there is one, else `network`.
@@ -78,6 +80,7 @@ public final class Trainer {
         let input = ActShape(data.train.channels, data.train.height, data.train.width)
         let spec = config.modelSpec(input: input, outputs: data.outputs, loss: data.modelSpecLoss)
         network = try ModelBuilder.build(spec, seed: config.seed)
+        redrawnStart = Self.redrawDeadStart(network, spec: spec, seed: config.seed, data: data.train)
         let steps = config.epochs * (data.train.count / config.batchSize)
         schedule = Schedule(kind: config.schedule, baseLR: config.lr, totalSteps: steps, cycles: config.cycles)
         sampler = SamplerConfig(
@@ -97,6 +100,25 @@ public final class Trainer {
         // Everything that can refuse the settings does so here, before the run directory is touched.
         _ = try makeLoader()
         try RunDirectory.checkUsable(config.out)
+    }
+
+    /// A network whose initial draw has a ReLU layer that is zero on every one of the first training
+    /// examples (up to 512) can never learn: nothing reaches the layers before it. Draw again from the same
+    /// seed (another stream), at most 10 times; every rank decides alike on the same data.
+    static func redrawDeadStart(_ net: Network, spec: ModelSpec, seed: UInt64, data: Dataset)
+        -> (dead: [String], attempts: Int)
+    {
+        let n = min(data.count, 512)
+        return data.features.withUnsafeBufferPointer { f in
+            let first = net.deadReLULayers(f.baseAddress!, batch: n)
+            var (dead, attempt) = (first, 0)
+            while !dead.isEmpty && attempt < 10 {
+                attempt += 1
+                net.initialize(seed: seed, scheme: spec.initScheme, attempt: attempt)
+                dead = net.deadReLULayers(f.baseAddress!, batch: n)
+            }
+            return (first, attempt)
+        }
     }
 
     /// This rank's batch loader. Throws `SettingError("batch-size", ...)` when the global batch does not
@@ -202,6 +224,12 @@ public final class Trainer {
         let comm = communicator
         let metrics = comm.isRoot ? try openRunDirectory(blasCore: blasCore) : nil
         if !comm.isRoot { showProgress = false }
+        if resumePoint == nil && redrawnStart.attempts > 0 {
+            log(
+                "initialisation: \(redrawnStart.dead.joined(separator: ", ")) output zero for every one of the first "
+                    + "training examples (a dead network); drew the weights again (draw \(redrawnStart.attempts + 1) of "
+                    + "seed \(config.seed))")
+        }
         if comm.size > 1 && resumePoint == nil { try broadcastInitialState() }
         let loader = try makeLoader()
         let B = loader.localBatchSize
