@@ -67,7 +67,7 @@ extension TrainSettings {
             let integer = [
                 "seed", "epochs", "batch-size", "eval-batch-size", "cycles", "threads", "warm-up",
                 "samples-per-cycle", "calibration-bins", "sync-check-every", "checkpoint-every",
-                "keep-checkpoints",
+                "keep-checkpoints", "lambda0-steps",
             ].contains(key)
             return integer ? "expected a non-negative integer" : "invalid value\(allowed)"
         }

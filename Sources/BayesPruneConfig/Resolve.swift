@@ -25,7 +25,7 @@ extension TrainSettings {
         c.targetScaling = targetScaling ?? .standardize
         if let v = model { c.model = v }
         if let v = hidden { c.hidden = v.values }
-        c.initScheme = initialization ?? TrainConfig.defaultInit(model: c.model)
+        c.initScheme = initialization ?? TrainConfig.defaultInit(model: c.model, data: c.data)
         c.noiseVariance = noiseVariance ?? 1
         if let v = sampler { c.sampler = v }
         let d = TrainConfig.defaults(model: c.model, sampler: c.sampler)
@@ -81,6 +81,7 @@ extension TrainSettings {
         } else if targetEpoch != nil {
             throw SettingError("target-epoch", "only with target-sparsity")
         }
+        p.lambda0Steps = lambda0Steps ?? PruningConfig.defaultLambda0Steps
         if let v = eStep { p.eStep = v }
         if let v = lambda0 {
             if let conv = v.conv, let fc = v.fc { (p.lambda0, p.fcLambda0) = (conv, fc) }
@@ -119,6 +120,7 @@ extension TrainSettings {
         try atLeast(checkpointEvery, 0, "checkpoint-every")
         try atLeast(keepCheckpoints, 1, "keep-checkpoints")
         try atLeast(warmUp, 0, "warm-up")
+        try atLeast(lambda0Steps, 0, "lambda0-steps")
         if let v = lr, !(v > 0 && v.isFinite) { throw SettingError("lr", "must be a positive number, got \(v)") }
         if let v = momentum, !(v >= 0 && v < 1) { throw SettingError("momentum", "must be in [0, 1), got \(v)") }
         if let v = weightDecay, !(v >= 0 && v.isFinite) { throw SettingError("weight-decay", "must be >= 0, got \(v)") }
@@ -131,8 +133,8 @@ extension TrainSettings {
             throw SettingError(
                 "seed", "must be at most \(Int64.max) (a config file holds 64-bit signed integers), got \(v)")
         }
-        if let v = noiseVariance, !(v > 0 && v.isFinite) {
-            throw SettingError("noise-variance", "must be a positive number, got \(v)")
+        if let v = noiseVariance, !(v > 0 && Float(v).isNormal && Float(v).isFinite) {
+            throw SettingError("noise-variance", "must be a positive number a 32-bit float holds (1e-37 to 3e38), got \(v)")
         }
         if let v = checkpointMinutes, !(v >= 0 && v.isFinite) {
             throw SettingError("checkpoint-minutes", "must be >= 0, got \(v)")
@@ -186,6 +188,7 @@ extension TrainSettings {
         prune = p.enabled
         warmUp = p.warmUp
         eStep = p.eStep
+        lambda0Steps = p.lambda0Steps
         lambda0 = PerFamily(conv: p.lambda0, fc: p.fcLambda0, layers: p.layerLambda0 ?? [:])
         softThreshold = PerFamily(conv: p.softThreshold, fc: p.fcSoftThreshold, layers: p.layerSoftThreshold ?? [:])
         hardThreshold = PerFamily(conv: p.hardThreshold, fc: p.fcHardThreshold, layers: p.layerHardThreshold ?? [:])

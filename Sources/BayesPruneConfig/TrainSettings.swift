@@ -55,6 +55,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var warmUp: Int?
     public var lambda1: Double?
     public var lambda0: PerFamily?
+    public var lambda0Steps: Int?
     public var eStep: EStepMode?
     public var softThreshold: PerFamily?
     public var hardThreshold: PerFamily?
@@ -96,6 +97,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         case prune
         case warmUp = "warm-up"
         case lambda1, lambda0
+        case lambda0Steps = "lambda0-steps"
         case eStep = "e-step"
         case softThreshold = "soft-threshold"
         case hardThreshold = "hard-threshold"

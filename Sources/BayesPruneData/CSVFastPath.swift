@@ -143,7 +143,11 @@ extension CSVReader {
             }
             let first = s
             while s < e, p[s] &- UInt8(ascii: "0") < 10 {
-                if exponent < 100_000 { exponent = exponent * 10 + Int(p[s] &- UInt8(ascii: "0")) }
+                if exponent < 100_000 {
+                    exponent = exponent * 10 + Int(p[s] &- UInt8(ascii: "0"))
+                } else {
+                    exact = false  // an exponent this long: strtod decides
+                }
                 s += 1
             }
             guard s > first else { return nil }
@@ -159,11 +163,16 @@ extension CSVReader {
             if negative { value = -value }
         } else {
             let length = e - text
-            value = withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { t in
+            let parsed: Double? = withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { t in
                 for k in 0..<length { t[k] = CChar(bitPattern: p[text + k]) }
                 t[length] = 0
-                return strtod(t.baseAddress!, nil)
+                var end: UnsafeMutablePointer<CChar>? = nil
+                let v = strtod(t.baseAddress!, &end)
+                // All of the cell, or the general reader decides (strtod follows the C locale's decimal point).
+                return end == t.baseAddress! + length ? v : nil
             }
+            guard let parsed else { return nil }
+            value = parsed
         }
         guard value.isFinite, Float(value).isFinite else { return nil }
         return value

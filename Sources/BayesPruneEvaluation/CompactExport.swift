@@ -169,7 +169,8 @@ public struct CompactLayout: Equatable {
                 for o in sel.batchNorm[e.layer] ?? Array(0..<d.count) { take(o) }
             }
         }
-        var state = [UInt32](repeating: 0, count: cs.stateCount)
+        // A compact state value without a full counterpart keeps its own value (gather skips UInt32.max).
+        var state = [UInt32](repeating: .max, count: cs.stateCount)
         for e in cs.stateEntries {
             guard let d = ds.stateEntries.first(where: { $0.name == e.name }) else { continue }
             let layer = String(e.name.split(separator: ".").dropLast().joined(separator: "."))
@@ -184,13 +185,13 @@ public struct CompactLayout: Equatable {
     /// compact[i] = full[source[i]] over the parameter (or, with `state`, the batch-norm state) map.
     public func gather(_ full: UnsafePointer<Float>, into compact: UnsafeMutablePointer<Float>, state: Bool = false) {
         let map = state ? stateSource : parameterSource
-        for (i, f) in map.enumerated() { compact[i] = full[Int(f)] }
+        for (i, f) in map.enumerated() where f != .max { compact[i] = full[Int(f)] }
     }
 
     /// full[source[i]] = compact[i]: the compact values back in their places (the rest untouched).
     public func scatter(_ compact: UnsafePointer<Float>, into full: UnsafeMutablePointer<Float>, state: Bool = false) {
         let map = state ? stateSource : parameterSource
-        for (i, f) in map.enumerated() { full[Int(f)] = compact[i] }
+        for (i, f) in map.enumerated() where f != .max { full[Int(f)] = compact[i] }
     }
 }
 

@@ -1,6 +1,7 @@
 // Every matrix product goes through `gemm` (OpenBLAS cblas_sgemm, row-major); `gemmNaive` is the
 // reference twin that tests compare it against.
 import CShims
+import Glibc
 
 public enum Transpose { case no, yes }
 
@@ -22,6 +23,11 @@ public func gemm(
         return
     }
     let threads = m * n * k >= gemmThreadingMinimumMACs ? gemmThreads : 1
+    // The training loop calls gemm from one thread; a process that calls it from several (the tests) must
+    // not change OpenBLAS's thread count under a running multi-threaded GEMM: such calls hold the lock.
+    let exclusive = threads > 1 || threads != openBLASThreadsNow
+    if exclusive { pthread_mutex_lock(&gemmThreadsLock) }
+    defer { if exclusive { pthread_mutex_unlock(&gemmThreadsLock) } }
     if threads != openBLASThreadsNow {
         openblas_set_num_threads(Int32(threads))
         openBLASThreadsNow = threads
@@ -54,7 +60,8 @@ public func gemmNaive(
 
 /// The OpenBLAS threads a GEMM of at least `gemmThreadingMinimumMACs` multiply-adds runs on (smaller ones
 /// run on one: their threads would only spin in `sched_yield` waiting for work).
-public nonisolated(unsafe) var gemmThreads = 1
+/// Until `setBLASThreads`, OpenBLAS's own count at load (what `blasThreads()` reports and a caller restores).
+public nonisolated(unsafe) var gemmThreads = Int(openblas_get_num_threads())
 /// The threading crossover in multiply-adds (m·n·k), measured with `bayesprune bench --gemm-crossover`
 /// (README, "BLAS threads"): in isolation a second thread gained nothing at 64³ (0.26M multiply-adds),
 /// 1.3-1.8x at 2-5M and 1.6-2x from 8M up (AMD EPYC, 2 cores). In the loop of the paper's Example 1 the
@@ -63,6 +70,7 @@ public nonisolated(unsafe) var gemmThreads = 1
 /// run on one thread.
 public nonisolated(unsafe) var gemmThreadingMinimumMACs = 8_000_000
 nonisolated(unsafe) private var openBLASThreadsNow = -1
+nonisolated(unsafe) private var gemmThreadsLock = pthread_mutex_t()
 
 /// The BLAS thread count (process-wide; see `gemmThreads`); also oneDNN's OpenMP thread count
 /// (convolutions) and the elementwise kernels' thread count.

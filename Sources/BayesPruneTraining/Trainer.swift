@@ -61,7 +61,7 @@ public final class Trainer {
     /// With `--shrink`, the compact copy the steps run on once units are removed (CompactTraining.swift).
     var compact: CompactCopy?
     /// Dead ReLU layers of the seed's first initial draw and the draws it took to get a live network.
-    let redrawnStart: (dead: [String], attempts: Int)
+    let redrawnStart: (dead: [String], attempts: Int, live: Bool)
     /// When the last checkpoint was written (the run's start before the first).
     var lastCheckpoint = monotonicSeconds()
     /// The network the steps run on: the compact copy when there is one, else `network`.
@@ -93,7 +93,7 @@ public final class Trainer {
             config.pruning.enabled
             ? Pruner(
                 network: network, config: config.pruning, dataSize: data.train.count,
-                lambda1: Float(config.weightDecay))
+                lambda1: Float(config.weightDecay), stepsPerEpoch: data.train.count / config.batchSize)
             : nil
         try pruner?.config.checkOverrides(prunableLayers: Set(pruner!.prunable.map(\.layer)))
         pruner?.inputFeaturesDroppable = data.train.isTabular
@@ -106,7 +106,7 @@ public final class Trainer {
     /// examples (up to 512) can never learn: nothing reaches the layers before it. Draw again from the same
     /// seed (another stream), at most 10 times; every rank decides alike on the same data.
     static func redrawDeadStart(_ net: Network, spec: ModelSpec, seed: UInt64, data: Dataset)
-        -> (dead: [String], attempts: Int)
+        -> (dead: [String], attempts: Int, live: Bool)
     {
         let n = min(data.count, 512)
         return data.features.withUnsafeBufferPointer { f in
@@ -117,7 +117,7 @@ public final class Trainer {
                 net.initialize(seed: seed, scheme: spec.initScheme, attempt: attempt)
                 dead = net.deadReLULayers(f.baseAddress!, batch: n)
             }
-            return (first, attempt)
+            return (first, attempt, dead.isEmpty)
         }
     }
 
@@ -225,10 +225,14 @@ public final class Trainer {
         let metrics = comm.isRoot ? try openRunDirectory(blasCore: blasCore) : nil
         if !comm.isRoot { showProgress = false }
         if resumePoint == nil && redrawnStart.attempts > 0 {
+            let outcome =
+                redrawnStart.live
+                ? "drew the weights again (draw \(redrawnStart.attempts + 1) of seed \(config.seed))"
+                : "still dead after \(redrawnStart.attempts + 1) draws of seed \(config.seed); training it anyway "
+                    + "(try another seed or --init)"
             log(
                 "initialisation: \(redrawnStart.dead.joined(separator: ", ")) output zero for every one of the first "
-                    + "training examples (a dead network); drew the weights again (draw \(redrawnStart.attempts + 1) of "
-                    + "seed \(config.seed))")
+                    + "training examples (a dead network); " + outcome)
         }
         if comm.size > 1 && resumePoint == nil { try broadcastInitialState() }
         let loader = try makeLoader()

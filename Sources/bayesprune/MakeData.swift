@@ -64,18 +64,26 @@ struct MakeData: ParsableCommand {
         where given {
             throw ValidationError("--\(name): only for variable-selection (the paper examples fix it)")
         }
-        if let p = inputs, p < 5 { throw ValidationError("--inputs: must be at least 5") }
-        guard !FileManager.default.fileExists(atPath: out) else {
+        if let p = inputs, !(5...100_000).contains(p) {
+            throw ValidationError("--inputs: must be between 5 and 100000, got \(p)")
+        }
+        // "data/ex1/" names the directory data/ex1: without the slash the temporary is its sibling.
+        let directory = URL(fileURLWithPath: out).standardized.path
+        guard !FileManager.default.fileExists(atPath: directory) else {
             throw ValidationError("--out: \(out) already exists; give a new directory")
         }
         let (train, test) = example.csv(seed: seed, inputs: inputs)
-        let temporary = out + ".partial-\(getpid())"
-        try makeRunDirectory(temporary)
-        try AtomicFile.write(Data(train), to: temporary + "/train.csv")
-        try AtomicFile.write(Data(test), to: temporary + "/test.csv")
-        guard rename(temporary, out) == 0 else {
+        let temporary = directory + ".partial-\(getpid())"
+        do {
+            try makeRunDirectory(temporary)
+            try AtomicFile.write(Data(train), to: temporary + "/train.csv")
+            try AtomicFile.write(Data(test), to: temporary + "/test.csv")
+            guard rename(temporary, directory) == 0 else {
+                throw OutputError(description: "\(out): cannot create (\(String(cString: strerror(errno))))")
+            }
+        } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw OutputError(description: "\(out): cannot create (\(String(cString: strerror(errno))))")
+            throw error
         }
     }
 }

@@ -163,9 +163,16 @@ struct PruningOptions: ParsableArguments {
         help:
             ArgumentHelp(
                 "λ0, the spike's weight decay: one value, or CONV,FC for convolution kernels and fully connected units "
-                    + "(default 1e-3,1e-1), then optional LAYER=X overrides (e.g. 1e-3,1e-1,fc2=5e-2)."),
+                    + "(default 1e-3,3e-1), then optional LAYER=X overrides (e.g. 1e-3,3e-1,fc2=5e-2)."),
         transform: parsed { try PerFamily(parsing: $0, key: "lambda0", positive: true) })
     var lambda0: PerFamily?
+    @Option(
+        help:
+            ArgumentHelp(
+                "The steps per epoch λ0 is calibrated for: the spike's decay per step is λ0·S/(steps per epoch), the "
+                    + "same pull between E-steps at any batch or data size (default 10; 0: λ0 per step).")
+    )
+    var lambda0Steps: Int?
     @Option(
         help:
             ArgumentHelp(
@@ -215,6 +222,7 @@ struct PruningOptions: ParsableArguments {
         s.warmUp = warmUp
         s.lambda1 = lambda1
         s.lambda0 = lambda0
+        s.lambda0Steps = lambda0Steps
         s.eStep = eStep
         s.softThreshold = softThreshold
         s.hardThreshold = hardThreshold

@@ -37,9 +37,12 @@ import Testing
         return text
     }
 
-    @Test(arguments: ["\n", "\r\n"])
-    func fastPathEqualsGeneralReader(lineEnd: String) throws {
-        let bytes = Array(Self.table(rows: 600, columns: 7, seed: 11, lineEnd: lineEnd).utf8)
+    /// Both line ends, with a byte-order mark, and without the last line's end.
+    @Test(arguments: [("\n", false, false), ("\r\n", false, false), ("\n", true, true), ("\r\n", true, true)])
+    func fastPathEqualsGeneralReader(lineEnd: String, bom: Bool, unterminated: Bool) throws {
+        var text = Self.table(rows: 600, columns: 7, seed: 11, lineEnd: lineEnd)
+        if unterminated { text.removeLast() }
+        let bytes = (bom ? [0xEF, 0xBB, 0xBF] : []) + Array(text.utf8)
         let general = try CSVReader.generalTable(bytes, path: "t.csv")
         let fast = try #require(CSVReader.fastTable(bytes, path: "t.csv"))
         #expect(fast.header == general.header && fast.rowCount == general.rowCount && fast.lines == general.lines)
@@ -68,6 +71,7 @@ import Testing
         "a,b\n1,\u{00A0}2\n",  // a space the general reader trims
         "\n\na,b\n1,2\n",  // blank lines before the header
         "a,b\n",  // no data rows
+        "a,b\n1,0." + String(repeating: "0", count: 99_990) + "1e1000000\n",  // an exponent too long to accumulate
     ])
     func fastPathDeclines(text: String) throws {
         #expect(CSVReader.fastTable(Array(text.utf8), path: "d.csv") == nil)

@@ -77,3 +77,63 @@ import Testing
         for i in 0..<6 { #expect(abs(twin[i] - y[i]) <= 1e-5 * max(1, abs(y[i]))) }
     }
 }
+
+@Suite struct ExampleMajorGradient {
+    /// The first layer of a table's mlp reads rows example-major in backward too: its gradients equal the
+    /// transposing path's (the naive twin) and central differences of the loss (h = 1e-3, so no example's
+    /// pre-activation crosses a ReLU kink).
+    @Test func firstLayerGradientsAgainstTwinAndFiniteDifferences() throws {
+        var spec = ModelSpec(kind: .mlp, input: ActShape(6, 1, 1), outputs: 1, loss: .squaredError, hidden: [4])
+        spec.initScheme = .pytorch
+        spec.noiseVariance = 0.5
+        let net = try ModelBuilder.build(spec, seed: 3)
+        let fc1 = try #require(net.layers.first as? Linear)
+        #expect(fc1.exampleMajorInput)
+        let batch = 5
+        let x = randomValues(batch * 6, seed: 31)
+        let t = randomValues(batch, seed: 22)
+        func loss() -> Double { net.lossAndGradient(x, batch: batch, labels: nil, targets: t) }
+        _ = loss()
+        let analytic = net.store.grads.array
+        fc1.exampleMajorInput = false
+        _ = loss()
+        let twin = net.store.grads.array
+        fc1.exampleMajorInput = true
+        for i in analytic.indices { #expect(abs(analytic[i] - twin[i]) <= 1e-6 * max(1, abs(twin[i])), "\(i)") }
+        let s = net.store
+        // Central differences are only meaningful away from the ReLU kinks: every pre-activation of fc1 must
+        // stay clear of 0 by far more than a perturbation moves it (|x| < 4, h = 1e-3).
+        for b in 0..<batch {
+            for o in 0..<4 {
+                var z = s.values[fc1.biasOffset! + o]
+                for j in 0..<6 { z += s.values[fc1.weightOffset + o * 6 + j] * x[b * 6 + j] }
+                #expect(abs(z) > 0.02, "example \(b), unit \(o): pre-activation \(z) too close to the kink")
+            }
+        }
+        let h: Float = 1e-3
+        for index in Array(fc1.weightOffset..<(fc1.weightOffset + 24)) + Array(fc1.biasOffset!..<(fc1.biasOffset! + 4)) {
+            let saved = s.values[index]
+            s.values[index] = saved + h
+            let up = loss()
+            s.values[index] = saved - h
+            let down = loss()
+            s.values[index] = saved
+            let numeric = (up - down) / Double(2 * h)
+            #expect(
+                abs(Double(analytic[index]) - numeric) <= 1e-2 * max(0.1, abs(numeric)),
+                "parameter \(index): \(analytic[index]) vs \(numeric)")
+        }
+    }
+
+    /// A ReLU layer that is zero for every example is reported dead; a live network has none.
+    @Test func deadReLULayerIsFound() throws {
+        let net = try ModelBuilder.build(
+            ModelSpec(kind: .mlp, input: ActShape(3, 1, 1), outputs: 2, hidden: [4, 3]), seed: 1)
+        let x = randomValues(8 * 3, seed: 5)
+        #expect(net.deadReLULayers(x, batch: 8).isEmpty)
+        let fc2 = net.layers.compactMap { $0 as? Linear }[1]
+        for i in 0..<(4 * 3) { net.store.values[fc2.weightOffset + i] = -abs(net.store.values[fc2.weightOffset + i]) }
+        for i in 0..<3 { net.store.values[fc2.biasOffset! + i] = -1 }
+        #expect(net.deadReLULayers(x, batch: 8) == ["relu2"])
+    }
+}

@@ -4,6 +4,7 @@
 // --target-scaling none leaves the targets as they are.
 
 import BayesPruneKernels
+import BayesPruneNN
 import Foundation
 import TestSupport
 import Testing
@@ -12,6 +13,7 @@ import Testing
 @testable import BayesPruneData
 @testable import BayesPruneRunIO
 @testable import BayesPruneSampling
+@testable import BayesPruneTraining
 
 /// A small Example-1 table: 60 inputs (x0..x4 relevant), 512 training and 128 test rows.
 func smallExampleData(_ tag: String) throws -> String {
@@ -155,5 +157,74 @@ func lastMetrics(_ run: String) throws -> [String: Any] {
         let sd = (t.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(t.count)).squareRoot()
         #expect(abs(mean) < 1e-5 && abs(sd - 1) < 1e-4)
         #expect(abs(scaled.targetSpread - raw.targetSpread) <= 1e-5 * raw.targetSpread)
+    }
+
+    /// A dead first draw is drawn again from the same seed until no ReLU layer is dead; a live draw is kept.
+    @Test func deadStartIsDrawnAgain() throws {
+        var c = TrainConfig()
+        c.data = .csv
+        c.trainFile = Self.data + "/train.csv"
+        c.testFile = Self.data + "/test.csv"
+        let data = try PreparedData.load(c)
+        var spec = ModelSpec(kind: .mlp, input: ActShape(60, 1, 1), outputs: 1, loss: .squaredError, hidden: [3])
+        spec.initScheme = .pytorch
+        let net = try ModelBuilder.build(spec, seed: 2)
+        let live = net.store.values.array
+        #expect(Trainer.redrawDeadStart(net, spec: spec, seed: 2, data: data.train) == ([], 0, true))
+        #expect(net.store.values.array == live)
+        let fc1 = net.layers.first as! Linear
+        for i in 0..<(3 * 60) { net.store.values[fc1.weightOffset + i] = 0 }
+        for i in 0..<3 { net.store.values[fc1.biasOffset! + i] = -1 }
+        let r = Trainer.redrawDeadStart(net, spec: spec, seed: 2, data: data.train)
+        #expect(r.dead == ["relu1"] && r.attempts >= 1 && r.live)
+        let dead = data.train.features.withUnsafeBufferPointer { net.deadReLULayers($0.baseAddress!, batch: 512) }
+        #expect(dead.isEmpty)
+    }
+
+    /// By time: a tiny --checkpoint-minutes checkpoints at every epoch end (rank 0's clock decides for both
+    /// ranks), a long one only at the end.
+    @Test(arguments: [("1e-9", 12), ("600", 1)])
+    func checkpointsByTime(minutes: String, expected: Int) throws {
+        let run = try temporaryDirectory("ckpt-time") + "/run"
+        let r = try runRanks(2, args(run, ["--checkpoint-minutes", minutes, "--shrink", "off"]))
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let checkpointed = lines.filter { $0.contains("checkpoint_seconds") }
+        #expect(checkpointed.count == expected, "\(checkpointed.count) epochs checkpointed")
+        #expect(lines.last!.contains("checkpoint_seconds"))
+    }
+
+    /// Settings the new options refuse, each with one line naming the option, before anything is written.
+    @Test(arguments: [
+        (["--noise-variance", "1e-46"], "--noise-variance:"),
+        (["--checkpoint-minutes=-1"], "--checkpoint-minutes:"),
+        (["--shrink", "on", "--no-prune"], "--shrink: needs prune"),
+        (["--shrink", "on", "--model", "lenet"], "--shrink: is available for mlp"),
+        (["--lambda0-steps=-3"], "--lambda0-steps:"),
+    ])
+    func refusedSettings(extra: [String], message: String) throws {
+        let run = try temporaryDirectory("refused") + "/run"
+        let r = try runCLI(args(run, extra))
+        #expect(r.status == 2 && r.stderr.contains(message), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: run))
+    }
+
+    /// make-data paper-example-N: a new directory (a trailing slash names the same one), refused when it
+    /// exists, options of the other data set refused, nothing half-written.
+    @Test func makeDataChecks() throws {
+        let base = try temporaryDirectory("make-data")
+        let made = try runCLI(["make-data", "paper-example-3", "--out", base + "/d/", "--inputs", "8"])
+        #expect(made.status == 0, "\(made.stderr)")
+        let header = try String(contentsOfFile: base + "/d/train.csv", encoding: .utf8).prefix { $0 != "\n" }
+        #expect(header == "x0,x1,x2,x3,x4,x5,x6,x7,y")
+        let again = try runCLI(["make-data", "paper-example-3", "--out", base + "/d", "--inputs", "8"])
+        #expect(again.status != 0 && again.stderr.contains("--out:") && again.stderr.contains("already exists"))
+        let rows = try runCLI(["make-data", "paper-example-1", "--out", base + "/e", "--rows", "10"])
+        #expect(rows.status != 0 && rows.stderr.contains("--rows: only for variable-selection"))
+        let inputs = try runCLI(["make-data", "paper-example-1", "--out", base + "/e", "--inputs", "4"])
+        #expect(inputs.status != 0 && inputs.stderr.contains("--inputs:"))
+        let entries = try FileManager.default.contentsOfDirectory(atPath: base)
+        #expect(entries == ["d"], "\(entries)")
     }
 }

@@ -315,6 +315,28 @@ func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig
         }
     }
 
+    /// The spike's per-step decay is λ0·lambda0Steps/(steps per epoch): every spike group's λ, for any
+    /// cadence; without calibration (0, runs of earlier versions) it is λ0 itself; slab groups keep λ1.
+    @Test(arguments: [(10, 10), (10, 1875), (10, 5), (0, 1875)])
+    func spikeDecayFollowsTheCadence(reference: Int, stepsPerEpoch: Int) throws {
+        let net = try ModelBuilder.build(
+            ModelSpec(kind: .mlp, input: ActShape(1, 4, 4), outputs: 3, hidden: [6]), seed: 2)
+        var pc = PruningConfig.defaults(model: .mlp)
+        pc.enabled = true
+        (pc.fcSoftThreshold, pc.fcHardThreshold, pc.fcLambda0) = (1e9, 0, 0.3)
+        pc.lambda0Steps = reference
+        let pruner = Pruner(network: net, config: pc, dataSize: 100, lambda1: 5e-4, stepsPerEpoch: stepsPerEpoch)
+        try pruner.step(SingleProcess())
+        let expected = reference == 0 ? 0.3 : 0.3 * Double(reference) / Double(stepsPerEpoch)
+        for e in pruner.prunable {
+            for i in e.offset..<(e.offset + e.count) {
+                #expect(abs(Double(pruner.lambda[i]) - expected) <= 1e-6 * expected, "\(e.name)[\(i - e.offset)]")
+            }
+        }
+        let bias = try #require(net.store.entries.first { $0.role == .bias })
+        #expect(pruner.lambda[bias.offset] == 5e-4)
+    }
+
     /// No E-step empties a layer: with thresholds that remove everything, every channel space keeps its
     /// strongest channel (the one with the largest sum of squares before the step), the output units
     /// keep their weights, the guard is reported, and the network does not predict a constant.
