@@ -141,3 +141,26 @@ func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
         #expect(r.status == 2 && r.stderr.contains("/nonexistent-bp.toml: cannot read"), "\(r.stderr)")
     }
 }
+
+@Suite struct TargetSparsityDefaults {
+    /// With a target, the ranking alone removes (thresholds 0) and the last layer's inputs share the
+    /// removals, unless the settings say otherwise.
+    @Test func targetUsesTheRankingAloneUnlessThresholdsAreGiven() throws {
+        var s = TrainSettings()
+        s.model = .lenet
+        s.prune = true
+        s.targetSparsity = 0.9
+        let p = try s.resolve().config.pruning
+        #expect([p.softThreshold, p.fcSoftThreshold, p.hardThreshold, p.fcHardThreshold] == [0, 0, 0, 0])
+        #expect(p.pruneLastLayer && p.targetEpoch == 3)
+        s.softThreshold = try PerFamily(parsing: "1e-4,2e-2", key: "soft-threshold", positive: false)
+        s.pruneLastLayer = .off
+        let q = try s.resolve().config.pruning
+        #expect(q.softThreshold == 1e-4 && q.fcSoftThreshold == 2e-2 && q.hardThreshold == 0 && !q.pruneLastLayer)
+        s.targetSparsity = nil
+        s.softThreshold = nil
+        s.pruneLastLayer = nil
+        let d = try s.resolve().config.pruning
+        #expect(d.hardThreshold == 1e-2 && !d.pruneLastLayer)
+    }
+}
