@@ -25,9 +25,36 @@ public struct OODRequest {
     }
 }
 
+/// A run (or checkpoint, or compact export) as stored: where its files are, its record and configuration
+/// (with `dataDir` overriding the recorded data directory), and the normalization it was trained with.
+struct StoredRun {
+    let source: RunSource
+    let manifest: RunManifest
+    let config: TrainConfig
+    let normalization: Normalization
+    let targetScaling: TargetScaling?
+
+    init(directory: String, dataDir: String?) throws {
+        source = try RunSource.open(directory)
+        let m = try RunManifest.load(directory: source.runDirectory)
+        manifest = m
+        var c = m.config
+        if let dataDir { c.dataDir = dataDir }
+        config = c
+        normalization = Normalization(mean: m.normalizationMean, std: m.normalizationStd)
+        targetScaling = m.targetMean.map { TargetScaling(mean: $0, std: m.targetStd ?? 1) }
+    }
+
+    /// The run's data, normalized as it was trained (a table: only the columns the model reads).
+    func data() throws -> PreparedData {
+        try PreparedData.load(
+            config, normalization: normalization, targetScaling: targetScaling,
+            featureNames: manifest.featureNames.isEmpty ? nil : manifest.featureNames)
+    }
+}
+
 public enum RunEvaluation {
     public static func loadNetwork(_ m: RunManifest) throws -> Network {
-        let kind = m.config.model
         guard m.inputShape.count == 3 else {
             throw OutputError(description: "config.json: input shape \(m.inputShape) is not channels, height, width")
         }
@@ -47,14 +74,9 @@ public enum RunEvaluation {
         directory: String, dataDir: String? = nil, ood: OODRequest? = nil,
         bins: Int? = nil
     ) throws -> String {
-        let source = try RunSource.open(directory)
-        let m = try RunManifest.load(directory: source.runDirectory)
-        var c = m.config
-        if let dataDir { c.dataDir = dataDir }
-        let norm = Normalization(mean: m.normalizationMean, std: m.normalizationStd)
-        let scaling = m.targetMean.map { TargetScaling(mean: $0, std: m.targetStd ?? 1) }
-        let data = try PreparedData.load(
-            c, normalization: norm, targetScaling: scaling, featureNames: m.featureNames.isEmpty ? nil : m.featureNames)
+        let run = try StoredRun(directory: directory, dataDir: dataDir)
+        let (source, m, c, norm) = (run.source, run.manifest, run.config, run.normalization)
+        let data = try run.data()
         let net = try loadNetwork(m)
         let nbins = bins ?? c.calibrationBins
 

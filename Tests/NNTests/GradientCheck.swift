@@ -370,6 +370,9 @@ func pow2(_ x: Double) -> Double { x * x }
             // elementwiseThreads is process-wide: hold the thread-settings lock so no other test (in any
             // target) sets it while this run reads it, and check the value really is the one set.
             withExclusiveThreadSettings {
+                // Pin OpenBLAS and oneDNN to one thread on this thread (oneDNN's OpenMP count is a per-thread
+                // setting, and tests run on several threads), so only the elementwise split differs.
+                setBLASThreads(1)
                 elementwiseThreads = threads
                 #expect(elementwiseThreads == threads)
                 x.withUnsafeBufferPointer { xp in
