@@ -24,14 +24,14 @@ public struct PredictionTable {
 }
 
 public enum RunPrediction {
-    /// Predictions of the run (or compact export) `directory` for the test split of its data (`dataDir`
-    /// overrides the recorded directory) or, for a run on a table, for the rows of the CSV file `input`
+    /// Predictions of the run (or compact export) `directory` for the test split of its data, or of `kind`
+    /// (images of the same shape: e.g. MNIST for a Fashion-MNIST run; `dataDir` overrides the directory) or, for a run on a table, for the rows of the CSV file `input`
     /// (read by the run's column names; other columns are ignored). Throws `DataError`/`SettingError`/
     /// `OutputError` naming the file or option.
-    public static func predict(directory: String, dataDir: String? = nil, input: String? = nil) throws
-        -> PredictionTable
-    {
-        let run = try StoredRun(directory: directory, dataDir: dataDir)
+    public static func predict(
+        directory: String, data kind: DataKind? = nil, dataDir: String? = nil, input: String? = nil
+    ) throws -> PredictionTable {
+        let run = try StoredRun(directory: directory, dataDir: dataDir, data: kind)
         let (source, m, c, norm, scaling) = (run.source, run.manifest, run.config, run.normalization, run.targetScaling)
         let data: Dataset
         if let input {

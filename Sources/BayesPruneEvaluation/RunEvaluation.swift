@@ -34,11 +34,18 @@ struct StoredRun {
     let normalization: Normalization
     let targetScaling: TargetScaling?
 
-    init(directory: String, dataDir: String?) throws {
+    /// `data`: another data set of the same shape than the recorded one (its test split is used).
+    init(directory: String, dataDir: String?, data: DataKind? = nil) throws {
         source = try RunSource.open(directory)
         let m = try RunManifest.load(directory: source.runDirectory)
         manifest = m
         var c = m.config
+        if let data, data != c.data {
+            guard data != .csv, c.data != .csv else {
+                throw SettingError("data", "another data set than the run's must be images (for tables give --input)")
+            }
+            (c.data, c.dataDir) = (data, nil)
+        }
         if let dataDir { c.dataDir = dataDir }
         config = c
         normalization = Normalization(mean: m.normalizationMean, std: m.normalizationStd)
@@ -47,9 +54,16 @@ struct StoredRun {
 
     /// The run's data, normalized as it was trained (a table: only the columns the model reads).
     func data() throws -> PreparedData {
-        try PreparedData.load(
+        let d = try PreparedData.load(
             config, normalization: normalization, targetScaling: targetScaling,
             featureNames: manifest.featureNames.isEmpty ? nil : manifest.featureNames)
+        let shape = [d.test.channels, d.test.height, d.test.width]
+        guard shape == manifest.inputShape else {
+            throw SettingError(
+                "data", "\(config.data.rawValue) has shape \(shape.map(String.init).joined(separator: "x")), the model "
+                    + "expects \(manifest.inputShape.map(String.init).joined(separator: "x"))")
+        }
+        return d
     }
 }
 

@@ -1,6 +1,7 @@
 // `bayesprune predict RUN`: per-example predictions with the model average's uncertainty, as CSV or JSON
 // lines (see Sources/BayesPruneEvaluation/Prediction.swift for the quantities).
 import ArgumentParser
+import BayesPruneData
 import BayesPruneEvaluation
 import BayesPruneRunIO
 import BayesPruneRuntime
@@ -17,6 +18,7 @@ struct Predict: ParsableCommand {
             """)
 
     @Argument(help: "A run directory (or a compact export) written by bayesprune.") var directory: String
+    @Option(help: "Another image data set of the model's input shape (default: the run's).") var data: DataKind?
     @Option(help: "Override the data directory recorded in the run (its test split is predicted).")
     var dataDir: String?
     @Option(help: "A CSV file to predict (runs on tables): the run's feature columns, by name.") var input: String?
@@ -26,7 +28,9 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            if input != nil && dataDir != nil { throw ValidationError("--input: give --input or --data-dir, not both") }
+            if input != nil && (dataDir != nil || data != nil) {
+                throw ValidationError("--input: give --input or --data/--data-dir, not both")
+            }
             let chosen = format ?? (out?.hasSuffix(".jsonl") == true ? "jsonl" : "csv")
             guard chosen == "csv" || chosen == "jsonl" else {
                 throw ValidationError("--format: expected csv or jsonl, got \(chosen)")
@@ -35,7 +39,7 @@ struct Predict: ParsableCommand {
                 throw ValidationError("--out: \(out) already exists; give a new file")
             }
             _ = configureThreads(requested: threads)
-            let table = try RunPrediction.predict(directory: directory, dataDir: dataDir, input: input)
+            let table = try RunPrediction.predict(directory: directory, data: data, dataDir: dataDir, input: input)
             let text = chosen == "csv" ? table.csv() : table.jsonLines()
             if let out { try AtomicFile.write(text, to: out) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
             FileHandle.standardError.write(Data("predicted \(table.rows.count) examples with \(table.members) member(s)\n".utf8))

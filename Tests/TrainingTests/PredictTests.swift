@@ -112,3 +112,22 @@ func csvRows(_ text: String) -> (header: [String], rows: [[Double]]) {
         #expect(format.status != 0 && format.stderr.contains("--format:"), "\(format.stderr)")
     }
 }
+
+@Suite(.serialized) struct PredictOtherData {
+    /// --data names another image set of the model's shape (here Fashion-MNIST's reader on the same IDX
+    /// files, so the predictions equal the run's own); a table cannot stand in for images.
+    @Test func anotherImageSet() throws {
+        let base = try temporaryDirectory("predict-other")
+        let r = try runCLI([
+            "train", "--data", "mnist", "--data-dir", PredictTests.images, "--model", "mlp", "--hidden", "16",
+            "--epochs", "2", "--batch-size", "32", "--threads", "1", "--out", base + "/run",
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let own = try runCLI(["predict", base + "/run"])
+        let other = try runCLI(["predict", base + "/run", "--data", "fashion-mnist", "--data-dir", PredictTests.images])
+        #expect(own.status == 0 && other.status == 0, "\(own.stderr)\(other.stderr)")
+        #expect(own.stdout == other.stdout && !own.stdout.isEmpty)
+        let table = try runCLI(["predict", base + "/run", "--data", "csv"])
+        #expect(table.status != 0 && table.stderr.contains("--data:"), "\(table.stderr)")
+    }
+}
