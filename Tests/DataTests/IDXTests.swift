@@ -161,3 +161,26 @@ enum FileBytesProbe {
         [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
     }
 }
+
+/// The real handwritten digits shipped for out-of-distribution checks (Tests/data/sklearn-digits, made by
+/// Tests/scripts/make-digits-idx.py from scikit-learn's 1,797 8×8 digits): present, MNIST-shaped, every
+/// class, each digit inside the 20×20 box of its 28×28 frame.
+@Suite struct ShippedDigits {
+    @Test func digitsLoadAsMNISTShapedImages() throws {
+        let dir = packageRoot + "/Tests/data/sklearn-digits"
+        let (train, test) = try DataSource.load(
+            kind: .mnist, dataDir: dir, trainFile: nil, testFile: nil, target: nil, task: nil, seed: 1)
+        #expect(test.count == 1797 && train.count == 100)
+        #expect((test.channels, test.height, test.width) == (1, 28, 28) && test.classes == 10)
+        var perClass = [Int](repeating: 0, count: 10)
+        for l in test.labels { perClass[Int(l)] += 1 }
+        #expect(perClass.allSatisfy { (170...190).contains($0) }, "\(perClass)")
+        for i in 0..<test.count {
+            let image = test.features[(i * 784)..<((i + 1) * 784)]
+            let inside = image.enumerated().filter { (k, v) in v != 0 && ((4..<24).contains(k / 28) && (4..<24).contains(k % 28)) }
+            let outside = image.enumerated().filter { (k, v) in v != 0 && !((4..<24).contains(k / 28) && (4..<24).contains(k % 28)) }
+            #expect(outside.isEmpty && inside.count > 20, "digit \(i)")
+            #expect(image.allSatisfy { $0 >= 0 && $0 <= 1 })
+        }
+    }
+}
