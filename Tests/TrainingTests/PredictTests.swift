@@ -8,6 +8,7 @@ import TestSupport
 import Testing
 
 @testable import BayesPruneEvaluation
+@testable import BayesPruneRunIO
 
 func csvRows(_ text: String) -> (header: [String], rows: [[Double]]) {
     let lines = text.split(separator: "\n")
@@ -50,6 +51,44 @@ func csvRows(_ text: String) -> (header: [String], rows: [[Double]]) {
             with: Data(try RunEvaluation.evaluate(directory: base + "/run").utf8)) as! [String: Any]
         let bma = (json["bma"] as! [String: Any])["accuracy"] as! Double
         #expect(abs(Double(correct) / 64 - bma) < 1e-9, "predict \(correct)/64, evaluate \(bma)")
+    }
+
+    /// Against a naive computation over the samples: each sample's probabilities from its own weights
+    /// file, averaged and turned into the three entropies in Double here.
+    @Test func matchesANaiveComputationOverTheSamples() throws {
+        let base = try temporaryDirectory("predict-naive")
+        try trainImages(base + "/run", samples: 2)
+        let table = try RunPrediction.predict(directory: base + "/run")
+        let run = try StoredRun(directory: base + "/run", dataDir: nil)
+        let data = try run.data().test
+        let net = try RunEvaluation.loadNetwork(run.manifest)
+        var members: [[Float]] = []
+        for s in try run.source.samples.samples {
+            try WeightsFile.load(net, from: base + "/run/samples/" + s.file)
+            members.append(try Evaluator.predict(net, data: data, batchSize: 7).values)
+        }
+        #expect(members.count == table.members && members.count == 4)
+        let K = members[0].count / data.count
+        for i in 0..<data.count {
+            var mean = [Double](repeating: 0, count: K)
+            var expected = 0.0
+            for p in members {
+                var h = 0.0
+                for k in 0..<K {
+                    let v = Double(p[i * K + k])
+                    mean[k] += v / Double(members.count)
+                    if v > 0 { h -= v * log(v) }
+                }
+                expected += h / Double(members.count)
+            }
+            var total = 0.0
+            for v in mean where v > 0 { total -= v * log(v) }
+            let row = table.rows[i]
+            #expect(Int(row[1]) == Int(data.labels[i]))
+            for k in 0..<K { #expect(abs(row[3 + k] - mean[k]) < 1e-6) }
+            #expect(abs(row[3 + K] - total) < 1e-6 && abs(row[4 + K] - expected) < 1e-6)
+            #expect(abs(row[5 + K] - max(0, total - expected)) < 1e-6)
+        }
     }
 
     /// Without posterior samples the final weights are the only member: no epistemic part.
