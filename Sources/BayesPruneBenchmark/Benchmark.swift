@@ -182,7 +182,8 @@ extension Benchmark {
         let shapes: [(String, Int, Int, Int)] = [
             ("example-1 fc1 forward", 5, 1024, 1000), ("example-1 fc1 weight gradient", 5, 1000, 1024),
             ("mlp fc1 forward, batch 32", 300, 32, 784), ("mlp fc1 forward, batch 128", 300, 128, 784),
-            ("lenet conv2 forward, batch 32", 16, 32 * 64, 150), ("resnet20 stage-1 conv, batch 128", 16, 128 * 1024, 144),
+            ("lenet conv2 forward, batch 32", 16, 32 * 64, 150),
+            ("resnet20 stage-1 conv, batch 128", 16, 128 * 1024, 144),
             ("resnet20 stage-3 conv, batch 128", 64, 128 * 64, 576),
             ("square 64", 64, 64, 64), ("square 128", 128, 128, 128), ("square 256", 256, 256, 256),
             ("square 512", 512, 512, 512),
@@ -202,7 +203,10 @@ extension Benchmark {
                 row["gflops_threads_\(t)"] = rates[t]
             }
             row["speedup_2_threads"] = rates[2]! / rates[1]!
-            log(String(format: "%@ (%d×%d×%d, %.2g MACs): %.1f / %.1f GFLOPS at 1 / 2 threads", name, m, n, k, Double(m * n * k), rates[1]!, rates[2]!))
+            log(
+                String(
+                    format: "%@ (%d×%d×%d, %.2g MACs): %.1f / %.1f GFLOPS at 1 / 2 threads", name, m, n, k,
+                    Double(m * n * k), rates[1]!, rates[2]!))
             return row
         }
     }

@@ -50,7 +50,9 @@ extension TrainSettings {
         if let v = samplesPerCycle { c.samplesPerCycle = v }
         if let v = calibrationBins { c.calibrationBins = v }
         c.pruning = try resolvePruning(model: c.model, epochs: c.epochs)
-        if shrink == .on && !c.pruning.enabled { throw SettingError("shrink", "needs prune (nothing is removed without it)") }
+        if shrink == .on && !c.pruning.enabled {
+            throw SettingError("shrink", "needs prune (nothing is removed without it)")
+        }
         if shrink == .on && c.model != .mlp {
             throw SettingError("shrink", "is available for mlp; the convolutional models train masked")
         }
@@ -139,7 +141,8 @@ extension TrainSettings {
                 "seed", "must be at most \(Int64.max) (a config file holds 64-bit signed integers), got \(v)")
         }
         if let v = noiseVariance, !(v > 0 && Float(v).isNormal && Float(v).isFinite) {
-            throw SettingError("noise-variance", "must be a positive number a 32-bit float holds (1e-37 to 3e38), got \(v)")
+            throw SettingError(
+                "noise-variance", "must be a positive number a 32-bit float holds (1e-37 to 3e38), got \(v)")
         }
         if let v = checkpointMinutes, !(v >= 0 && v.isFinite) {
             throw SettingError("checkpoint-minutes", "must be >= 0, got \(v)")

@@ -9,7 +9,9 @@ import Foundation
 extension CSVReader {
     /// Row-major values and line numbers of the data rows of `bytes[start...]` (after the header line,
     /// which is line `headerLine`), each row `columns` cells; nil when the general reader must decide.
-    static func fastRows(_ bytes: [UInt8], from start: Int, columns: Int, headerLine: Int)
+    static func fastRows(
+        _ bytes: [UInt8], from start: Int, columns: Int, headerLine: Int
+    )
         -> (values: [Double], lines: [Int])?
     {
         let quote = UInt8(ascii: "\"")

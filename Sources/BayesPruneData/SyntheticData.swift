@@ -73,7 +73,9 @@ public enum PaperExample: Int, CaseIterable, Sendable {
 
     /// train.csv and test.csv (header x0,…,x{P−1},y; inputs with 6 decimals) from one seeded stream, with
     /// `inputs` columns instead of P when given (for small tests).
-    public func csv(seed: UInt64, inputs p: Int? = nil, trainRows: Int = Self.trainRows, testRows: Int = Self.testRows)
+    public func csv(
+        seed: UInt64, inputs p: Int? = nil, trainRows: Int = Self.trainRows, testRows: Int = Self.testRows
+    )
         -> (train: [UInt8], test: [UInt8])
     {
         let P = p ?? inputs

@@ -25,9 +25,9 @@ public struct PredictionTable {
 
 public enum RunPrediction {
     /// Predictions of the run (or compact export) `directory` for the test split of its data, or of `kind`
-    /// (images of the same shape: e.g. MNIST for a Fashion-MNIST run; `dataDir` overrides the directory) or, for a run on a table, for the rows of the CSV file `input`
-    /// (read by the run's column names; other columns are ignored). Throws `DataError`/`SettingError`/
-    /// `OutputError` naming the file or option.
+    /// (images of the same shape: e.g. MNIST for a Fashion-MNIST run; `dataDir` overrides the directory),
+    /// or, for a run on a table, for the rows of the CSV file `input` (read by the run's column names; other
+    /// columns are ignored). Throws `DataError`/`SettingError`/`OutputError` naming the file or option.
     public static func predict(
         directory: String, data kind: DataKind? = nil, dataDir: String? = nil, input: String? = nil
     ) throws -> PredictionTable {
@@ -61,7 +61,9 @@ public enum RunPrediction {
     }
 
     /// The rows of a CSV file as a data set of the run's feature columns, normalized as the run was.
-    static func rows(of path: String, columns: [String], task: String, classes: Int, normalization: Normalization)
+    static func rows(
+        of path: String, columns: [String], task: String, classes: Int, normalization: Normalization
+    )
         throws -> Dataset
     {
         let table = try CSVReader.readTable(path: path)

@@ -60,7 +60,8 @@ struct StoredRun {
         let shape = [d.test.channels, d.test.height, d.test.width]
         guard shape == manifest.inputShape else {
             throw SettingError(
-                "data", "\(config.data.rawValue) has shape \(shape.map(String.init).joined(separator: "x")), the model "
+                "data",
+                "\(config.data.rawValue) has shape \(shape.map(String.init).joined(separator: "x")), the model "
                     + "expects \(manifest.inputShape.map(String.init).joined(separator: "x"))")
         }
         return d

@@ -41,7 +41,9 @@ public final class ResidualBlock: Layer {
 
     public var children: [Layer] { [conv1, bn1, relu1, conv2, bn2] }
     public var macsPerExample: Int { conv1.macsPerExample + conv2.macsPerExample }
-    public func initialize(rng: inout Xoshiro256, scheme: InitScheme) { for l in children { l.initialize(rng: &rng, scheme: scheme) } }
+    public func initialize(rng: inout Xoshiro256, scheme: InitScheme) {
+        for l in children { l.initialize(rng: &rng, scheme: scheme) }
+    }
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
         input = x

@@ -92,7 +92,9 @@ extension Trainer {
     /// gets a loader over its columns (same order: the loader's shuffle depends only on the seed and epoch).
     func updateCompactCopy(epoch: Int, _ run: inout RunState) throws {
         guard config.shrink == true, let pruner else { return }
-        if let c = compact, CompactExport.liveKey(network, dead: pruner.dead, dropInputs: pruner.inputFeaturesDroppable) == c.key {
+        if let c = compact,
+            CompactExport.liveKey(network, dead: pruner.dead, dropInputs: pruner.inputFeaturesDroppable) == c.key
+        {
             c.gather(from: network, state: state, pruner: pruner)
             return
         }
@@ -109,7 +111,7 @@ extension Trainer {
         }
         log(
             "epoch \(epoch): training a compact copy: \(c.network.store.parameterCount) of "
-                + "\(network.store.parameterCount) parameters, \(c.network.macsPerExample) of \(network.macsPerExample) "
-                + "multiply-adds per example")
+                + "\(network.store.parameterCount) parameters, \(c.network.macsPerExample) of "
+                + "\(network.macsPerExample) multiply-adds per example")
     }
 }

@@ -105,7 +105,9 @@ public final class Trainer {
     /// A network whose initial draw has a ReLU layer that is zero on every one of the first training
     /// examples (up to 512) can never learn: nothing reaches the layers before it. Draw again from the same
     /// seed (another stream), at most 10 times; every rank decides alike on the same data.
-    static func redrawDeadStart(_ net: Network, spec: ModelSpec, seed: UInt64, data: Dataset)
+    static func redrawDeadStart(
+        _ net: Network, spec: ModelSpec, seed: UInt64, data: Dataset
+    )
         -> (dead: [String], attempts: Int, live: Bool)
     {
         let n = min(data.count, 512)

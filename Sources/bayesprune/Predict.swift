@@ -42,7 +42,8 @@ struct Predict: ParsableCommand {
             let table = try RunPrediction.predict(directory: directory, data: data, dataDir: dataDir, input: input)
             let text = chosen == "csv" ? table.csv() : table.jsonLines()
             if let out { try AtomicFile.write(text, to: out) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
-            FileHandle.standardError.write(Data("predicted \(table.rows.count) examples with \(table.members) member(s)\n".utf8))
+            FileHandle.standardError.write(
+                Data("predicted \(table.rows.count) examples with \(table.members) member(s)\n".utf8))
         }
     }
 }

@@ -122,7 +122,9 @@ import Testing
         for v in [0.0, -0.0000004, 1.5, -2.25, 123.4567894, -0.0000006, 7.0000126] {
             var out: [UInt8] = []
             appendFixed(v, to: &out)
-            #expect(String(decoding: out, as: UTF8.self) == String(format: "%.6f", v).replacingOccurrences(of: "-0.000000", with: "0.000000"), "\(v)")
+            #expect(
+                String(decoding: out, as: UTF8.self)
+                    == String(format: "%.6f", v).replacingOccurrences(of: "-0.000000", with: "0.000000"), "\(v)")
         }
     }
 }

@@ -177,8 +177,12 @@ enum FileBytesProbe {
         #expect(perClass.allSatisfy { (170...190).contains($0) }, "\(perClass)")
         for i in 0..<test.count {
             let image = test.features[(i * 784)..<((i + 1) * 784)]
-            let inside = image.enumerated().filter { (k, v) in v != 0 && ((4..<24).contains(k / 28) && (4..<24).contains(k % 28)) }
-            let outside = image.enumerated().filter { (k, v) in v != 0 && !((4..<24).contains(k / 28) && (4..<24).contains(k % 28)) }
+            let inside = image.enumerated().filter { (k, v) in
+                v != 0 && ((4..<24).contains(k / 28) && (4..<24).contains(k % 28))
+            }
+            let outside = image.enumerated().filter { (k, v) in
+                v != 0 && !((4..<24).contains(k / 28) && (4..<24).contains(k % 28))
+            }
             #expect(outside.isEmpty && inside.count > 20, "digit \(i)")
             #expect(image.allSatisfy { $0 >= 0 && $0 <= 1 })
         }

@@ -111,7 +111,8 @@ import Testing
             }
         }
         let h: Float = 1e-3
-        for index in Array(fc1.weightOffset..<(fc1.weightOffset + 24)) + Array(fc1.biasOffset!..<(fc1.biasOffset! + 4)) {
+        for index in Array(fc1.weightOffset..<(fc1.weightOffset + 24)) + Array(fc1.biasOffset!..<(fc1.biasOffset! + 4))
+        {
             let saved = s.values[index]
             s.values[index] = saved + h
             let up = loss()

@@ -97,8 +97,10 @@ func lastMetrics(_ run: String) throws -> [String: Any] {
         full.step = 41
         let compact = SamplerState(config: config, parameterCount: index.count)
         compact.step = 41
-        for (c, f) in [(compact.momentum, full.momentum), (compact.rho, full.rho),
-                       (compact.previousNoise, full.previousNoise)] where c.count > 0 {
+        for (c, f) in [
+            (compact.momentum, full.momentum), (compact.rho, full.rho),
+            (compact.previousNoise, full.previousNoise),
+        ] where c.count > 0 {
             for (i, o) in index.enumerated() { c[i] = f[Int(o)] }
         }
         var wf = w

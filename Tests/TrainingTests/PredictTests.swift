@@ -47,8 +47,9 @@ func csvRows(_ text: String) -> (header: [String], rows: [[Double]]) {
             #expect(abs(total - h) < 1e-9 && expected <= total + 1e-9 && mi >= 0 && abs(mi - (total - expected)) < 1e-9)
             if r[1] == r[2] { correct += 1 }
         }
-        let json = try JSONSerialization.jsonObject(
-            with: Data(try RunEvaluation.evaluate(directory: base + "/run").utf8)) as! [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(
+                with: Data(try RunEvaluation.evaluate(directory: base + "/run").utf8)) as! [String: Any]
         let bma = (json["bma"] as! [String: Any])["accuracy"] as! Double
         #expect(abs(Double(correct) / 64 - bma) < 1e-9, "predict \(correct)/64, evaluate \(bma)")
     }
@@ -132,8 +133,9 @@ func csvRows(_ text: String) -> (header: [String], rows: [[Double]]) {
         let c = try runCLI(["predict", base + "/sampled"])
         let (hc, rc) = csvRows(c.stdout)
         #expect(hc == ["index", "target", "mean", "total_sd", "epistemic_sd"] && rc.count == 128)
-        let config = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: URL(fileURLWithPath: base + "/sampled/config.json"))) as! [String: Any]
+        let config =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: base + "/sampled/config.json"))) as! [String: Any]
         let sd = try #require(config["targetStd"] as? Double)
         for r in rc { #expect(abs((r[3] * r[3] - r[4] * r[4]) - sd * sd) <= 1e-6 * sd * sd) }
         #expect(rc.contains { $0[4] > 0 })
