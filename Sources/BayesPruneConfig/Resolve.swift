@@ -15,9 +15,10 @@ extension TrainSettings {
         try checkRanges()
         var c = TrainConfig()
         if let v = data { c.data = v }
-        c.dataDir = dataDir
-        c.trainFile = train
-        c.testFile = test
+        // Absolute, so config.json names the files wherever `evaluate`, `predict` or `--resume` run from.
+        c.dataDir = dataDir.map(Self.absolute)
+        c.trainFile = train.map(Self.absolute)
+        c.testFile = test.map(Self.absolute)
         c.target = target
         c.task = task
         if let v = cifar100Labels { c.cifar100Labels = v }
@@ -142,7 +143,7 @@ extension TrainSettings {
         }
         if let v = noiseVariance, !(v > 0 && Float(v).isNormal && Float(v).isFinite) {
             throw SettingError(
-                "noise-variance", "must be a positive number a 32-bit float holds (1e-37 to 3e38), got \(v)")
+                "noise-variance", "must be positive and within a 32-bit float's range (1e-37 to 3e38), got \(v)")
         }
         if let v = checkpointMinutes, !(v >= 0 && v.isFinite) {
             throw SettingError("checkpoint-minutes", "must be >= 0, got \(v)")
@@ -150,6 +151,11 @@ extension TrainSettings {
         if let v = collectiveTimeout, !(v > 0 && v.isFinite) {
             throw SettingError("collective-timeout", "must be positive, got \(v)")
         }
+    }
+
+    /// `path` made absolute against the current directory (an empty path stays empty: refused later).
+    static func absolute(_ path: String) -> String {
+        path.isEmpty || path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
     /// The settings that reproduce `config` and `controls` exactly (what `--print-config` prints).

@@ -67,6 +67,7 @@ struct MakeData: ParsableCommand {
         if let p = inputs, !(5...100_000).contains(p) {
             throw ValidationError("--inputs: must be between 5 and 100000, got \(p)")
         }
+        guard !out.isEmpty else { throw ValidationError("--out: must name a directory to create") }
         // "data/ex1/" names the directory data/ex1: without the slash the temporary is its sibling.
         let directory = URL(fileURLWithPath: out).standardized.path
         guard !FileManager.default.fileExists(atPath: directory) else {

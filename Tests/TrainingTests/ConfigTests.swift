@@ -164,3 +164,18 @@ func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
         #expect(d.hardThreshold == 1e-2 && !d.pruneLastLayer)
     }
 }
+
+@Suite struct RecordedPaths {
+    /// Data paths are recorded absolute, so `evaluate`, `predict` and `--resume` find them from anywhere.
+    @Test func relativePathsAreRecordedAbsolute() throws {
+        var s = TrainSettings()
+        s.data = .csv
+        s.train = "rel/train.csv"
+        s.test = "/abs/test.csv"
+        s.dataDir = "some/dir"
+        let c = try s.resolve().config
+        let cwd = FileManager.default.currentDirectoryPath
+        #expect(c.trainFile == cwd + "/rel/train.csv" && c.testFile == "/abs/test.csv")
+        #expect(c.dataDir == cwd + "/some/dir")
+    }
+}
