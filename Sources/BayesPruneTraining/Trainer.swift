@@ -99,6 +99,7 @@ public final class Trainer {
         pruner?.inputFeaturesDroppable = data.train.isTabular
         // Everything that can refuse the settings does so here, before the run directory is touched.
         _ = try makeLoader()
+        try Self.checkRegressionSettings(config, task: data.train.task)
         try RunDirectory.checkUsable(config.out)
     }
 
@@ -120,6 +121,18 @@ public final class Trainer {
                 dead = net.deadReLULayers(f.baseAddress!, batch: n)
             }
             return (first, attempt, dead.isEmpty)
+        }
+    }
+
+    /// The regression likelihood's settings are refused on classification data, where they would be
+    /// silently ignored. Throws `SettingError` naming the setting.
+    static func checkRegressionSettings(_ c: TrainConfig, task: TaskKind) throws {
+        guard task != .regression else { return }
+        if c.targetScaling == .identity {
+            throw SettingError("target-scaling", "only for regression targets; this data is \(task.rawValue)")
+        }
+        if let v = c.noiseVariance, v != 1 {
+            throw SettingError("noise-variance", "only for regression targets; this data is \(task.rawValue)")
         }
     }
 

@@ -54,6 +54,7 @@ struct MakeData: ParsableCommand {
             guard s.inputs >= 5 else { throw ValidationError("--inputs: must be at least 5") }
             guard abs(s.correlation) < 1 else { throw ValidationError("--correlation: must be in (-1, 1)") }
             guard s.noise >= 0 else { throw ValidationError("--noise: must be >= 0") }
+            guard !out.isEmpty, !out.hasSuffix("/") else { throw ValidationError("--out: must name a CSV file") }
             try AtomicFile.write(SyntheticData.variableSelectionCSV(s), to: out)
         }
     }

@@ -229,4 +229,20 @@ func lastMetrics(_ run: String) throws -> [String: Any] {
         let entries = try FileManager.default.contentsOfDirectory(atPath: base)
         #expect(entries == ["d"], "\(entries)")
     }
+
+    /// The regression likelihood's settings are refused on a classification table, not silently ignored.
+    @Test(arguments: [["--target-scaling", "none"], ["--noise-variance", "0.5"]])
+    func regressionSettingsOnClassification(extra: [String]) throws {
+        let dir = try temporaryDirectory("binary-table")
+        let (train, test) = PaperExample.three.csv(seed: 1, inputs: 8, trainRows: 256, testRows: 64)
+        try writeBytes(train, to: dir + "/train.csv")
+        try writeBytes(test, to: dir + "/test.csv")
+        let r = try runCLI(
+            [
+                "train", "--data", "csv", "--train", dir + "/train.csv", "--test", dir + "/test.csv", "--model",
+                "mlp", "--epochs", "1", "--out", dir + "/run",
+            ] + extra)
+        #expect(r.status == 2 && r.stderr.contains("\(extra[0]): only for regression targets"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/run"))
+    }
 }
