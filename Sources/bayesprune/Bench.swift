@@ -18,7 +18,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed steps per repeat.") var steps: Int = 30
     @Option(help: "Untimed warm-up steps.") var warmup: Int = 5
     @Option(help: "Repeats (the median is reported).") var repeats: Int = 3
-    @Option(help: "Write the JSON here as well (atomically).") var output: String?
+    @Option(
+        name: [.customLong("out"), .customLong("output")],
+        help: "Write the JSON here as well (atomically; --output is the former name).")
+    var output: String?
     @Option(
         help:
             ArgumentHelp(

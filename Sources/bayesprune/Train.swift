@@ -113,7 +113,8 @@ struct Train: ParsableCommand {
         trainer.log("\(kernelReport.summary); \(c.threads!) BLAS thread(s)\(ranks)")
         trainer.log(
             "training \(c.model.rawValue) (\(trainer.network.store.parameterCount) parameters) with "
-                + "\(c.sampler.rawValue) on \(data.train.name): \(data.train.count) train / \(data.test.count) test "
+                + "\(c.sampler.rawValue) on \(c.data == .csv ? (c.trainFile ?? "").split(separator: "/").last.map(String.init) ?? "" : c.data.rawValue): "
+                + "\(data.train.count) train / \(data.test.count) test "
                 + "examples, \(c.epochs) epochs, batch \(c.batchSize), lr \(c.lr) → \(c.out)")
         return trainer
     }
