@@ -23,6 +23,11 @@ public enum OODScore: String, CaseIterable {
     case entropy
 }
 
+/// H[p] = −Σ_k p_k·ln p_k in nats, of one row of probabilities (zero entries contribute nothing).
+func entropy<C: Collection>(_ p: C) -> Double where C.Element: BinaryFloatingPoint {
+    -p.reduce(0.0) { $0 + ($1 > 0 ? Double($1) * _log(Double($1)) : 0) }
+}
+
 public enum OutOfDistribution {
     /// Higher = more in-distribution.
     public static func scores(_ p: Predictions, by kind: OODScore) -> [Double] {
@@ -30,7 +35,7 @@ public enum OutOfDistribution {
             let row = p.values[(i * p.width)..<((i + 1) * p.width)]
             switch kind {
             case .maxProbability: return Double(row.max()!)
-            case .entropy: return row.reduce(0.0) { $0 + ($1 > 0 ? Double($1) * _log(Double($1)) : 0) }  // −H
+            case .entropy: return -entropy(row)
             }
         }
     }

@@ -67,31 +67,17 @@ public enum RunPrediction {
         throws -> Dataset
     {
         let table = try CSVReader.readTable(path: path)
-        let index = try columns.map { name in
-            guard let k = table.header.firstIndex(of: name) else {
-                throw DataError(path, "lacks the column \(printableName(name)) that the model reads")
-            }
-            return k
-        }
-        var features = [Float](repeating: 0, count: table.rowCount * columns.count)
-        for r in 0..<table.rowCount {
-            for (j, k) in index.enumerated() {
-                features[r * columns.count + j] = Float(table.values[r * table.header.count + k])
-            }
-        }
         let kind = TaskKind(rawValue: task) ?? .regression
-        var d = Dataset(
-            name: path, count: table.rowCount, channels: columns.count, height: 1, width: 1, features: features,
-            labels: kind == .regression ? [] : [Int32](repeating: 0, count: table.rowCount),
-            targets: kind == .regression ? [Float](repeating: 0, count: table.rowCount) : [], task: kind,
-            classes: kind == .multiclass ? classes : (kind == .binary ? 2 : 1), featureNames: columns)
+        let n = table.rowCount
+        // Every column as a feature, then the model's columns by name (refused by name when one is missing).
+        var d = try Dataset(
+            name: path, count: n, channels: table.header.count, height: 1, width: 1,
+            features: table.values.map(Float.init), labels: kind == .regression ? [] : [Int32](repeating: 0, count: n),
+            targets: kind == .regression ? [Float](repeating: 0, count: n) : [], task: kind,
+            classes: kind == .multiclass ? classes : (kind == .binary ? 2 : 1), featureNames: table.header
+        ).selectingFeatures(columns)
         normalization.apply(to: &d)
         return d
-    }
-
-    /// H[p] = −Σ p·ln p over one row of probabilities.
-    static func entropy(_ p: ArraySlice<Float>) -> Double {
-        p.reduce(0.0) { $1 > 0 ? $0 - Double($1) * log(Double($1)) : $0 }
     }
 
     static func classificationTable(_ members: [Predictions], data: Dataset, truth: Bool) -> PredictionTable {
@@ -109,7 +95,7 @@ public enum RunPrediction {
                 for k in 0..<K { mean[k] += Double(row[row.startIndex + k]) / S }
                 expected += entropy(row) / S
             }
-            let total = mean.reduce(0.0) { $1 > 0 ? $0 - $1 * log($1) : $0 }
+            let total = entropy(mean)
             let predicted = mean.indices.max { mean[$0] < mean[$1] }!
             var r = [Double(i)] + (truth ? [Double(data.labels[i])] : []) + [Double(predicted)] + mean
             r += [total, expected, max(0, total - expected)]

@@ -60,6 +60,9 @@ public final class Trainer {
     var lossWatch = LossWatch()
     /// With `--shrink`, the compact copy the steps run on once units are removed (CompactTraining.swift).
     var compact: CompactCopy?
+    /// Regression: the training targets' standard deviation in their units (the collapse warning's constant
+    /// predictor), computed once.
+    lazy var targetSpread = data.targetSpread
     /// Dead ReLU layers of the seed's first initial draw and the draws it took to get a live network.
     let redrawnStart: (dead: [String], attempts: Int, live: Bool)
     /// When the last checkpoint was written (the run's start before the first).
@@ -432,7 +435,7 @@ public final class Trainer {
         let test = data.test
         let collapsed: String
         if test.task == .regression {
-            let sd = data.targetSpread
+            let sd = targetSpread
             guard let rmse = m.evaluation.test[.rmse], rmse >= 0.99 * sd else { return nil }
             collapsed = String(format: "test RMSE %.4g is no better than predicting the mean (sd %.4g)", rmse, sd)
         } else {
@@ -468,21 +471,17 @@ public final class Trainer {
         e.lossSum += loss[0]
         let store = net.store
         let masked = e.pruningActive ? pruner : nil
-        if let c = compact {
-            c.layout.parameterSource.withUnsafeBufferPointer { index in
-                Sampler.step(
-                    sampler, state: c.state, weights: store.values.pointer, grads: store.grads.pointer,
-                    count: store.parameterCount, lr: Float(lr), lambda: c.lambda.pointer, mask: c.mask.pointer,
-                    gradientScale: 1 / Float(communicator.size), noiseIndex: index.baseAddress)
-            }
-            state.step = c.state.step
-        } else {
+        // The compact copy brings its own λ and mask, and draws each weight's noise at its full-network index.
+        let lambda = compact?.lambda ?? masked?.lambda
+        let mask = compact?.mask ?? masked?.mask
+        (compact?.layout.parameterSource ?? []).withUnsafeBufferPointer { index in
             Sampler.step(
-                sampler, state: state, weights: store.values.pointer, grads: store.grads.pointer,
-                count: store.parameterCount, lr: Float(lr),
-                lambda: masked.map { UnsafePointer($0.lambda.pointer) },
-                mask: masked.map { UnsafePointer($0.mask.pointer) }, gradientScale: 1 / Float(communicator.size))
+                sampler, state: compact?.state ?? state, weights: store.values.pointer, grads: store.grads.pointer,
+                count: store.parameterCount, lr: Float(lr), lambda: lambda.map { UnsafePointer($0.pointer) },
+                mask: mask.map { UnsafePointer($0.pointer) }, gradientScale: 1 / Float(communicator.size),
+                noiseIndex: compact == nil ? nil : index.baseAddress)
         }
+        if let c = compact { state.step = c.state.step }
         try afterStep(epoch: e.epoch)
         if loss[1] > 0 { try stopAtStepBoundary(e, batch: b, run) }
         if showProgress { progress(&e, batch: b, run) }
