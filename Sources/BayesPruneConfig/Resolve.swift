@@ -9,7 +9,7 @@ import BayesPruneSparsity
 import Foundation
 
 extension TrainSettings {
-    /// Applies the defaults (TrainConfig, TrainConfig.defaults(model:sampler:), PruningConfig.defaults)
+    /// Applies the defaults (TrainConfig, TrainConfig.defaults(model:sampler:data:), PruningConfig.defaults)
     /// and validates every value. Throws `SettingError` naming the first invalid setting.
     public func resolve() throws -> (config: TrainConfig, controls: RunControls) {
         try checkRanges()
@@ -28,8 +28,8 @@ extension TrainSettings {
         if let v = hidden { c.hidden = v.values }
         c.initScheme = initialization ?? TrainConfig.defaultInit(model: c.model, data: c.data)
         c.noiseVariance = noiseVariance ?? 1
-        if let v = sampler { c.sampler = v }
-        let d = TrainConfig.defaults(model: c.model, sampler: c.sampler)
+        c.sampler = sampler ?? TrainConfig.defaultSampler
+        let d = TrainConfig.defaults(model: c.model, sampler: c.sampler, data: c.data)
         if let v = epochs { c.epochs = v }
         c.batchSize = batchSize ?? d.batchSize
         if let v = evalBatchSize { c.evalBatchSize = v }
@@ -45,10 +45,11 @@ extension TrainSettings {
         c.threads = threads
         if let v = out { c.out = v }
         c.temperature = temperature
-        if let v = beta1 { c.beta1 = v }
+        c.beta1 = beta1 ?? d.beta1
         if let v = beta2 { c.beta2 = v }
         if let v = eta { c.eta = v }
         if let v = samplesPerCycle { c.samplesPerCycle = v }
+        c.samplingStage = samplingStage ?? TrainConfig.defaultSamplingStage
         if let v = calibrationBins { c.calibrationBins = v }
         c.pruning = try resolvePruning(model: c.model, epochs: c.epochs)
         if shrink == .on && !c.pruning.enabled {
@@ -118,6 +119,9 @@ extension TrainSettings {
             }
         }
         try atLeast(samplesPerCycle, 0, "samples-per-cycle")
+        if let v = samplingStage, !(v > 0 && v <= 1) {
+            throw SettingError("sampling-stage", "must be in (0, 1], got \(v)")
+        }
         try atLeast(calibrationBins, 1, "calibration-bins")
         try atLeast(epochs, 1, "epochs")
         try atLeast(batchSize, 1, "batch-size")
@@ -182,6 +186,7 @@ extension TrainSettings {
         beta2 = c.beta2
         eta = c.eta
         samplesPerCycle = c.samplesPerCycle
+        samplingStage = c.samplingStage
         calibrationBins = c.calibrationBins
         epochs = c.epochs
         batchSize = c.batchSize

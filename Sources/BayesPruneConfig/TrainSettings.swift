@@ -32,6 +32,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var beta2: Double?
     public var eta: Double?
     public var samplesPerCycle: Int?
+    public var samplingStage: Double?
     public var calibrationBins: Int?
     public var epochs: Int?
     public var batchSize: Int?
@@ -82,6 +83,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         case noiseVariance = "noise-variance"
         case sampler, temperature, beta1, beta2, eta
         case samplesPerCycle = "samples-per-cycle"
+        case samplingStage = "sampling-stage"
         case calibrationBins = "calibration-bins"
         case epochs
         case batchSize = "batch-size"

@@ -220,7 +220,7 @@ public final class Trainer {
         var metrics: FileHandle?
         let steps: Int
         let firstEpoch: Int
-        /// Epoch → cycle for the epochs that take a posterior sample.
+        /// Step count → cycle for the steps after which a posterior sample is taken.
         let samplePlan: [Int: Int]
         let started: Double
     }
@@ -255,9 +255,15 @@ public final class Trainer {
         if comm.size > 1 && resumePoint == nil { try broadcastInitialState() }
         let loader = try makeLoader()
         let B = loader.localBatchSize
-        let plan = SamplingPlan.sampleEpochs(
-            epochs: config.epochs, stepsPerEpoch: loader.batchesPerEpoch,
-            schedule: schedule, perCycle: config.samplesPerCycle)
+        let plan =
+            config.samplingStage.map {
+                SamplingPlan.sampleSteps(
+                    totalSteps: config.epochs * loader.batchesPerEpoch, schedule: schedule,
+                    perCycle: config.samplesPerCycle, stage: $0)
+            }
+            ?? SamplingPlan.epochEndSteps(
+                epochs: config.epochs, stepsPerEpoch: loader.batchesPerEpoch, schedule: schedule,
+                perCycle: config.samplesPerCycle)
         return RunState(
             loader: loader, x: FloatBuffer(count: B * data.train.exampleSize),
             labels: [Int32](repeating: 0, count: B), targets: [Float](repeating: 0, count: B), metrics: metrics,
@@ -361,7 +367,7 @@ public final class Trainer {
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
         try averageBatchNormStatistics()
         compact?.scatter(into: network, state: state)
-        let evaluation = try evaluateEpoch(sampleCycle: run.samplePlan[e.epoch], epoch: e.epoch)
+        let evaluation = try evaluateEpoch(sampleCycle: run.samplePlan[state.step], epoch: e.epoch)
         var m = EpochMetrics(
             epoch: e.epoch, sampler: config.sampler, trainLoss: e.lossSum / Double(max(run.steps, 1)),
             seconds: seconds, imagesPerSecond: Double((run.steps - e.firstBatch) * config.batchSize) / seconds,
@@ -483,6 +489,12 @@ public final class Trainer {
         }
         if let c = compact { state.step = c.state.step }
         try afterStep(epoch: e.epoch)
+        // A sample inside the epoch (the epoch's last step samples with the end-of-epoch evaluation).
+        if b + 1 < run.steps, let cycle = run.samplePlan[state.step] {
+            try averageBatchNormStatistics()
+            compact?.scatter(into: network, state: state)
+            try takeSample(cycle: cycle, epoch: e.epoch)
+        }
         if loss[1] > 0 { try stopAtStepBoundary(e, batch: b, run) }
         if showProgress { progress(&e, batch: b, run) }
     }

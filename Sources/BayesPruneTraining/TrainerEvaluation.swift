@@ -1,5 +1,5 @@
-// The trainer's end-of-epoch evaluation: metrics of the current weights on the test set and, on the
-// epochs of the sampling plan, a posterior sample saved to the run directory and added to the BMA.
+// The trainer's evaluation: metrics of the current weights on the test set at the end of every epoch, and
+// at the steps of the sampling plan a posterior sample saved to the run directory and added to the BMA.
 
 import BayesPruneEvaluation
 import BayesPruneNN
@@ -11,13 +11,8 @@ extension Trainer {
     /// of the model average (NaN until the first sample).
     func evaluateEpoch(sampleCycle: Int?, epoch: Int) throws -> EpochEvaluation {
         // The compact copy (when training one) predicts what the masked network predicts.
-        let p = try Evaluator.predict(
-            working, data: compact?.test ?? data.test, batchSize: config.evalBatchSize,
-            communicator: communicator)
-        if let cycle = sampleCycle {
-            if communicator.isRoot { try saveSample(epoch: epoch, cycle: cycle) }
-            average.add(p)
-        }
+        let p = try predictTest()
+        if let cycle = sampleCycle { try addSample(p, cycle: cycle, epoch: epoch) }
         var out = EpochEvaluation()
         out.bmaSamples = average.count
         if data.test.task == .regression {
@@ -41,6 +36,24 @@ extension Trainer {
             bma.map(Self.classificationMetrics)
             ?? Dictionary(uniqueKeysWithValues: [.accuracy, .nll, .brier, .ece, .mce].map { ($0, Double.nan) })
         return out
+    }
+
+    /// Predictions of the current weights on the test set (the compact copy, when training one, predicts
+    /// what the masked network predicts).
+    func predictTest() throws -> Predictions {
+        try Evaluator.predict(
+            working, data: compact?.test ?? data.test, batchSize: config.evalBatchSize, communicator: communicator)
+    }
+
+    /// Takes a posterior sample of the current weights: saved to the run directory (rank 0) and added to the
+    /// model average. The full network must hold the current weights (after a compact copy's scatter).
+    func takeSample(cycle: Int, epoch: Int) throws {
+        try addSample(try predictTest(), cycle: cycle, epoch: epoch)
+    }
+
+    private func addSample(_ p: Predictions, cycle: Int, epoch: Int) throws {
+        if communicator.isRoot { try saveSample(epoch: epoch, cycle: cycle) }
+        average.add(p)
     }
 
     static func classificationMetrics(_ m: ClassificationMetrics) -> [EpochEvaluation.Metric: Double] {

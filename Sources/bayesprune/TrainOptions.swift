@@ -80,14 +80,17 @@ struct ModelOptions: ParsableArguments {
                 "Regression: σ² of the Gaussian likelihood, loss (y − t)²/(2σ²) (default 1; PyTorch's MSELoss, which "
             + "the authors use, is 0.5)."))
     var noiseVariance: Double?
-    @Option(help: "Sampler: adavb (the paper's adaptive variational Bayes), sghmc, sgld or sgd (default sgd).")
+    @Option(help: "Sampler: adavb (the paper's adaptive variational Bayes; the default), sghmc, sgld or sgd.")
     var sampler: SamplerKind?
     @Option(help: "adavb: T (default 1/N). sghmc/sgld: sampling temperature Temp (default 1).") var temperature: Double?
-    @Option(help: "adavb: β1, the momentum decay (default 0.1).") var beta1: Double?
+    @Option(help: "adavb: β1, the momentum decay (default 0.9 on images, 0.1 on tables).") var beta1: Double?
     @Option(help: "adavb: β2, the gradient scale (default 1).") var beta2: Double?
     @Option(help: "adavb: η, the preconditioner's learning rate (default 0.1; 0 freezes τ).") var eta: Double?
-    @Option(help: "Posterior samples per cycle: taken at the end of each of the cycle's last K epochs (default 3).")
+    @Option(help: "Posterior samples per cycle, spread evenly over the cycle's sampling stage (default 3).")
     var samplesPerCycle: Int?
+    @Option(
+        help: "Sampling stage: the last fraction of every cycle in which samples are taken (default 0.25; see README).")
+    var samplingStage: Double?
     @Option(help: "Equal-width confidence bins for ECE, MCE and the reliability diagram (default 15).")
     var calibrationBins: Int?
     @Option(help: "Epochs (default 5).") var epochs: Int?
@@ -113,6 +116,7 @@ struct ModelOptions: ParsableArguments {
         s.beta2 = beta2
         s.eta = eta
         s.samplesPerCycle = samplesPerCycle
+        s.samplingStage = samplingStage
         s.calibrationBins = calibrationBins
         s.epochs = epochs
         s.batchSize = batchSize

@@ -359,6 +359,36 @@ func meanAndVariance(_ w: FloatBuffer, stride d: Int = 1, offset: Int = 0) -> (m
             epochs: 6, stepsPerEpoch: 10,
             schedule: Schedule(kind: .constant, baseLR: 0.1, totalSteps: 60, cycles: 4), perCycle: 2)
         #expect(constant.keys.sorted() == [5, 6])
+        // The same plan as steps: the last step of each sampled epoch.
+        let steps = SamplingPlan.epochEndSteps(epochs: 20, stepsPerEpoch: 10, schedule: s, perCycle: 3)
+        #expect(steps.keys.sorted() == plan.keys.sorted().map { $0 * 10 })
+        #expect(steps[140] == 2)
+    }
+
+    /// Samples spread evenly over the last `stage` of each cycle, the last at the cycle's final step; a naive
+    /// twin walks every step and asks where in its cycle it is.
+    @Test func samplingStageSpreadsSamplesOverTheEndOfEachCycle() {
+        let s = Schedule(kind: .cyclical, baseLR: 0.1, totalSteps: 200, cycles: 4)  // 50 steps per cycle
+        let plan = SamplingPlan.sampleSteps(totalSteps: 200, schedule: s, perCycle: 4, stage: 0.2)
+        // Stage of 10 steps: samples after steps end − 7.5→8 (rounded half away), end − 5, end − 2.5→3, end.
+        #expect(plan.keys.sorted() == [42, 45, 47, 50, 92, 95, 97, 100, 142, 145, 147, 150, 192, 195, 197, 200])
+        #expect(plan[147] == 2)
+        for (step, cycle) in plan {
+            let within = step - cycle * 50  // 1...50
+            #expect(within > 50 - 10 && within <= 50)
+        }
+        // One sample per cycle is the cycle's last step; a constant schedule is one cycle over the run.
+        #expect(SamplingPlan.sampleSteps(totalSteps: 200, schedule: s, perCycle: 1, stage: 0.5).keys.sorted()
+            == [50, 100, 150, 200])
+        let constant = Schedule(kind: .constant, baseLR: 0.1, totalSteps: 200, cycles: 4)
+        #expect(SamplingPlan.sampleSteps(totalSteps: 200, schedule: constant, perCycle: 2, stage: 0.1).keys.sorted()
+            == [190, 200])
+        // A stage shorter than K steps gives fewer, distinct samples; a last cycle cut short ends at the run.
+        #expect(SamplingPlan.sampleSteps(totalSteps: 200, schedule: s, perCycle: 5, stage: 0.02).keys.sorted()
+            == [49, 50, 99, 100, 149, 150, 199, 200])
+        let uneven = Schedule(kind: .cyclical, baseLR: 0.1, totalSteps: 10, cycles: 3)  // 4 + 4 + 2 steps
+        #expect(SamplingPlan.sampleSteps(totalSteps: 10, schedule: uneven, perCycle: 1, stage: 0.25).keys.sorted()
+            == [4, 8, 10])
     }
 }
 
