@@ -48,7 +48,7 @@ extension TrainSettings {
         c.beta1 = beta1 ?? d.beta1
         if let v = beta2 { c.beta2 = v }
         if let v = eta { c.eta = v }
-        if let v = samplesPerCycle { c.samplesPerCycle = v }
+        c.samplesPerCycle = samplesPerCycle ?? TrainConfig.defaultSamplesPerCycle
         c.samplingStage = samplingStage ?? TrainConfig.defaultSamplingStage
         if let v = calibrationBins { c.calibrationBins = v }
         c.pruning = try resolvePruning(model: c.model, epochs: c.epochs)

@@ -79,6 +79,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// The sampling stage used when `--sampling-stage` is not given (README, "Samplers": measured on
     /// Fashion-MNIST).
     public static let defaultSamplingStage = 0.25
+    /// `--samples-per-cycle` when not given (lenet, 6 epochs, seed 1: 6 samples NLL 0.2622, 3 samples 0.2634).
+    public static let defaultSamplesPerCycle = 6
 
     /// The initialisation used when `--init` is not given (README, "Initialisation"): PyTorch's uniform
     /// ±1/√fan_in for mlp on a table (the paper's tabular examples select their inputs only with it),

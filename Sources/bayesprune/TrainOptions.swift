@@ -86,7 +86,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "adavb: β1, the momentum decay (default 0.9 on images, 0.1 on tables).") var beta1: Double?
     @Option(help: "adavb: β2, the gradient scale (default 1).") var beta2: Double?
     @Option(help: "adavb: η, the preconditioner's learning rate (default 0.1; 0 freezes τ).") var eta: Double?
-    @Option(help: "Posterior samples per cycle, spread evenly over the cycle's sampling stage (default 3).")
+    @Option(help: "Posterior samples per cycle, spread evenly over the cycle's sampling stage (default 6).")
     var samplesPerCycle: Int?
     @Option(
         help: "Sampling stage: the last fraction of every cycle in which samples are taken (default 0.25; see README).")

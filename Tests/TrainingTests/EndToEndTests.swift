@@ -77,6 +77,42 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
         #expect((bmaEval["reliability"] as? [[String: Any]])?.count == 15)
     }
 
+    /// A sampling stage takes samples inside epochs: the saved samples are the plan's steps, and the model
+    /// average that `evaluate` rebuilds from the sample files reproduces the training-time BMA.
+    @Test func samplingStageTakesSamplesInsideEpochs() throws {
+        let dir = try quadrantDataset("stage", train: 256, test: 128)
+        var c = TrainConfig()
+        c.data = .mnist
+        c.dataDir = dir
+        c.model = .mlp
+        c.hidden = [32]
+        c.sampler = .adavb
+        c.epochs = 2
+        c.batchSize = 32  // 8 steps per epoch
+        c.lr = 0.05
+        c.samplesPerCycle = 4
+        c.samplingStage = 0.75  // the last 12 of 16 steps: samples after steps 7, 10, 13, 16
+        c.out = dir + "/run"
+        let trainer = try quietTrainer(c)
+        try trainer.run(blasCore: blasCoreName())
+        let manifest = try SampleManifest.load(directory: c.out)
+        #expect(manifest.samples.map(\.step) == [7, 10, 13, 16])
+        #expect(manifest.samples.map(\.epoch) == [1, 2, 2, 2])
+        let lines = try String(contentsOfFile: c.out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let first = try JSONSerialization.jsonObject(with: Data(lines.first!.utf8)) as! [String: Any]
+        let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as! [String: Any]
+        #expect(first["bma_samples"] as? Int == 1)
+        #expect(last["bma_samples"] as? Int == 4)
+        let evaluated =
+            try JSONSerialization.jsonObject(with: Data(try RunEvaluation.evaluate(directory: c.out).utf8))
+            as! [String: Any]
+        let bma = evaluated["bma"] as! [String: Any]
+        #expect(bma["samples"] as? Int == 4)
+        let nll = try #require(bma["nll"] as? Double)
+        let recorded = try #require(last["bma_nll"] as? Double)
+        #expect(abs(nll - recorded) <= 1e-6 * max(1, abs(recorded)))
+    }
+
     /// Out-of-distribution scoring end to end: a model of the quadrant images tells them from uniform noise.
     @Test func outOfDistributionScoringSeparatesNoise() throws {
         let dir = try quadrantDataset("ood", train: 512, test: 200)

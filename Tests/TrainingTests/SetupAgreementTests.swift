@@ -26,7 +26,8 @@ import Testing
 
     @Test(arguments: [
         ([], ["--seed", "7"], "seed (rank 1)"),
-        (["--lr", "0.05"], ["--lr", "0.06", "--sampler", "sgd"], "sampler (rank 1); lr (rank 1)"),
+        (["--lr", "0.05"], ["--lr", "0.06", "--sampler", "sgd"],
+            "sampler (rank 1); beta1 (rank 1); lr (rank 1); weight-decay (rank 1)"),
         ([], ["--data-dir", SetupAgreement.other], "data-dir (rank 1)"),
     ])
     func differingRanksStopBeforeTraining(first: [String], second: [String], names: String) throws {
