@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/JohnSundell/Plot.git", from: "0.14.0"),
     ],
     targets: [
         // MARK: - C shims: what Swift cannot import or should not re-implement
@@ -92,6 +93,15 @@ let package = Package(
             ],
             swiftSettings: fast
         ),
+        // `report`: one self-contained HTML page (inline SVG charts) of a run directory, written with Plot.
+        .target(
+            name: "BayesPruneReport",
+            dependencies: [
+                "BayesPruneNN", "BayesPruneData", "BayesPruneSampling", "BayesPruneSparsity", "BayesPruneConfig",
+                "BayesPruneRunIO", "BayesPruneEvaluation", "BayesPruneTraining",
+                .product(name: "Plot", package: "Plot"),
+            ]
+        ),
         // `bench`: training-step throughput and compact-vs-dense inference.
         .target(
             name: "BayesPruneBenchmark",
@@ -113,7 +123,7 @@ let package = Package(
             dependencies: [
                 "BayesPruneKernels", "BayesPruneNN", "BayesPruneData", "BayesPruneRuntime", "BayesPruneDistributed",
                 "BayesPruneSampling", "BayesPruneSparsity", "BayesPruneConfig", "BayesPruneRunIO",
-                "BayesPruneEvaluation", "BayesPruneTraining", "BayesPruneBenchmark",
+                "BayesPruneEvaluation", "BayesPruneTraining", "BayesPruneBenchmark", "BayesPruneReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast
@@ -137,6 +147,13 @@ let package = Package(
                 "BayesPruneSampling",
                 "BayesPruneSparsity", "BayesPruneConfig", "BayesPruneRunIO", "BayesPruneEvaluation",
                 "BayesPruneTraining", "BayesPruneBenchmark",
+            ]
+        ),
+        .testTarget(
+            name: "ReportTests",
+            dependencies: [
+                "TestSupport", "BayesPruneData", "BayesPruneConfig", "BayesPruneRunIO", "BayesPruneEvaluation",
+                "BayesPruneTraining", "BayesPruneReport",
             ]
         ),
     ],

@@ -8,6 +8,7 @@ import BayesPruneData
 import BayesPruneKernels
 import BayesPruneNN
 import BayesPruneRunIO
+import BayesPruneSparsity
 import Foundation
 
 public struct OODRequest {
@@ -89,6 +90,16 @@ public enum RunEvaluation {
         directory: String, dataDir: String? = nil, ood: OODRequest? = nil,
         bins: Int? = nil
     ) throws -> String {
+        try score(directory: directory, dataDir: dataDir, ood: ood, bins: bins).json()
+    }
+
+    /// Scores a run (a run directory, a checkpoint file or a compact export) on its test set: the last
+    /// weights, the model average over the posterior samples, the pruning summary, and with `ood` the
+    /// out-of-distribution figures. `bins`: calibration bins (default: the run's).
+    public static func score(
+        directory: String, dataDir: String? = nil, ood: OODRequest? = nil,
+        bins: Int? = nil
+    ) throws -> RunScores {
         let run = try StoredRun(directory: directory, dataDir: dataDir)
         let (source, m, c, norm) = (run.source, run.manifest, run.config, run.normalization)
         let data = try run.data()
@@ -111,57 +122,59 @@ public enum RunEvaluation {
             if let oodSet { oodAverage.add(try Evaluator.predict(net, data: oodSet, batchSize: c.evalBatchSize)) }
         }
 
-        var out: [String: Any] = [
-            "model": c.model.rawValue, "data": c.data.rawValue, "sampler": c.sampler.rawValue,
-            "examples": data.test.count,
-        ]
+        let lastScores: TestScores
+        let bmaScores: TestScores?
+        var warning: String? = nil
         if data.test.task == .regression {
             let variance = c.noiseVariance ?? 1
-            let r = Evaluator.regression(
-                mean: last, samples: [], targets: data.test.targets, scaling: data.targetScaling!,
-                noiseVariance: variance)
-            out["last"] = ["rmse": r.rmse, "nll": r.nll]
-            if let mean = average.mean {
-                let b = Evaluator.regression(
-                    mean: mean, samples: average.members, targets: data.test.targets, scaling: data.targetScaling!,
-                    noiseVariance: variance)
-                out["bma"] = ["rmse": b.rmse, "nll": b.nll, "samples": average.count] as [String: Any]
-            } else {
-                out["bma"] = ["samples": 0]
+            lastScores = .regression(
+                Evaluator.regression(
+                    mean: last, samples: [], targets: data.test.targets, scaling: data.targetScaling!,
+                    noiseVariance: variance))
+            bmaScores = average.mean.map {
+                .regression(
+                    Evaluator.regression(
+                        mean: $0, samples: average.members, targets: data.test.targets, scaling: data.targetScaling!,
+                        noiseVariance: variance))
             }
         } else {
-            func metrics(_ p: Predictions, samples: Int?) throws -> [String: Any] {
-                let r = Evaluator.classification(p, labels: data.test.labels, bins: nbins)
-                var d: [String: Any] = [
-                    "accuracy": r.accuracy, "nll": r.nll, "brier": r.brier, "ece": r.ece, "mce": r.mce,
-                    "bins": r.bins, "reliability": try encode(r.reliability),
-                ]
-                if let samples { d["samples"] = samples }
-                return d
+            lastScores = .classification(Evaluator.classification(last, labels: data.test.labels, bins: nbins))
+            bmaScores = average.mean.map {
+                .classification(Evaluator.classification($0, labels: data.test.labels, bins: nbins))
             }
-            out["last"] = try metrics(last, samples: nil)
-            out["bma"] = try average.mean.map { try metrics($0, samples: average.count) } ?? ["samples": 0]
-            if m.config.pruning.enabled, let warning = chanceWarning(last, data.test) { out["warning"] = warning }
+            if m.config.pruning.enabled { warning = chanceWarning(last, data.test) }
         }
+        var scores = RunScores(
+            config: c, examples: data.test.count, last: lastScores, bma: bmaScores, samples: average.count,
+            warning: warning, runDirectory: source.runDirectory, fromCheckpoint: source.checkpoint != nil,
+            runId: m.runId)
 
         if m.config.pruning.enabled {
-            out["pruning"] = try pruningReport(directory: directory, featureNames: data.train.featureNames)
+            let (_, _, pruner) = try CompactExport.loadPruned(directory: directory)
+            scores.pruning = pruner.summary()
+            let names = data.train.featureNames
+            if !names.isEmpty {
+                scores.connectedInputs = pruner.connectedInputs().map { $0 < names.count ? names[$0] : "\($0)" }
+            }
         }
         if let ood, let oodSet {
             net.store.values.zero()
             try source.loadWeights(into: net)
             let oodLast = try Evaluator.predict(net, data: oodSet, batchSize: c.evalBatchSize)
-            var report: [String: Any] = [
-                "data": ood.data.rawValue, "transform": ood.transform.rawValue, "examples": oodSet.count,
-            ]
-            for (name, inP, outP) in [("last", last, oodLast), ("bma", average.mean, oodAverage.mean)] {
-                guard let inP, let outP else { continue }
-                report[name] = try detectionReport(inDistribution: inP, outOfDistribution: outP)
-            }
-            out["ood"] = report
+            let histogramBins = OODResult.histogramBins
+            scores.ood = OODResult(
+                runId: m.runId, data: ood.data, transform: ood.transform, dataDir: ood.dataDir,
+                testFile: ood.testFile ?? ood.trainFile, examples: oodSet.count,
+                inDistributionExamples: data.test.count,
+                last: OODModelScores(inDistribution: last, outOfDistribution: oodLast, bins: histogramBins),
+                bma: average.mean.flatMap { inP in
+                    oodAverage.mean.map {
+                        OODModelScores(inDistribution: inP, outOfDistribution: $0, bins: histogramBins)
+                    }
+                },
+                bmaSamples: average.count)
         }
-        let json = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
-        return String(decoding: json, as: UTF8.self)
+        return scores
     }
 
     /// Said when a pruned classifier is no better than always predicting the most frequent class.
@@ -172,34 +185,6 @@ public enum RunEvaluation {
         return String(
             format: "the pruned network predicts no better than chance: accuracy %.4f, most frequent class %.4f",
             accuracy, chance)
-    }
-
-    /// The pruning summary of a run with the names of the inputs still connected.
-    static func pruningReport(directory: String, featureNames: [String]) throws -> [String: Any] {
-        let (_, _, pruner) = try CompactExport.loadPruned(directory: directory)
-        var p = try encode(pruner.summary()) as! [String: Any]
-        if !featureNames.isEmpty {
-            p["connected_inputs"] = pruner.connectedInputs().map {
-                $0 < featureNames.count ? featureNames[$0] : "\($0)"
-            }
-        }
-        return p
-    }
-
-    /// AUROC and friends of every OOD score, in-distribution against out-of-distribution predictions.
-    static func detectionReport(
-        inDistribution inP: Predictions, outOfDistribution outP: Predictions
-    ) throws
-        -> [String: Any]
-    {
-        var byScore: [String: Any] = [:]
-        for score in OODScore.allCases {
-            byScore[score.rawValue] = try encode(
-                OutOfDistribution.detection(
-                    inScores: OutOfDistribution.scores(inP, by: score),
-                    outScores: OutOfDistribution.scores(outP, by: score)))
-        }
-        return byScore
     }
 
     /// The OOD set's test split, transformed on raw values, normalized with the in-distribution statistics.
@@ -230,5 +215,82 @@ public enum RunEvaluation {
         r.transform.apply(to: &test, seed: config.seed)
         normalization.apply(to: &test)
         return test
+    }
+}
+
+/// The metrics of one model on the test set.
+public enum TestScores: Equatable {
+    case classification(ClassificationMetrics)
+    case regression(RegressionMetrics)
+
+    /// The classification metrics (nil for a regression run).
+    public var classification: ClassificationMetrics? {
+        if case .classification(let c) = self { return c }
+        return nil
+    }
+
+    /// The regression metrics (nil for a classification run).
+    public var regression: RegressionMetrics? {
+        if case .regression(let r) = self { return r }
+        return nil
+    }
+}
+
+/// A run scored on its test set again (`RunEvaluation.score`); `json()` is what `evaluate` prints.
+public struct RunScores {
+    /// The run's configuration (with an overriding data directory, if one was given).
+    public var config: TrainConfig
+    /// Test examples scored.
+    public var examples: Int
+    /// The final weights (or the checkpoint's).
+    public var last: TestScores
+    /// The Bayesian model average over the posterior samples (nil: the run has none).
+    public var bma: TestScores?
+    /// Posterior samples in the average.
+    public var samples: Int
+    /// Said when a pruned classifier predicts no better than the most frequent class.
+    public var warning: String?
+    /// The pruning summary of a pruned run, and the names of the input columns still connected (tables).
+    public var pruning: PruningSummary?
+    public var connectedInputs: [String]?
+    /// Out-of-distribution figures, when a second set was given.
+    public var ood: OODResult?
+    /// The run directory, and whether one of its checkpoint files was scored instead of its final weights.
+    public var runDirectory: String
+    public var fromCheckpoint: Bool
+    /// The run's identifier (config.json).
+    public var runId: String?
+
+    /// One JSON object: {"model", "data", "sampler", "examples", "last": {...}, "bma": {..., "samples"},
+    /// "pruning", "warning", "ood"}; classification metrics carry "bins" and "reliability".
+    public func json() throws -> String {
+        var out: [String: Any] = [
+            "model": config.model.rawValue, "data": config.data.rawValue, "sampler": config.sampler.rawValue,
+            "examples": examples,
+        ]
+        func metrics(_ s: TestScores, samples: Int?) throws -> [String: Any] {
+            var d: [String: Any]
+            switch s {
+            case .regression(let r): d = ["rmse": r.rmse, "nll": r.nll]
+            case .classification(let r):
+                d = [
+                    "accuracy": r.accuracy, "nll": r.nll, "brier": r.brier, "ece": r.ece, "mce": r.mce,
+                    "bins": r.bins, "reliability": try RunEvaluation.encode(r.reliability),
+                ]
+            }
+            if let samples { d["samples"] = samples }
+            return d
+        }
+        out["last"] = try metrics(last, samples: nil)
+        out["bma"] = try bma.map { try metrics($0, samples: samples) } ?? ["samples": 0]
+        if let warning { out["warning"] = warning }
+        if let pruning {
+            var p = try RunEvaluation.encode(pruning) as! [String: Any]
+            if let connectedInputs { p["connected_inputs"] = connectedInputs }
+            out["pruning"] = p
+        }
+        if let ood { out["ood"] = try RunEvaluation.encode(ood) }
+        let json = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+        return String(decoding: json, as: UTF8.self)
     }
 }

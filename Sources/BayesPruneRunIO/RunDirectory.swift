@@ -8,7 +8,9 @@ import Foundation
 
 public enum RunDirectory {
     /// Top-level files a run (or a compact export) writes.
-    static let files = ["config.json", "metrics.jsonl", "weights.safetensors", "mask.safetensors", "architecture.json"]
+    static let files = [
+        "config.json", "metrics.jsonl", "weights.safetensors", "mask.safetensors", "architecture.json", "report.html",
+    ]
 
     /// What of a run `path` holds (empty: no run): "config.json", "checkpoints", ...
     public static func runFilesPresent(_ path: String) -> [String] {
@@ -18,6 +20,7 @@ public enum RunDirectory {
         guard !present.isEmpty else { return [] }
         present += files.dropFirst().filter { FileManager.default.fileExists(atPath: path + "/" + $0) }
         if !sampleFiles(path).isEmpty { present.append("samples") }
+        present += oodFiles(path).map { URL(fileURLWithPath: $0).lastPathComponent }
         return present
     }
 
@@ -29,11 +32,12 @@ public enum RunDirectory {
         }
     }
 
-    /// Removes a previous run's files from `path`: its top-level files, its checkpoints and posterior
-    /// samples (and those folders when that leaves them empty); anything else stays. Throws `OutputError`
+    /// Removes a previous run's files from `path`: its top-level files (with its report and the
+    /// out-of-distribution results `evaluate` saved), its checkpoints and posterior samples (and those
+    /// folders when that leaves them empty); anything else stays. Throws `OutputError`
     /// naming the file that cannot be removed.
     public static func clearPreviousRun(_ path: String) throws {
-        let targets = files.map { path + "/" + $0 } + checkpointFiles(path) + sampleFiles(path)
+        let targets = files.map { path + "/" + $0 } + oodFiles(path) + checkpointFiles(path) + sampleFiles(path)
         for file in targets where FileManager.default.fileExists(atPath: file) {
             guard unlink(file) == 0 else {
                 throw OutputError(description: "\(file): cannot remove the previous run's file")
@@ -44,6 +48,11 @@ public enum RunDirectory {
 
     static func checkpointFiles(_ path: String) -> [String] {
         matching(path + "/checkpoints") { $0.hasPrefix("ckpt-") && $0.contains(".bpck") }
+    }
+
+    /// ood-<data>[-<transform>].json: the out-of-distribution results `evaluate --ood-data` saved.
+    static func oodFiles(_ path: String) -> [String] {
+        matching(path) { $0.hasPrefix("ood-") && $0.hasSuffix(".json") }.sorted()
     }
 
     static func sampleFiles(_ path: String) -> [String] {

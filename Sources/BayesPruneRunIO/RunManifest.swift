@@ -62,7 +62,7 @@ public struct RunManifest: Codable, Equatable {
 }
 
 /// "key.path: what" for a JSON decoding error, without Foundation's internal wording.
-func decodingProblem(_ error: Error) -> String {
+public func decodingProblem(_ error: Error) -> String {
     func at(_ path: [CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
     switch error as? DecodingError {
     case .keyNotFound(let key, let c)?: return "\(at(c.codingPath + [key])) missing"

@@ -165,6 +165,14 @@ public enum Sampler {
 /// τ statistics of adavb (ALGORITHM.md §2) and the sampling temperature they imply.
 public struct PreconditionerSummary: Equatable {
     public var tauMean, tauMin, tauMax, samplingTemperature: Double
+
+    /// The figures as recorded (metrics.jsonl read back); `Sampler.preconditionerSummary` computes them.
+    public init(tauMean: Double, tauMin: Double, tauMax: Double, samplingTemperature: Double) {
+        self.tauMean = tauMean
+        self.tauMin = tauMin
+        self.tauMax = tauMax
+        self.samplingTemperature = samplingTemperature
+    }
 }
 
 /// The naive twins of the fused kernels (Double arithmetic, arrays), fed the same noise values.

@@ -562,6 +562,21 @@ public struct PruningSummary: Codable, Equatable {
         case layers
     }
 
+    /// A summary as recorded (metrics.jsonl read back); `Pruner.summary()` computes one.
+    public init(
+        weightSparsity: Double, channelSparsity: Double, kernelSparsity: Double, macSavings: Double, theta: Double,
+        eStep: EStepMode, eSteps: Int, layers: [Layer]
+    ) {
+        self.weightSparsity = weightSparsity
+        self.channelSparsity = channelSparsity
+        self.kernelSparsity = kernelSparsity
+        self.macSavings = macSavings
+        self.theta = theta
+        self.eStep = eStep
+        self.eSteps = eSteps
+        self.layers = layers
+    }
+
     /// One weight layer's figures.
     public struct Layer: Codable, Equatable {
         public var layer: String

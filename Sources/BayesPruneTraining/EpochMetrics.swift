@@ -1,7 +1,8 @@
 // One line of metrics.jsonl as a typed record: the only place that knows the key names. NaN (a metric
-// not defined yet, e.g. the BMA before its first sample) is written as null.
+// not defined yet, e.g. the BMA before its first sample) is written as null, and read back as NaN.
 /// Test-set metrics of one epoch: of the current weights ("test_*") and of the model average ("bma_*").
 
+import BayesPruneRunIO
 import BayesPruneSampling
 import BayesPruneSparsity
 import Foundation
@@ -173,5 +174,95 @@ public struct EpochMetrics {
                 p.weightSparsity, p.channelSparsity, p.macSavings)
         }
         return s
+    }
+}
+
+// MARK: - Reading metrics.jsonl back
+
+extension EpochMetrics {
+    /// One line of metrics.jsonl read back (the keys `jsonLine()` writes). `epoch`, `sampler` and `train_loss`
+    /// are required; a key a run of an earlier version did not write takes its default (NaN for a number,
+    /// nil for an optional record), and null (a metric not defined yet) reads as NaN. Throws the decoder's
+    /// error; `read(path:)` turns it into a message naming the file, the line and the key.
+    public init(jsonLine: Data) throws {
+        self = try JSONDecoder().decode(DecodedLine.self, from: jsonLine).metrics
+    }
+
+    /// Every epoch of a run's metrics.jsonl, in order. Throws `OutputError` naming the file, and for a bad
+    /// line its number and what is wrong with it (never a decoder's own text).
+    public static func read(path: String) throws -> [EpochMetrics] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw OutputError(
+                description: exists
+                    ? "\(path): cannot read" : "\(path): missing (not a run directory written by `bayesprune train`?)")
+        }
+        let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        var out: [EpochMetrics] = []
+        for (i, line) in lines.enumerated() {
+            // The file ends with a newline: the empty piece after it is not a line.
+            if line.isEmpty && i == lines.count - 1 { continue }
+            let m: EpochMetrics
+            do { m = try EpochMetrics(jsonLine: Data(line)) } catch {
+                throw OutputError(description: "\(path): line \(i + 1): \(decodingProblem(error))")
+            }
+            if let previous = out.last, m.epoch <= previous.epoch {
+                throw OutputError(description: "\(path): line \(i + 1): epoch \(m.epoch) after epoch \(previous.epoch)")
+            }
+            out.append(m)
+        }
+        return out
+    }
+
+    /// The decodable form of a line (the mirror of `Line`).
+    private struct DecodedLine: Decodable {
+        let metrics: EpochMetrics
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: MetricKey.self)
+            func number(_ k: Key) throws -> Double { try c.decodeIfPresent(Double.self, forKey: .init(k)) ?? .nan }
+            func optional<T: Decodable>(_ type: T.Type, _ k: Key) throws -> T? {
+                try c.decodeIfPresent(type, forKey: .init(k))
+            }
+            var e = EpochEvaluation()
+            for metric in EpochEvaluation.Metric.allCases {
+                for (prefix, isTest) in [("test_", true), ("bma_", false)] {
+                    let key = MetricKey(stringValue: prefix + metric.rawValue)
+                    guard c.contains(key) else { continue }
+                    let v = try c.decodeIfPresent(Double.self, forKey: key) ?? .nan
+                    if isTest { e.test[metric] = v } else { e.bma[metric] = v }
+                }
+            }
+            e.bmaSamples = Int(try optional(Double.self, .bmaSamples) ?? 0)
+            e.calibrationBins = try optional(Double.self, .calibrationBins).map { Int($0) }
+            var m = EpochMetrics(
+                epoch: try c.decode(Int.self, forKey: .init(Key.epoch)),
+                sampler: try c.decode(SamplerKind.self, forKey: .init(Key.sampler)),
+                trainLoss: try c.decode(Double.self, forKey: .init(Key.trainLoss)), seconds: try number(.seconds),
+                imagesPerSecond: try number(.imagesPerSecond), lr: try number(.lr), baseLR: try number(.baseLR),
+                elapsedSeconds: try number(.elapsedSeconds), evaluation: e)
+            if c.contains(.init(Key.tauMean)) {
+                m.preconditioner = PreconditionerSummary(
+                    tauMean: try number(.tauMean), tauMin: try number(.tauMin), tauMax: try number(.tauMax),
+                    samplingTemperature: try number(.samplingTemperature))
+            }
+            if c.contains(.init(Key.weightSparsity)) {
+                m.pruning = PruningSummary(
+                    weightSparsity: try number(.weightSparsity), channelSparsity: try number(.channelSparsity),
+                    kernelSparsity: try number(.kernelSparsity), macSavings: try number(.macSavings),
+                    theta: try number(.theta), eStep: try optional(EStepMode.self, .eStep) ?? .threshold,
+                    eSteps: try optional(Int.self, .eSteps) ?? 0,
+                    layers: try optional([PruningSummary.Layer].self, .pruningLayers) ?? [])
+                m.pruningActive = try optional(Bool.self, .pruningActive)
+                m.connectedInputs = try optional([String].self, .connectedInputs)
+                m.pruningGuard = try optional([String].self, .pruningGuard)
+                m.pruningWarning = try optional(String.self, .pruningWarning)
+            }
+            m.ranks = try optional(Int.self, .ranks)
+            m.allreduceSecondsPerStep = try optional(Double.self, .allreduceSecondsPerStep)
+            m.checkpointSeconds = try optional(Double.self, .checkpointSeconds)
+            m.trainingMACsPerExample = try optional(Int.self, .trainingMACsPerExample)
+            metrics = m
+        }
     }
 }

@@ -16,7 +16,9 @@ struct BayesPruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bayesprune",
         abstract: "Train Bayesian neural networks and prune them in the same run.",
-        subcommands: [Train.self, Evaluate.self, Predict.self, Export.self, Bench.self, MakeData.self, BLASCore.self]
+        subcommands: [
+            Train.self, Evaluate.self, Predict.self, Report.self, Export.self, Bench.self, MakeData.self, BLASCore.self,
+        ]
     )
 
     /// Parses and runs; help and version print as usual, anything else is one line and exit status 2.

@@ -1,4 +1,5 @@
-// `bayesprune evaluate DIR`: reload a run's configuration and weights, score the test set, print JSON.
+// `bayesprune evaluate DIR`: reload a run's configuration and weights, score the test set, print JSON; with
+// --ood-data also save the out-of-distribution result in the run directory (ood-<data>[-<transform>].json).
 import ArgumentParser
 import BayesPruneData
 import BayesPruneEvaluation
@@ -9,7 +10,9 @@ extension OODTransform: ExpressibleByArgument {}
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate a run directory's weights on its test set (JSON on stdout).")
+        abstract: "Evaluate a run directory's weights on its test set (JSON on stdout).",
+        discussion: "With --ood-data the out-of-distribution result is also saved in the run directory as "
+            + "ood-<data>[-<transform>].json (replacing only an earlier result for the same set), for `report`.")
 
     @Argument(help: "A run directory written by `bayesprune train`.") var directory: String
     @Option(help: "Override the data directory recorded in the run.") var dataDir: String?
@@ -32,8 +35,13 @@ struct Evaluate: ParsableCommand {
             if ood == nil && (oodDataDir != nil || oodTrain != nil || transform != .none) {
                 throw ValidationError("--ood-data: required with --ood-data-dir, --ood-train or --ood-transform")
             }
-            let result = try RunEvaluation.evaluate(directory: directory, dataDir: dataDir, ood: ood, bins: bins)
-            print(result)
+            let scores = try RunEvaluation.score(directory: directory, dataDir: dataDir, ood: ood, bins: bins)
+            print(try scores.json())
+            // Kept for `report`: the run directory's own result file for this set (a checkpoint's is not).
+            if let result = scores.ood, !scores.fromCheckpoint {
+                let path = try result.save(directory: scores.runDirectory)
+                FileHandle.standardError.write(Data("saved the out-of-distribution result to \(path)\n".utf8))
+            }
         }
     }
 }

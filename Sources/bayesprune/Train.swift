@@ -68,12 +68,19 @@ struct Train: ParsableCommand {
             return
         }
         let fault = try debugFault.map(Self.parseFault)
+        var trainer: Trainer? = nil
         let status = TrainingSession.run(
             collectiveTimeout: settings.collectiveTimeout ?? RunControls().collectiveTimeout,
             blasCore: kernelReport.coreName,
-            setup: { comm in try makeTrainer(settings, comm, fault: fault) },
+            setup: { comm in
+                let t = try makeTrainer(settings, comm, fault: fault)
+                trainer = t
+                return t
+            },
             describe: describe)
         if status != 0 { throw ExitCode(status) }
+        // The run is complete and on disk; its report is extra (rank 0 writes it, a failure only warns).
+        if let trainer, trainer.communicator.isRoot { writeReportAfterTraining(run: trainer.config.out) }
     }
 
     /// Resolves the settings (or, with --resume, checks them against the run's), loads the data, builds

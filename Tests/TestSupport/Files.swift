@@ -1,5 +1,6 @@
 // Scratch directories and file writers shared by the test targets: temporary directories, raw and
-// gzip bytes, text, IDX headers, deterministic test bytes, and the quadrant image data set in MNIST layout.
+// gzip bytes, text, IDX headers, deterministic test bytes, the quadrant image data set in MNIST layout,
+// and a snapshot of a directory's files.
 import BayesPruneKernels
 import CShims
 import Foundation
@@ -93,4 +94,17 @@ public func quadrantDataset(_ tag: String, train: Int, test: Int) throws -> Stri
     try writeQuadrantIDX(dir: dir, prefix: "train", count: train, seed: 1)
     try writeQuadrantIDX(dir: dir, prefix: "t10k", count: test, seed: 2)
     return dir
+}
+
+/// Every file below `dir` (relative path → bytes), to check that a command left a directory as it was.
+public func snapshot(_ dir: String) throws -> [String: Data] {
+    var out: [String: Data] = [:]
+    let e = FileManager.default.enumerator(atPath: dir)
+    while let p = e?.nextObject() as? String {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir + "/" + p, isDirectory: &isDir), !isDir.boolValue {
+            out[p] = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + p))
+        }
+    }
+    return out
 }

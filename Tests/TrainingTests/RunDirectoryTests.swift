@@ -7,19 +7,6 @@ import Testing
 
 @testable import BayesPruneRunIO
 
-/// Every file of a run directory (relative path → bytes).
-func snapshot(_ dir: String) throws -> [String: Data] {
-    var out: [String: Data] = [:]
-    let e = FileManager.default.enumerator(atPath: dir)
-    while let p = e?.nextObject() as? String {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: dir + "/" + p, isDirectory: &isDir), !isDir.boolValue {
-            out[p] = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + p))
-        }
-    }
-    return out
-}
-
 @Suite(.serialized) struct RunDirectories {
     static let data = try! quadrantDataset("rundir-data", train: 128, test: 32)
 
