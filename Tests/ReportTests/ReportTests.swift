@@ -27,6 +27,8 @@ let classificationCharts: Set = [
             [
                 "train", "--data", "mnist", "--data-dir", Self.images, "--model", "mlp", "--hidden", "16",
                 "--sampler", "adavb", "--epochs", "\(Self.epochs)", "--batch-size", "32", "--samples-per-cycle", "2",
+                // 6 steps per epoch; a stage of the last 12 of 18 steps samples after steps 12 and 18.
+                "--sampling-stage", "0.67",
                 "--prune", "--calibration-bins", "\(Self.bins)", "--threads", "1", "--out", out,
             ] + extra)
     }
