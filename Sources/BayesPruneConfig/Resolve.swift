@@ -38,7 +38,8 @@ extension TrainSettings {
         if let l1 = lambda1, let wd = weightDecay, l1 != wd {
             throw SettingError("lambda1", "the same setting as weight-decay; given \(l1) and \(wd)")
         }
-        c.weightDecay = weightDecay ?? lambda1 ?? d.weightDecay
+        // With pruning λ is the slab's λ1, which the thresholds are calibrated with: the authors' 5e-4.
+        c.weightDecay = weightDecay ?? lambda1 ?? (prune == true ? PruningConfig.defaultLambda1 : d.weightDecay)
         if let v = schedule { c.schedule = v }
         if let v = cycles { c.cycles = v }
         if let v = seed { c.seed = v }

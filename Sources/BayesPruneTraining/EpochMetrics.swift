@@ -175,6 +175,30 @@ public struct EpochMetrics {
         }
         return s
     }
+
+    /// The end-of-run summary: the last weights against the model average, e.g. `final (epoch 6): last weights
+    /// accuracy 0.9041 NLL 0.2636 ECE 0.0167 | model average of 6 samples accuracy 0.9050 NLL 0.2622 ECE 0.0135`
+    /// (regression: RMSE and NLL), and the sparsity of a pruned run.
+    public func summaryLine() -> String {
+        let e = evaluation
+        let keys: [(String, EpochEvaluation.Metric)] =
+            e.test[.rmse] != nil
+            ? [("RMSE", .rmse), ("NLL", .nll)] : [("accuracy", .accuracy), ("NLL", .nll), ("ECE", .ece)]
+        func figures(_ m: [EpochEvaluation.Metric: Double]) -> String {
+            keys.map { String(format: "%@ %.4f", $0.0, m[$0.1] ?? .nan) }.joined(separator: " ")
+        }
+        var s = "final (epoch \(epoch)): last weights " + figures(e.test)
+        s +=
+            e.bmaSamples > 0
+            ? " | model average of \(e.bmaSamples) sample\(e.bmaSamples == 1 ? "" : "s") " + figures(e.bma)
+            : " | no posterior samples (--samples-per-cycle 0)"
+        if let p = pruning {
+            s += String(
+                format: " | %.1f%% of prunable weights removed, %.1f%% of MACs", 100 * p.weightSparsity,
+                100 * p.macSavings)
+        }
+        return s
+    }
 }
 
 // MARK: - Reading metrics.jsonl back

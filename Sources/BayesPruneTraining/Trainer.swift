@@ -325,6 +325,7 @@ public final class Trainer {
         if let pruner {
             try MaskFile.write(pruner.mask, layout: network.store, to: config.out + "/mask.safetensors")
         }
+        if let last = history.last { log(last.summaryLine()) }
     }
 
     // MARK: - One epoch
