@@ -106,7 +106,7 @@ extension TrainSettings {
             p.layerHardThreshold = v.layers.isEmpty ? nil : v.layers
         }
         if let v = thetaPrior { p.thetaPrior = [v.a, v.b] }
-        p.pruneKernels = pruneKernels ?? false
+        if let v = pruneKernels { p.pruneKernels = v }
         if let v = pruneFirstLayer { p.pruneFirstLayer = v.isOn }
         if let v = pruneLastLayer { p.pruneLastLayer = v.isOn }
         return p

@@ -47,7 +47,7 @@ struct DataOptions: ParsableArguments {
         help:
             ArgumentHelp(
                 "Regression targets: standardize (training mean and sd; results in the target's units) or none (the "
-            + "authors' setting) (default standardize)."))
+                    + "authors' setting) (default standardize)."))
     var targetScaling: TargetScalingMode?
 
     func apply(to s: inout TrainSettings) {
@@ -72,13 +72,13 @@ struct ModelOptions: ParsableArguments {
         help:
             ArgumentHelp(
                 "Initialisation: pytorch (weights and biases uniform in ±1/√fan_in, PyTorch's default) or he-normal "
-            + "(default: pytorch for mlp, he-normal otherwise)."))
+                    + "(default: pytorch for mlp, he-normal otherwise)."))
     var initialization: InitScheme?
     @Option(
         help:
             ArgumentHelp(
                 "Regression: σ² of the Gaussian likelihood, loss (y − t)²/(2σ²) (default 1; PyTorch's MSELoss, which "
-            + "the authors use, is 0.5)."))
+                    + "the authors use, is 0.5)."))
     var noiseVariance: Double?
     @Option(help: "Sampler: adavb (the paper's adaptive variational Bayes; the default), sghmc, sgld or sgd.")
     var sampler: SamplerKind?
@@ -144,7 +144,7 @@ struct RunOptions: ParsableArguments {
         help:
             ArgumentHelp(
                 "Write a checkpoint at the first epoch end at least this many minutes after the last one (0: by epoch "
-            + "count only; default 5). A stop signal (SIGTERM, SIGINT, SIGUSR1) always writes one at once."))
+                    + "count only; default 5). A stop signal (SIGTERM, SIGINT, SIGUSR1) always writes one at once."))
     var checkpointMinutes: Double?
     @Option(help: "Keep the newest K checkpoints (default 2).") var keepCheckpoints: Int?
 
@@ -167,7 +167,7 @@ struct PruningOptions: ParsableArguments {
         help:
             ArgumentHelp(
                 "λ0, the spike's weight decay: one value, or CONV,FC for convolution kernels and fully connected units "
-                    + "(default 1e-3,3e-1), then optional LAYER=X overrides (e.g. 1e-3,3e-1,fc2=5e-2)."),
+                    + "(default 1e-3,3e-1; ResNets 5,3e-1), then optional LAYER=X overrides (e.g. 1e-3,3e-1,fc2=5e-2)."),
         transform: parsed { try PerFamily(parsing: $0, key: "lambda0", positive: true) })
     var lambda0: PerFamily?
     @Option(
@@ -187,7 +187,7 @@ struct PruningOptions: ParsableArguments {
     @Option(
         help:
             ArgumentHelp(
-                "Mean-square threshold of the threshold E-step: one value or CONV,FC (default 1e-4,1e-2), then "
+                "Mean-square threshold of the threshold E-step: one value or CONV,FC (default 1e-4,1e-2; ResNets 3e-3,1e-2), then "
                     + "optional LAYER=X overrides."),
         transform: parsed { try PerFamily(parsing: $0, key: "soft-threshold", positive: false) })
     var softThreshold: PerFamily?
@@ -204,7 +204,9 @@ struct PruningOptions: ParsableArguments {
     var thetaPrior: BetaPrior?
     @Flag(
         inversion: .prefixedNo,
-        help: "Also remove single k×k kernels in the spike whose range is below the hard threshold (default off).")
+        help:
+            "Also remove single k×k kernels in the spike whose range is below the hard threshold (default on for the ResNets)."
+    )
     var pruneKernels: Bool?
     @Option(help: "Fraction of prunable weights to remove by --target-epoch (cubic schedule, weakest first).")
     var targetSparsity: Double?
@@ -218,7 +220,7 @@ struct PruningOptions: ParsableArguments {
         help:
             ArgumentHelp(
                 "Train on a compact copy of mlp once units or input columns are removed for good, so the remaining "
-            + "epochs cost what the small network costs (default on with --prune)."))
+                    + "epochs cost what the small network costs (default on with --prune)."))
     var shrink: OnOff?
 
     func apply(to s: inout TrainSettings) {

@@ -179,3 +179,60 @@ func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
         #expect(c.dataDir == cwd + "/some/dir")
     }
 }
+
+/// The documented defaults (README: train options, "The Bayesian default", Pruning) as `resolve()` applies them:
+/// the sampler, adavb's β1, C² and λ per data and model, λ1 with pruning, the sampling plan, and the
+/// ResNets' convolution pruning settings; a given value always wins.
+@Suite struct ResolvedDefaults {
+    func resolved(_ edit: (inout TrainSettings) -> Void) throws -> TrainConfig {
+        var s = TrainSettings()
+        edit(&s)
+        return try s.resolve().config
+    }
+
+    @Test func samplerAndPrior() throws {
+        let lenet = try resolved { $0.model = .lenet }
+        #expect(lenet.sampler == .adavb && lenet.beta1 == 0.9 && lenet.lr == 0.04 && lenet.weightDecay == 1e-3)
+        #expect(lenet.samplesPerCycle == 6 && lenet.samplingStage == 0.25)
+        let pruned = try resolved {
+            $0.model = .lenet
+            $0.prune = true
+        }
+        #expect(pruned.weightDecay == 5e-4 && pruned.pruning.enabled)
+        let resnet = try resolved { $0.model = .resnet20 }
+        #expect(resnet.lr == 0.2 && resnet.beta1 == 0.9 && resnet.weightDecay == 5e-4 && resnet.batchSize == 128)
+        let table = try resolved {
+            $0.data = .csv
+            $0.model = .mlp
+        }
+        #expect(table.beta1 == 0.1 && table.lr == 0.3)
+        let sgd = try resolved { $0.sampler = .sgd }
+        #expect(sgd.lr == 0.02 && sgd.weightDecay == 5e-4)
+        let given = try resolved {
+            $0.weightDecay = 2e-4
+            $0.beta1 = 0.5
+            $0.samplingStage = 0.5
+        }
+        #expect(given.weightDecay == 2e-4 && given.beta1 == 0.5 && given.samplingStage == 0.5)
+        #expect(throws: SettingError.self) { _ = try resolved { $0.samplingStage = 0 } }
+    }
+
+    @Test func convolutionPruningPerModel() throws {
+        let resnet = try resolved {
+            $0.model = .resnet20
+            $0.prune = true
+        }
+        #expect(resnet.pruning.lambda0 == 5 && resnet.pruning.softThreshold == 3e-3 && resnet.pruning.pruneKernels)
+        let noKernels = try resolved {
+            $0.model = .resnet56
+            $0.prune = true
+            $0.pruneKernels = false
+        }
+        #expect(!noKernels.pruning.pruneKernels && noKernels.pruning.softThreshold == 3e-3)
+        let lenet = try resolved {
+            $0.model = .lenet
+            $0.prune = true
+        }
+        #expect(lenet.pruning.lambda0 == 1e-3 && lenet.pruning.softThreshold == 1e-4 && !lenet.pruning.pruneKernels)
+    }
+}
