@@ -70,7 +70,7 @@ let package = Package(
         // The run directory's files: atomic writes, safetensors, checkpoints, config.json, sample lists.
         .target(
             name: "BayesPruneRunIO",
-            dependencies: ["CShims", "BayesPruneKernels", "BayesPruneNN", "BayesPruneConfig"],
+            dependencies: ["CShims", "BayesPruneKernels", "BayesPruneData", "BayesPruneNN", "BayesPruneConfig"],
             swiftSettings: fast
         ),
         // Reading finished runs: predictions, metrics (accuracy, NLL, Brier, ECE), BMA, OOD detection,

@@ -40,6 +40,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var eta: Double = 0.1
     public var temperature: Double?
     /// Posterior samples per cycle, spread over the cycle's sampling stage (`SamplingPlan.sampleSteps`).
+    /// `resolve()` gives a command's run `defaultSamplesPerCycle` and `defaultSamplingStage`; these field
+    /// defaults (3, no stage: the epoch-end plan) are for configurations built in code, e.g. by tests.
     public var samplesPerCycle: Int = 3
     /// The sampling stage: the last fraction of every cycle's steps, where the samples are taken
     /// (`--sampling-stage`); nil in runs of earlier versions, which sampled at the end of each of the last

@@ -3,6 +3,7 @@
 // checkpoints/ folder has bayesprune checkpoints; replacing a run removes exactly the files a run writes
 // (never another tool's files that happen to share a folder name).
 
+import BayesPruneData
 import BayesPruneKernels
 import Foundation
 
@@ -50,9 +51,15 @@ public enum RunDirectory {
         matching(path + "/checkpoints") { $0.hasPrefix("ckpt-") && $0.contains(".bpck") }
     }
 
-    /// ood-<data>[-<transform>].json: the out-of-distribution results `evaluate --ood-data` saved.
+    /// ood-<data>[-<transform>].json, <data> a data kind: the out-of-distribution results `evaluate
+    /// --ood-data` saved (a user's own ood-notes.json is not one).
     static func oodFiles(_ path: String) -> [String] {
-        matching(path) { $0.hasPrefix("ood-") && $0.hasSuffix(".json") }.sorted()
+        matching(path) { name in
+            name.hasSuffix(".json")
+                && DataKind.allCases.contains {
+                    name == "ood-\($0.rawValue).json" || name.hasPrefix("ood-\($0.rawValue)-")
+                }
+        }.sorted()
     }
 
     static func sampleFiles(_ path: String) -> [String] {

@@ -7,9 +7,9 @@ public enum SamplingPlan {
     /// Steps (global step counts, 1-based: the sample is taken right after that step) that take a posterior
     /// sample, with the cycle (0-based) each belongs to: `perCycle` samples spread evenly over the last
     /// `stage` fraction of every cycle's steps, the last one at the cycle's final step. Sample k of K
-    /// (k = 1...K) is taken after step `end − round((K − k)·L/K)`, L = max(1, round(stage·cycleSteps)).
-    /// A `.constant` schedule is one cycle spanning the run. Fewer than K samples when the stage has
-    /// fewer than K steps.
+    /// (k = 1...K) is taken after step `end − round((K − k)·L/K)`, L = max(1, round(stage·cycleSteps)),
+    /// so every sample lies inside the stage. When the stage has fewer than K steps, K = L: every step of
+    /// the stage takes one. A `.constant` schedule is one cycle spanning the run.
     public static func sampleSteps(totalSteps: Int, schedule: Schedule, perCycle: Int, stage: Double) -> [Int: Int] {
         guard perCycle > 0, totalSteps > 0, stage > 0 else { return [:] }
         let spc = schedule.kind == .cyclical ? schedule.stepsPerCycle : totalSteps
@@ -19,9 +19,10 @@ public enum SamplingPlan {
         while start < totalSteps {
             let end = min(start + spc, totalSteps)
             let length = max(1, Int((min(stage, 1) * Double(end - start)).rounded()))
-            for k in 1...perCycle {
-                let back = Int((Double(perCycle - k) * Double(length) / Double(perCycle)).rounded())
-                out[end - back] = cycle
+            let count = min(perCycle, length)
+            for k in 1...count {
+                let back = Int((Double(count - k) * Double(length) / Double(count)).rounded())
+                out[end - min(back, length - 1)] = cycle
             }
             start = end
             cycle += 1

@@ -2,7 +2,7 @@
 // trainer steps on a compact copy of the network, built with the surviving widths, so the remaining epochs
 // cost what the small network costs. The full network stays the record: the pruner's E-step, checkpoints,
 // posterior samples and the final weights use it, and the copy's values are scattered back into it at
-// every epoch end. The copy takes the full network's values, sampler state, masks and λ through one
+// every epoch end and before every posterior sample. The copy takes the full network's values, sampler state, masks and λ through one
 // index map (CompactLayout), and every weight draws the sampler noise of its place in the full network,
 // so training the copy equals training the masked network up to float summation order. Every rank
 // builds the same copy from the same masks. The layout is a pure function of the masks, so a resumed run

@@ -48,6 +48,9 @@ public struct EpochMetrics {
     public var ranks: Int?
     public var allreduceSecondsPerStep: Double?
     public var checkpointSeconds: Double?
+    /// Time spent inside the epoch on posterior samples taken between its steps (scoring the test set and
+    /// writing the sample), which `seconds` and `imagesPerSecond` leave out.
+    public var sampleSeconds: Double?
     /// With `--shrink`: forward multiply-adds per example of the compact copy being trained.
     public var trainingMACsPerExample: Int?
 
@@ -80,6 +83,7 @@ public struct EpochMetrics {
         case ranks
         case allreduceSecondsPerStep = "allreduce_seconds_per_step"
         case checkpointSeconds = "checkpoint_seconds"
+        case sampleSeconds = "sample_seconds"
         case trainingMACsPerExample = "training_macs_per_example"
     }
 
@@ -134,6 +138,7 @@ public struct EpochMetrics {
             try c.encodeIfPresent(m.ranks, forKey: .init(Key.ranks))
             try c.encodeIfPresent(m.allreduceSecondsPerStep, forKey: .init(Key.allreduceSecondsPerStep))
             try c.encodeIfPresent(m.checkpointSeconds, forKey: .init(Key.checkpointSeconds))
+            try c.encodeIfPresent(m.sampleSeconds, forKey: .init(Key.sampleSeconds))
             try c.encodeIfPresent(m.trainingMACsPerExample, forKey: .init(Key.trainingMACsPerExample))
         }
 
@@ -285,6 +290,7 @@ extension EpochMetrics {
             m.ranks = try optional(Int.self, .ranks)
             m.allreduceSecondsPerStep = try optional(Double.self, .allreduceSecondsPerStep)
             m.checkpointSeconds = try optional(Double.self, .checkpointSeconds)
+            m.sampleSeconds = try optional(Double.self, .sampleSeconds)
             m.trainingMACsPerExample = try optional(Int.self, .trainingMACsPerExample)
             metrics = m
         }

@@ -235,6 +235,8 @@ public final class Trainer {
         var lr: Double
         let started = monotonicSeconds()
         var lastProgress = 0.0
+        /// Time spent on samples taken between this epoch's steps (left out of its training time).
+        var sampleSeconds = 0.0
     }
 
     /// Opens the run directory (rank 0), agrees the initial weights across ranks, makes the loader.
@@ -288,7 +290,10 @@ public final class Trainer {
     func openRunDirectory(blasCore: String) throws -> FileHandle {
         let dir = config.out
         let metricsPath = config.out + "/metrics.jsonl"
-        if replacePreviousRun && resumePoint == nil { try RunDirectory.clearPreviousRun(dir) }
+        // --overwrite replaces a run; a directory that holds none keeps every file it has.
+        if replacePreviousRun && resumePoint == nil && !RunDirectory.runFilesPresent(dir).isEmpty {
+            try RunDirectory.clearPreviousRun(dir)
+        }
         try makeRunDirectory(dir)
         if let r = resumePoint {
             // Keep the epochs the checkpoint covers; later lines belong to the interrupted attempt.
@@ -364,7 +369,7 @@ public final class Trainer {
     /// Averages batch-norm statistics, evaluates, takes the epoch's posterior sample, checkpoints and
     /// appends the metrics line.
     func endEpoch(_ e: EpochState, _ run: inout RunState) throws {
-        let seconds = monotonicSeconds() - e.started
+        let seconds = monotonicSeconds() - e.started - e.sampleSeconds
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
         try averageBatchNormStatistics()
         compact?.scatter(into: network, state: state)
@@ -375,6 +380,7 @@ public final class Trainer {
             lr: e.lr, baseLR: config.lr, elapsedSeconds: monotonicSeconds() - run.started, evaluation: evaluation,
             preconditioner: Sampler.preconditionerSummary(sampler, state: compact?.state ?? state, lr: Float(e.lr)))
         m.trainingMACsPerExample = compact.map { $0.network.macsPerExample }
+        if e.sampleSeconds > 0 { m.sampleSeconds = e.sampleSeconds }
         if let pruner { describePruning(pruner, active: e.pruningActive, into: &m) }
         if communicator.size > 1 {
             m.ranks = communicator.size
@@ -492,9 +498,11 @@ public final class Trainer {
         try afterStep(epoch: e.epoch)
         // A sample inside the epoch (the epoch's last step samples with the end-of-epoch evaluation).
         if b + 1 < run.steps, let cycle = run.samplePlan[state.step] {
+            let t = monotonicSeconds()
             try averageBatchNormStatistics()
             compact?.scatter(into: network, state: state)
             try takeSample(cycle: cycle, epoch: e.epoch)
+            e.sampleSeconds += monotonicSeconds() - t
         }
         if loss[1] > 0 { try stopAtStepBoundary(e, batch: b, run) }
         if showProgress { progress(&e, batch: b, run) }

@@ -50,7 +50,8 @@ extension Trainer {
                 try comm.allgather(m.baseAddress!, bytes: 32, into: w.baseAddress!, what: "checkpoint RNG states")
             }
         }
-        // Mid-epoch, batch-norm running statistics still differ per rank (they are averaged at epoch end).
+        // Mid-epoch, batch-norm running statistics still differ per rank (they are averaged at epoch end and
+        // before a posterior sample).
         var rankStates = [Float](repeating: 0, count: s.stateCount * comm.size)
         if batchInEpoch > 0 && s.stateCount > 0 {
             try rankStates.withUnsafeMutableBytes { out in

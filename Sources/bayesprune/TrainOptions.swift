@@ -89,7 +89,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Posterior samples per cycle, spread evenly over the cycle's sampling stage (default 6).")
     var samplesPerCycle: Int?
     @Option(
-        help: "Sampling stage: the last fraction of every cycle in which samples are taken (default 0.25; see README).")
+        help: "Sampling stage: the last fraction (0, 1] of every cycle in which samples are taken (default 0.25).")
     var samplingStage: Double?
     @Option(help: "Equal-width confidence bins for ECE, MCE and the reliability diagram (default 15).")
     var calibrationBins: Int?
@@ -98,7 +98,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Evaluation batch size (default 1000).") var evalBatchSize: Int?
     @Option(help: "Base learning rate (default per model: see README).") var lr: Double?
     @Option(help: "Momentum (default 0.9).") var momentum: Double?
-    @Option(help: "Weight decay λ (default 5e-4).") var weightDecay: Double?
+    @Option(help: "Weight decay λ (default 5e-4; adavb with mlp/lenet on images 1e-3 unless --prune).")
+    var weightDecay: Double?
     @Option(
         help: "Step-size schedule: constant or cyclical (cosine; --cycles 1 is cosine annealing; default cyclical).")
     var schedule: ScheduleKind?
@@ -162,7 +163,8 @@ struct RunOptions: ParsableArguments {
 struct PruningOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Turn on EM-MCMC spike-and-slab pruning (default off).") var prune: Bool?
     @Option(help: "Epochs before the first E-step (nothing changes until then; default 1).") var warmUp: Int?
-    @Option(help: "λ1, the slab's weight decay (the same setting as --weight-decay).") var lambda1: Double?
+    @Option(help: "λ1, the slab's weight decay (the same setting as --weight-decay; default 5e-4).")
+    var lambda1: Double?
     @Option(
         help:
             ArgumentHelp(

@@ -20,7 +20,8 @@ import Testing
 
 func metricValues(_ dir: String) throws -> [[String: Double]] {
     let timing: Set<String> = [
-        "seconds", "images_per_second", "elapsed_seconds", "checkpoint_seconds", "allreduce_seconds_per_step",
+        "seconds", "images_per_second", "elapsed_seconds", "checkpoint_seconds", "sample_seconds",
+        "allreduce_seconds_per_step",
     ]
     return try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
         let d = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
@@ -73,20 +74,27 @@ func metricValues(_ dir: String) throws -> [[String: Double]] {
         try expectIdentical(full, cut)
     }
 
-    @Test(arguments: [0, 2])
-    func terminatedRunCheckpointsAndResumesIdentically(ranks: Int) throws {
+    /// Also with a sampling stage that takes a sample inside epoch 2 right at the stop (the last 12 of 24
+    /// steps, 6 samples: after steps 14, 16, ..., 24): the checkpoint carries that sample and the average.
+    @Test(arguments: [0, 2], [false, true])
+    func terminatedRunCheckpointsAndResumesIdentically(ranks: Int, sampleAtTheStop: Bool) throws {
         let base = try temporaryDirectory("ckpt-term")
         let full = base + "/full"
         let cut = base + "/cut"
-        #expect(try runRanks(ranks, args(full)).status == 0)
+        let stage = sampleAtTheStop ? ["--sampling-stage", "0.5", "--samples-per-cycle", "6"] : []
+        #expect(try runRanks(ranks, args(full, stage)).status == 0)
         // SIGTERM reaches rank 0 only, after step 13: the ranks agree through the next step's allreduce and
         // stop together after step 14, the 6th batch of epoch 2.
-        let stopped = try runRanks(ranks, args(cut, ["--debug-fault", "term:0:13"]))
+        let stopped = try runRanks(ranks, args(cut, stage + ["--debug-fault", "term:0:13"]))
         #expect(stopped.status == 143, "\(stopped.stderr)")
         #expect(stopped.stderr.contains("checkpoint") && stopped.stderr.contains("b000006"), "\(stopped.stderr)")
+        if sampleAtTheStop { #expect(try SampleManifest.load(directory: cut).samples.map(\.step) == [14]) }
         let resumed = try runRanks(ranks, ["train", "--resume", cut, "--threads", "1"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         try expectIdentical(full, cut)
+        if sampleAtTheStop {
+            #expect(try SampleManifest.load(directory: cut).samples.map(\.step) == [14, 16, 18, 20, 22, 24])
+        }
     }
 
     /// An epoch-boundary checkpoint of 1 process resumes on 2 ranks: equal up to summation order.

@@ -12,7 +12,9 @@ import Testing
 @testable import BayesPruneRunIO
 
 func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
-    let timing: Set<String> = ["seconds", "images_per_second", "elapsed_seconds", "checkpoint_seconds"]
+    let timing: Set<String> = [
+        "seconds", "images_per_second", "elapsed_seconds", "checkpoint_seconds", "sample_seconds",
+    ]
     return try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
         var d = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
         for k in timing { d.removeValue(forKey: k) }

@@ -111,6 +111,15 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
         let nll = try #require(bma["nll"] as? Double)
         let recorded = try #require(last["bma_nll"] as? Double)
         #expect(abs(nll - recorded) <= 1e-6 * max(1, abs(recorded)))
+        // The end-of-run summary names both, with the recorded figures.
+        let summary = trainer.history.last!.summaryLine()
+        let lastAccuracy = try #require(last["test_accuracy"] as? Double)
+        let bmaAccuracy = try #require(last["bma_accuracy"] as? Double)
+        #expect(summary.hasPrefix("final (epoch 2): last weights accuracy " + String(format: "%.4f", lastAccuracy)))
+        #expect(summary.contains("| model average of 4 samples accuracy " + String(format: "%.4f", bmaAccuracy)))
+        #expect(summary.contains(String(format: "NLL %.4f", recorded)))
+        // Time spent on the mid-epoch sample is recorded apart from the epoch's training time.
+        #expect((first["sample_seconds"] as? Double ?? 0) > 0 && last["sample_seconds"] != nil)
     }
 
     /// Out-of-distribution scoring end to end: a model of the quadrant images tells them from uniform noise.

@@ -41,6 +41,27 @@ import Testing
         #expect(checkpoints.allSatisfy { Checkpoint.readHeader(path: $0)?.runId == m.runId })
     }
 
+    /// --overwrite replaces a run, never a user's files: into a folder that holds no run it removes nothing
+    /// (not even a file named like a report or an OOD result), and over a run it keeps files that only look
+    /// like the run's (ood-notes.json is not an `evaluate` result).
+    @Test func overwriteKeepsFilesThatAreNotARun() throws {
+        let dir = try temporaryDirectory("rundir-user") + "/mine"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for name in ["ood-notes.json", "report.html", "notes.txt"] {
+            try Data("mine\n".utf8).write(to: URL(fileURLWithPath: dir + "/" + name))
+        }
+        #expect(try runCLI(args(dir, ["--epochs", "1", "--overwrite"])).status == 0)
+        #expect(try String(contentsOfFile: dir + "/ood-notes.json", encoding: .utf8) == "mine\n")
+        #expect(try String(contentsOfFile: dir + "/notes.txt", encoding: .utf8) == "mine\n")
+        // Now a run is there: --overwrite replaces its files (its report included) and keeps the user's.
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: dir + "/ood-mnist.json"))
+        #expect(try runCLI(args(dir, ["--epochs", "1", "--seed", "2", "--overwrite"])).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/ood-mnist.json"))
+        #expect(try String(contentsOfFile: dir + "/ood-notes.json", encoding: .utf8) == "mine\n")
+        #expect(try String(contentsOfFile: dir + "/notes.txt", encoding: .utf8) == "mine\n")
+        #expect(try RunManifest.load(directory: dir).config.seed == 2)
+    }
+
     /// Fault 1, the other half: a checkpoint of another run in the folder (copied in by hand, or left by
     /// an earlier version) is neither resumed from nor rotated away.
     @Test func checkpointsOfAnotherRunAreNeverUsedOrDeleted() throws {

@@ -383,9 +383,18 @@ func meanAndVariance(_ w: FloatBuffer, stride d: Int = 1, offset: Int = 0) -> (m
         let constant = Schedule(kind: .constant, baseLR: 0.1, totalSteps: 200, cycles: 4)
         #expect(SamplingPlan.sampleSteps(totalSteps: 200, schedule: constant, perCycle: 2, stage: 0.1).keys.sorted()
             == [190, 200])
-        // A stage shorter than K steps gives fewer, distinct samples; a last cycle cut short ends at the run.
+        // A stage shorter than K steps samples each of its steps, and never a step before it (a 1-step stage:
+        // the cycle's last step only; a whole-cycle stage never reaches into the cycle before); a huge K costs
+        // no more than the stage's steps; a last cycle cut short ends at the run.
         #expect(SamplingPlan.sampleSteps(totalSteps: 200, schedule: s, perCycle: 5, stage: 0.02).keys.sorted()
+            == [50, 100, 150, 200])
+        #expect(SamplingPlan.sampleSteps(totalSteps: 200, schedule: s, perCycle: 3, stage: 0.04).keys.sorted()
             == [49, 50, 99, 100, 149, 150, 199, 200])
+        let whole = SamplingPlan.sampleSteps(totalSteps: 8, schedule: constant, perCycle: 1_000_000_000, stage: 1)
+        #expect(whole.keys.sorted() == Array(1...8) && Set(whole.values) == [0])
+        let two = Schedule(kind: .cyclical, baseLR: 0.1, totalSteps: 8, cycles: 2)
+        let cycles = SamplingPlan.sampleSteps(totalSteps: 8, schedule: two, perCycle: 3, stage: 1)
+        #expect(cycles == [1: 0, 3: 0, 4: 0, 5: 1, 7: 1, 8: 1])
         let uneven = Schedule(kind: .cyclical, baseLR: 0.1, totalSteps: 10, cycles: 3)  // 4 + 4 + 2 steps
         #expect(SamplingPlan.sampleSteps(totalSteps: 10, schedule: uneven, perCycle: 1, stage: 0.25).keys.sorted()
             == [4, 8, 10])
