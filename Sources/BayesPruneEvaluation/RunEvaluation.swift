@@ -179,8 +179,11 @@ public enum RunEvaluation {
 
     /// Said when a pruned classifier is no better than always predicting the most frequent class.
     static func chanceWarning(_ p: Predictions, _ test: Dataset) -> String? {
-        let chance = test.majorityShare
-        let accuracy = Evaluator.classification(p, labels: test.labels).accuracy
+        chanceWarning(accuracy: Evaluator.classification(p, labels: test.labels).accuracy, chance: test.majorityShare)
+    }
+
+    /// The same from a test accuracy and the share of the most frequent test class.
+    public static func chanceWarning(accuracy: Double, chance: Double) -> String? {
         guard accuracy <= chance + 0.01 else { return nil }
         return String(
             format: "the pruned network predicts no better than chance: accuracy %.4f, most frequent class %.4f",
@@ -260,6 +263,23 @@ public struct RunScores {
     public var fromCheckpoint: Bool
     /// The run's identifier (config.json).
     public var runId: String?
+
+    /// Scores of a run's final weights and model average (the other figures unset: no pruning summary, no
+    /// OOD result, not from a checkpoint).
+    public init(
+        config: TrainConfig, examples: Int, last: TestScores, bma: TestScores?, samples: Int, warning: String? = nil,
+        runDirectory: String, fromCheckpoint: Bool = false, runId: String?
+    ) {
+        self.config = config
+        self.examples = examples
+        self.last = last
+        self.bma = bma
+        self.samples = samples
+        self.warning = warning
+        self.runDirectory = runDirectory
+        self.fromCheckpoint = fromCheckpoint
+        self.runId = runId
+    }
 
     /// One JSON object: {"model", "data", "sampler", "examples", "last": {...}, "bma": {..., "samples"},
     /// "pruning", "warning", "ood"}; classification metrics carry "bins" and "reliability".

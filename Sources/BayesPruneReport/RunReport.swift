@@ -25,7 +25,11 @@ public struct RunReport {
     /// Reads `directory` (and re-evaluates it, with `dataDir` overriding the recorded data directory).
     /// Throws `OutputError` naming the file and what is wrong with it when the directory is missing or not
     /// a run directory, or a line of metrics.jsonl does not read.
-    public static func load(directory: String, dataDir: String? = nil) throws -> RunReport {
+    public static func load(
+        directory: String, dataDir: String? = nil, scores given: RunScores? = nil
+    ) throws
+        -> RunReport
+    {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
             throw OutputError(description: "\(directory): no such run directory")
@@ -39,8 +43,8 @@ public struct RunReport {
         guard !epochs.isEmpty else {
             throw OutputError(description: "\(metricsPath): no epoch recorded yet")
         }
-        var scores: RunScores? = nil
-        if FileManager.default.fileExists(atPath: directory + "/weights.safetensors") {
+        var scores = given
+        if scores == nil && FileManager.default.fileExists(atPath: directory + "/weights.safetensors") {
             scores = try RunEvaluation.score(directory: directory, dataDir: dataDir)
         }
         let files = try OODResult.loadAll(directory: directory)

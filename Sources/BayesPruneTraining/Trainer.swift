@@ -39,6 +39,8 @@ public final class Trainer {
     /// The spike-and-slab EM, when `config.pruning.enabled`.
     public let pruner: Pruner?
     public internal(set) var samples = SampleManifest()
+    /// The last epoch's scores of the final weights and of the model average (for the report).
+    var finalScores: (last: TestScores, bma: TestScores?)?
     public let communicator: Communicator
     /// Test hooks for the multi-process failure tests: after step `step`, on rank `rank`.
     /// blowup multiplies the output layer by −10 at that step and by 10 after every later one: confident

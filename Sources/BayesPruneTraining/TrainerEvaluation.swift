@@ -26,12 +26,15 @@ extension Trainer {
                     mean: $0, samples: average.members, targets: data.test.targets, scaling: scaling, noiseVariance: v)
             }
             out.bma = [.rmse: bma?.rmse ?? .nan, .nll: bma?.nll ?? .nan]
+            if epoch == config.epochs { finalScores = (.regression(last), bma.map { .regression($0) }) }
             return out
         }
         let bins = config.calibrationBins
         out.calibrationBins = bins
-        out.test = Self.classificationMetrics(Evaluator.classification(p, labels: data.test.labels, bins: bins))
+        let last = Evaluator.classification(p, labels: data.test.labels, bins: bins)
+        out.test = Self.classificationMetrics(last)
         let bma = average.mean.map { Evaluator.classification($0, labels: data.test.labels, bins: bins) }
+        if epoch == config.epochs { finalScores = (.classification(last), bma.map { .classification($0) }) }
         out.bma =
             bma.map(Self.classificationMetrics)
             ?? Dictionary(uniqueKeysWithValues: [.accuracy, .nll, .brier, .ece, .mce].map { ($0, Double.nan) })
@@ -54,6 +57,24 @@ extension Trainer {
     private func addSample(_ p: Predictions, cycle: Int, epoch: Int) throws {
         if communicator.isRoot { try saveSample(epoch: epoch, cycle: cycle) }
         average.add(p)
+    }
+
+    /// The final weights and the model average scored as `evaluate` scores them, from the last epoch's
+    /// evaluation (rank 0, after the run; nil when this process did not evaluate the last epoch), so the
+    /// report need not score the run again.
+    public func scoresAtTheEnd() -> RunScores? {
+        guard let (last, bma) = finalScores, let final = history.last, final.epoch == config.epochs else { return nil }
+        var scores = RunScores(
+            config: config, examples: data.test.count, last: last, bma: bma, samples: average.count,
+            runDirectory: config.out, runId: runId)
+        if let pruner {
+            scores.pruning = pruner.summary()
+            scores.connectedInputs = final.connectedInputs
+            if case .classification(let c) = last {
+                scores.warning = RunEvaluation.chanceWarning(accuracy: c.accuracy, chance: data.test.majorityShare)
+            }
+        }
+        return scores
     }
 
     static func classificationMetrics(_ m: ClassificationMetrics) -> [EpochEvaluation.Metric: Double] {

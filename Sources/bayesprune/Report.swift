@@ -1,6 +1,7 @@
 // `bayesprune report RUN`: one self-contained HTML page of a run directory (learning curves, reliability,
 // τ, sparsity, connected inputs, out-of-distribution scores); see Sources/BayesPruneReport.
 import ArgumentParser
+import BayesPruneEvaluation
 import BayesPruneReport
 import BayesPruneRuntime
 import Foundation
@@ -28,11 +29,12 @@ struct Report: ParsableCommand {
     }
 }
 
-/// After a successful `train`: the run's report.html. A failure is one warning line, never the run's.
-func writeReportAfterTraining(run directory: String) {
+/// After a successful `train`: the run's report.html, from the scores of the run's last evaluation when
+/// given (else the run is scored again). A failure is one warning line, never the run's.
+func writeReportAfterTraining(run directory: String, scores: RunScores?) {
     let path = directory + "/report.html"
     do {
-        try RunReport.load(directory: directory).write(to: path)
+        try RunReport.load(directory: directory, scores: scores).write(to: path)
         FileHandle.standardError.write(Data("report: \(path)\n".utf8))
     } catch {
         FileHandle.standardError.write(Data("bayesprune: warning: \(path): not written: \(userMessage(error))\n".utf8))

@@ -80,7 +80,9 @@ struct Train: ParsableCommand {
             describe: describe)
         if status != 0 { throw ExitCode(status) }
         // The run is complete and on disk; its report is extra (rank 0 writes it, a failure only warns).
-        if let trainer, trainer.communicator.isRoot { writeReportAfterTraining(run: trainer.config.out) }
+        if let trainer, trainer.communicator.isRoot {
+            writeReportAfterTraining(run: trainer.config.out, scores: trainer.scoresAtTheEnd())
+        }
     }
 
     /// Resolves the settings (or, with --resume, checks them against the run's), loads the data, builds
