@@ -14,10 +14,10 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Models, comma-separated.") var models: String = "mlp,lenet,resnet20"
     @Option(help: "BLAS thread counts to measure, comma-separated.") var threads: String = "1,2"
-    @Option(help: "Batch size.") var batchSize: Int = 128
-    @Option(help: "Timed steps per repeat.") var steps: Int = 30
-    @Option(help: "Untimed warm-up steps.") var warmup: Int = 5
-    @Option(help: "Repeats (the median is reported).") var repeats: Int = 3
+    @Option(parsing: .unconditional, help: "Batch size.") var batchSize: Int = 128
+    @Option(parsing: .unconditional, help: "Timed steps per repeat.") var steps: Int = 30
+    @Option(parsing: .unconditional, help: "Untimed warm-up steps.") var warmup: Int = 5
+    @Option(parsing: .unconditional, help: "Repeats (the median is reported).") var repeats: Int = 3
     @Option(
         name: [.customLong("out"), .customLong("output")],
         help: "Write the JSON here as well (atomically; --output is the former name).")

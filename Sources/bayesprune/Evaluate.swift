@@ -16,13 +16,13 @@ struct Evaluate: ParsableCommand {
 
     @Argument(help: "A run directory written by `bayesprune train`.") var directory: String
     @Option(help: "Override the data directory recorded in the run.") var dataDir: String?
-    @Option(help: "BLAS threads.") var threads: Int?
+    @Option(parsing: .unconditional, help: "BLAS threads.") var threads: Int?
     @Option(help: "Out-of-distribution data set to score against the run's test set.") var oodData: DataKind?
     @Option(help: "Directory of the out-of-distribution data.") var oodDataDir: String?
     @Option(help: "CSV file(s) of the out-of-distribution data.") var oodTrain: String?
     @Option(help: "CSV test file of the out-of-distribution data.") var oodTest: String?
     @Option(help: "Transform applied to the out-of-distribution images.") var oodTransform: OODTransform = .none
-    @Option(help: "Calibration bins (default: the run's).") var bins: Int?
+    @Option(parsing: .unconditional, help: "Calibration bins (default: the run's).") var bins: Int?
 
     func run() throws {
         try reportingErrors {

@@ -26,13 +26,19 @@ struct MakeData: ParsableCommand {
     var kind: String
     @Option(help: "Output: a CSV file (variable-selection) or a directory that does not exist yet (paper examples).")
     var out: String
-    @Option(help: "Rows (variable-selection; default 12800).") var rows: Int?
-    @Option(help: "Input columns (variable-selection: default 200, the first 5 relevant; paper examples: default P).")
+    @Option(parsing: .unconditional, help: "Rows (variable-selection; default 12800).") var rows: Int?
+    @Option(
+        parsing: .unconditional,
+        help: "Input columns (variable-selection: default 200, the first 5 relevant; paper examples: default P).")
     var inputs: Int?
-    @Option(help: "AR(1) correlation between neighbouring inputs (variable-selection; default 0.5).")
+    @Option(
+        parsing: .unconditional,
+        help: "AR(1) correlation between neighbouring inputs (variable-selection; default 0.5).")
     var correlation: Double?
-    @Option(help: "Standard deviation of the Gaussian noise (variable-selection; default 0.5).") var noise: Double?
-    @Option(help: "Random seed (default 1).") var seed: UInt64 = 1
+    @Option(
+        parsing: .unconditional, help: "Standard deviation of the Gaussian noise (variable-selection; default 0.5).")
+    var noise: Double?
+    @Option(parsing: .unconditional, help: "Random seed (default 1).") var seed: UInt64 = 1
 
     func run() throws {
         try reportingErrors {

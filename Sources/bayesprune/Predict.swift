@@ -24,7 +24,7 @@ struct Predict: ParsableCommand {
     @Option(help: "A CSV file to predict (runs on tables): the run's feature columns, by name.") var input: String?
     @Option(help: "Write here (atomically) instead of standard output: .csv or .jsonl.") var out: String?
     @Option(help: "csv or jsonl (default: from --out's extension, else csv).") var format: String?
-    @Option(help: "BLAS threads.") var threads: Int?
+    @Option(parsing: .unconditional, help: "BLAS threads.") var threads: Int?
 
     func run() throws {
         try reportingErrors {

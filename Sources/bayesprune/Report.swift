@@ -16,7 +16,7 @@ struct Report: ParsableCommand {
     @Argument(help: "A run directory written by `bayesprune train`.") var directory: String
     @Option(help: "Where to write the page (default: RUN/report.html).") var out: String?
     @Option(help: "Override the data directory recorded in the run.") var dataDir: String?
-    @Option(help: "BLAS threads.") var threads: Int?
+    @Option(parsing: .unconditional, help: "BLAS threads.") var threads: Int?
 
     func run() throws {
         try reportingErrors {

@@ -75,6 +75,7 @@ struct ModelOptions: ParsableArguments {
                     + "(default: pytorch for mlp, he-normal otherwise)."))
     var initialization: InitScheme?
     @Option(
+        parsing: .unconditional,
         help:
             ArgumentHelp(
                 "Regression: σ² of the Gaussian likelihood, loss (y − t)²/(2σ²) (default 1; PyTorch's MSELoss, which "
@@ -82,29 +83,40 @@ struct ModelOptions: ParsableArguments {
     var noiseVariance: Double?
     @Option(help: "Sampler: adavb (the paper's adaptive variational Bayes; the default), sghmc, sgld or sgd.")
     var sampler: SamplerKind?
-    @Option(help: "adavb: T (default 1/N). sghmc/sgld: sampling temperature Temp (default 1).") var temperature: Double?
-    @Option(help: "adavb: β1, the momentum decay (default 0.9 on images, 0.1 on tables).") var beta1: Double?
-    @Option(help: "adavb: β2, the gradient scale (default 1).") var beta2: Double?
-    @Option(help: "adavb: η, the preconditioner's learning rate (default 0.1; 0 freezes τ).") var eta: Double?
-    @Option(help: "Posterior samples per cycle, spread evenly over the cycle's sampling stage (default 6).")
+    @Option(parsing: .unconditional, help: "adavb: T (default 1/N). sghmc/sgld: sampling temperature Temp (default 1).")
+    var temperature: Double?
+    @Option(parsing: .unconditional, help: "adavb: β1, the momentum decay (default 0.9 on images, 0.1 on tables).")
+    var beta1: Double?
+    @Option(parsing: .unconditional, help: "adavb: β2, the gradient scale (default 1).") var beta2: Double?
+    @Option(parsing: .unconditional, help: "adavb: η, the preconditioner's learning rate (default 0.1; 0 freezes τ).")
+    var eta: Double?
+    @Option(
+        parsing: .unconditional,
+        help: "Posterior samples per cycle, spread evenly over the cycle's sampling stage (default 6).")
     var samplesPerCycle: Int?
     @Option(
+        parsing: .unconditional,
         help: "Sampling stage: the last fraction (0, 1] of every cycle in which samples are taken (default 0.25).")
     var samplingStage: Double?
-    @Option(help: "Equal-width confidence bins for ECE, MCE and the reliability diagram (default 15).")
+    @Option(
+        parsing: .unconditional,
+        help: "Equal-width confidence bins for ECE, MCE and the reliability diagram (default 15).")
     var calibrationBins: Int?
-    @Option(help: "Epochs (default 5).") var epochs: Int?
-    @Option(help: "Global minibatch size (default per model: see README).") var batchSize: Int?
-    @Option(help: "Evaluation batch size (default 1000).") var evalBatchSize: Int?
-    @Option(help: "Base learning rate (default per model: see README).") var lr: Double?
-    @Option(help: "Momentum (default 0.9).") var momentum: Double?
-    @Option(help: "Weight decay λ (default 5e-4; adavb with mlp/lenet on images 1e-3 unless --prune).")
+    @Option(parsing: .unconditional, help: "Epochs (default 5).") var epochs: Int?
+    @Option(parsing: .unconditional, help: "Global minibatch size (default per model: see README).") var batchSize: Int?
+    @Option(parsing: .unconditional, help: "Evaluation batch size (default 1000).") var evalBatchSize: Int?
+    @Option(parsing: .unconditional, help: "Base learning rate (default per model: see README).") var lr: Double?
+    @Option(parsing: .unconditional, help: "Momentum (default 0.9).") var momentum: Double?
+    @Option(
+        parsing: .unconditional,
+        help: "Weight decay λ (default 5e-4; adavb with mlp/lenet on images 1e-3 unless --prune).")
     var weightDecay: Double?
     @Option(
         help: "Step-size schedule: constant or cyclical (cosine; --cycles 1 is cosine annealing; default cyclical).")
     var schedule: ScheduleKind?
-    @Option(help: "Cycles of the cyclical schedule (default 1).") var cycles: Int?
-    @Option(help: "Random seed: initialisation, data order, augmentation (default 1).") var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Cycles of the cyclical schedule (default 1).") var cycles: Int?
+    @Option(parsing: .unconditional, help: "Random seed: initialisation, data order, augmentation (default 1).")
+    var seed: UInt64?
 
     func apply(to s: inout TrainSettings) {
         s.model = model
@@ -132,22 +144,29 @@ struct ModelOptions: ParsableArguments {
 }
 
 struct RunOptions: ParsableArguments {
-    @Option(help: "BLAS threads (default: the cores available to this process).") var threads: Int?
+    @Option(parsing: .unconditional, help: "BLAS threads (default: the cores available to this process).") var threads:
+        Int?
     @Option(help: "Run directory to write (default runs/latest).") var out: String?
-    @Option(help: "Under MPI: check that every rank's weights agree every N steps (0: never; default 100).")
+    @Option(
+        parsing: .unconditional,
+        help: "Under MPI: check that every rank's weights agree every N steps (0: never; default 100).")
     var syncCheckEvery: Int?
     @Option(
+        parsing: .unconditional,
         help: "Under MPI: abort the job when a collective does not complete within this many seconds (default 300).")
     var collectiveTimeout: Double?
-    @Option(help: "Write a checkpoint every N epochs (and always at the end; 0: by time only; default 0).")
+    @Option(
+        parsing: .unconditional,
+        help: "Write a checkpoint every N epochs (and always at the end; 0: by time only; default 0).")
     var checkpointEvery: Int?
     @Option(
+        parsing: .unconditional,
         help:
             ArgumentHelp(
                 "Write a checkpoint at the first epoch end at least this many minutes after the last one (0: by epoch "
                     + "count only; default 5). A stop signal (SIGTERM, SIGINT, SIGUSR1) always writes one at once."))
     var checkpointMinutes: Double?
-    @Option(help: "Keep the newest K checkpoints (default 2).") var keepCheckpoints: Int?
+    @Option(parsing: .unconditional, help: "Keep the newest K checkpoints (default 2).") var keepCheckpoints: Int?
 
     func apply(to s: inout TrainSettings) {
         s.threads = threads
@@ -162,8 +181,11 @@ struct RunOptions: ParsableArguments {
 
 struct PruningOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Turn on EM-MCMC spike-and-slab pruning (default off).") var prune: Bool?
-    @Option(help: "Epochs before the first E-step (nothing changes until then; default 1).") var warmUp: Int?
-    @Option(help: "λ1, the slab's weight decay (the same setting as --weight-decay; default 5e-4).")
+    @Option(parsing: .unconditional, help: "Epochs before the first E-step (nothing changes until then; default 1).")
+    var warmUp: Int?
+    @Option(
+        parsing: .unconditional, help: "λ1, the slab's weight decay (the same setting as --weight-decay; default 5e-4)."
+    )
     var lambda1: Double?
     @Option(
         help:
@@ -173,6 +195,7 @@ struct PruningOptions: ParsableArguments {
         transform: parsed { try PerFamily(parsing: $0, key: "lambda0", positive: true) })
     var lambda0: PerFamily?
     @Option(
+        parsing: .unconditional,
         help:
             ArgumentHelp(
                 "The steps per epoch λ0 is calibrated for: the spike's decay per step is λ0·S/(steps per epoch), the "
@@ -210,9 +233,12 @@ struct PruningOptions: ParsableArguments {
             "Also remove single k×k kernels in the spike whose range is below the hard threshold (default on for the ResNets)."
     )
     var pruneKernels: Bool?
-    @Option(help: "Fraction of prunable weights to remove by --target-epoch (cubic schedule, weakest first).")
+    @Option(
+        parsing: .unconditional,
+        help: "Fraction of prunable weights to remove by --target-epoch (cubic schedule, weakest first).")
     var targetSparsity: Double?
-    @Option(help: "Epoch by which --target-sparsity is reached (default: the middle of training).")
+    @Option(
+        parsing: .unconditional, help: "Epoch by which --target-sparsity is reached (default: the middle of training).")
     var targetEpoch: Int?
     @Option(help: "Whether the first weight layer is prunable (default: on for mlp, off otherwise).")
     var pruneFirstLayer: OnOff?

@@ -84,6 +84,7 @@ import Testing
     /// options, sizes) happens before the first byte is written.
     @Test(arguments: [
         ["--batch-size", "4096"], ["--batch-size", "4096", "--overwrite"], ["--lr=-1", "--overwrite"],
+        ["--lr", "-1", "--overwrite"], ["--samples-per-cycle", "-1"], ["--sampling-stage", "1.5", "--overwrite"],
         ["--model", "lenet", "--data-dir", "/nonexistent-bp", "--overwrite"],
     ])
     func aBadOptionNeverDestroysAFinishedRun(bad: [String]) throws {
@@ -93,6 +94,10 @@ import Testing
         let r = try runCLI(args(run) + bad)
         #expect(r.status == 2, "\(r.stderr)")
         #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        // A negative number is the option's value, judged by its range (not "Missing value").
+        if bad.contains(where: { $0.hasPrefix("-") && Double($0) != nil }) || bad[0] == "--sampling-stage" {
+            #expect(r.stderr.hasPrefix("bayesprune: \(bad[0]): "), "\(r.stderr)")
+        }
         #expect(try snapshot(run) == before, "\(bad) changed the finished run")
     }
 
