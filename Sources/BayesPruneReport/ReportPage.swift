@@ -83,9 +83,13 @@ struct ReportPage {
                 summary(), learningCurves(), reliability(), tau(), sparsity(), connectedInputs(), outOfDistribution(),
                 .footer(
                     .safe(
-                        "Written by bayesprune report from \(report.directory): config.json, metrics.jsonl, the final "
-                            + "weights and posterior samples (scored again on the test set) and the saved "
-                            + "out-of-distribution results. No scripts; nothing is loaded from the network."))
+                        "Written by bayesprune \(report.scoresFromTraining ? "train" : "report") from "
+                            + "\(report.directory): config.json, metrics.jsonl, "
+                            + (report.scoresFromTraining
+                                ? "the run's last evaluation of its final weights and model average"
+                                : "the final weights and posterior samples (scored again on the test set)")
+                            + " and the saved out-of-distribution results. No scripts; nothing is loaded from the "
+                            + "network."))
             )
         )
         return html.render()
@@ -301,8 +305,11 @@ struct ReportPage {
                 + (bma.map { cells($0.reliability[i]) } ?? [])
         }
         var text =
-            "The run's \(last.bins) equal-width confidence bins over its \(s.examples) test examples, scored again "
-            + "from the final weights and the posterior samples. A bar below the diagonal is over-confident."
+            "The run's \(last.bins) equal-width confidence bins over its \(s.examples) test examples, "
+            + (report.scoresFromTraining
+                ? "from the training run's last evaluation of its final weights and model average"
+                : "scored again from the final weights and the posterior samples")
+            + ". A bar below the diagonal is over-confident."
         if bma == nil { text += " The run has no posterior samples: no model-average diagram." }
         return section(
             .reliability, [charts(figures), note(text), table("bins", header: header, rows: rows)])

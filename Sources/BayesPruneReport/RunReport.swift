@@ -15,14 +15,18 @@ public struct RunReport {
     public var manifest: RunManifest
     /// metrics.jsonl, one record per epoch.
     public var epochs: [EpochMetrics]
-    /// The run scored again (nil when it has no final weights yet: a run still training).
+    /// The run's scores (nil when it has no final weights yet: a run still training): from the training
+    /// run's last evaluation when `train` writes the report, else the run scored again.
     public var scores: RunScores?
+    /// Whether `scores` came from the training run's last evaluation (`load(scores:)`).
+    public var scoresFromTraining = false
     /// `evaluate --ood-data` results of this run, by file name.
     public var ood: [OODResult]
     /// Result files in the directory that belong to another run (an earlier run in the same place).
     public var otherRunsOOD: [String]
 
-    /// Reads `directory` (and re-evaluates it, with `dataDir` overriding the recorded data directory).
+    /// Reads `directory` and re-evaluates it (with `dataDir` overriding the recorded data directory), unless
+    /// `given` holds the scores of the run's last evaluation (what `train` passes when it ends).
     /// Throws `OutputError` naming the file and what is wrong with it when the directory is missing or not
     /// a run directory, or a line of metrics.jsonl does not read.
     public static func load(
@@ -49,9 +53,11 @@ public struct RunReport {
         }
         let files = try OODResult.loadAll(directory: directory)
         let own = files.filter { $0.runId == manifest.runId }
-        return RunReport(
+        var report = RunReport(
             directory: directory, manifest: manifest, epochs: epochs, scores: scores, ood: own,
             otherRunsOOD: files.filter { $0.runId != manifest.runId }.map(\.fileName))
+        report.scoresFromTraining = given != nil
+        return report
     }
 
     /// The page, as one self-contained HTML document.

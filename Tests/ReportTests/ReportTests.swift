@@ -39,6 +39,8 @@ let classificationCharts: Set = [
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("report: \(run)/report.html"), "\(r.stderr)")
         let html = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
+        // train's own report takes its scores from the run's last evaluation (no second scoring).
+        #expect(html.contains("from the training run's last evaluation") && html.contains("Written by bayesprune train"))
 
         // Self-contained: no script, nothing fetched; links only to the page's own sections.
         #expect(!html.contains("http://") && !html.contains("https://"))
@@ -166,6 +168,7 @@ let classificationCharts: Set = [
         let report = try runCLI(["report", run])
         #expect(report.status == 0 && report.stderr.contains("wrote \(run)/report.html"), "\(report.stderr)")
         let html = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
+        #expect(html.contains("scored again from the final weights") && html.contains("Written by bayesprune report"))
         let svgs = charts(html)
         let histograms = [
             "ood-mnist-invert-last", "ood-mnist-invert-bma", "ood-mnist-noise-last", "ood-mnist-noise-bma",
