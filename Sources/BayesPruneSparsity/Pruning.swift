@@ -57,8 +57,8 @@ public struct PruningConfig: Codable, Equatable, Sendable {
     /// `--lambda0-steps`' default: the authors' tabular examples take 10 steps per epoch (10 240 rows,
     /// batch 1024), where λ0's defaults come from.
     public static let defaultLambda0Steps = 10
-    /// λ1, the slab's decay, when pruning (the weight decay of a pruned run): the authors' 5e-4, with which the
-    /// thresholds were chosen. adavb's 1e-3 for mlp and lenet without pruning made `mlp --prune --epochs 3`
+    /// λ1, the slab's decay, when thresholds prune (the weight decay of such a run; a `--target-sparsity` run
+    /// keeps the model's λ): the authors' 5e-4, with which the thresholds were chosen. adavb's 1e-3 for mlp and lenet without pruning made `mlp --prune --epochs 3`
     /// remove 480 of 784 input pixels at its second E-step and lose 1.1 points (README, Pruning).
     public static let defaultLambda1 = 5e-4
 

@@ -109,7 +109,7 @@ struct ModelOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Momentum (default 0.9).") var momentum: Double?
     @Option(
         parsing: .unconditional,
-        help: "Weight decay λ (default 5e-4; adavb with mlp/lenet on images 1e-3 unless --prune).")
+        help: "Weight decay λ (default 5e-4; adavb with mlp/lenet on images 1e-3, unless thresholds prune).")
     var weightDecay: Double?
     @Option(
         help: "Step-size schedule: constant or cyclical (cosine; --cycles 1 is cosine annealing; default cyclical).")

@@ -201,6 +201,12 @@ func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
             $0.prune = true
         }
         #expect(pruned.weightDecay == 5e-4 && pruned.pruning.enabled)
+        let target = try resolved {
+            $0.model = .lenet
+            $0.prune = true
+            $0.targetSparsity = 0.9
+        }
+        #expect(target.weightDecay == 1e-3 && target.pruning.targetSparsity == 0.9)
         let resnet = try resolved { $0.model = .resnet20 }
         #expect(resnet.lr == 0.2 && resnet.beta1 == 0.9 && resnet.weightDecay == 5e-4 && resnet.batchSize == 128)
         let table = try resolved {
