@@ -32,7 +32,7 @@ extension TrainSettings {
         let d = TrainConfig.defaults(model: c.model, sampler: c.sampler, data: c.data)
         if let v = epochs { c.epochs = v }
         c.batchSize = batchSize ?? d.batchSize
-        if let v = evalBatchSize { c.evalBatchSize = v }
+        c.evalBatchSize = evalBatchSize ?? TrainConfig.defaultEvalBatchSize(trainingBatch: c.batchSize)
         c.lr = lr ?? d.lr
         c.momentum = momentum ?? d.momentum
         if let l1 = lambda1, let wd = weightDecay, l1 != wd {

@@ -78,6 +78,12 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         return s
     }
 
+    /// `--eval-batch-size` when not given: the training batch, at least 128. Measured (Fashion-MNIST, one
+    /// epoch, 10 000 test images): resnet20 scored them in 4.0 s at 128 against 5.8 s at 1000, and the run's
+    /// peak memory fell from 2.59 GB to 1.53 GB; lenet 0.14 s against 0.18 s; mlp the same. Tables keep
+    /// their batch (1024 for the paper's examples).
+    public static func defaultEvalBatchSize(trainingBatch: Int) -> Int { max(trainingBatch, 128) }
+
     /// The sampling stage used when `--sampling-stage` is not given (README, "Samplers": measured on
     /// Fashion-MNIST).
     public static let defaultSamplingStage = 0.25

@@ -104,7 +104,8 @@ struct ModelOptions: ParsableArguments {
     var calibrationBins: Int?
     @Option(parsing: .unconditional, help: "Epochs (default 5).") var epochs: Int?
     @Option(parsing: .unconditional, help: "Global minibatch size (default per model: see README).") var batchSize: Int?
-    @Option(parsing: .unconditional, help: "Evaluation batch size (default 1000).") var evalBatchSize: Int?
+    @Option(parsing: .unconditional, help: "Evaluation batch size (default: the training batch, at least 128).")
+    var evalBatchSize: Int?
     @Option(parsing: .unconditional, help: "Base learning rate (default per model: see README).") var lr: Double?
     @Option(parsing: .unconditional, help: "Momentum (default 0.9).") var momentum: Double?
     @Option(

@@ -195,7 +195,7 @@ func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
     @Test func samplerAndPrior() throws {
         let lenet = try resolved { $0.model = .lenet }
         #expect(lenet.sampler == .adavb && lenet.beta1 == 0.9 && lenet.lr == 0.04 && lenet.weightDecay == 1e-3)
-        #expect(lenet.samplesPerCycle == 6 && lenet.samplingStage == 0.25)
+        #expect(lenet.samplesPerCycle == 6 && lenet.samplingStage == 0.25 && lenet.evalBatchSize == 128)
         let pruned = try resolved {
             $0.model = .lenet
             $0.prune = true
@@ -214,6 +214,12 @@ func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
             $0.model = .mlp
         }
         #expect(table.beta1 == 0.1 && table.lr == 0.3)
+        let big = try resolved {
+            $0.data = .csv
+            $0.batchSize = 1024
+        }
+        #expect(big.evalBatchSize == 1024)
+        #expect(try resolved { $0.evalBatchSize = 50 }.evalBatchSize == 50)
         let sgd = try resolved { $0.sampler = .sgd }
         #expect(sgd.lr == 0.02 && sgd.weightDecay == 5e-4)
         let given = try resolved {
