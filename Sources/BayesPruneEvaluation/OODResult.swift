@@ -123,10 +123,7 @@ public struct OODResult: Codable, Equatable {
     /// The results saved in a run directory, by file name. Throws `OutputError` naming a file that does not
     /// read as a result.
     public static func loadAll(directory: String) throws -> [OODResult] {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-            .filter { $0.hasPrefix("ood-") && $0.hasSuffix(".json") }.sorted()
-        return try names.map { name in
-            let path = directory + "/" + name
+        try RunDirectory.oodFiles(directory).map { path in
             guard let bytes = FileManager.default.contents(atPath: path) else {
                 throw OutputError(description: "\(path): cannot read")
             }

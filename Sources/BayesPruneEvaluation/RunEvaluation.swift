@@ -124,7 +124,6 @@ public enum RunEvaluation {
 
         let lastScores: TestScores
         let bmaScores: TestScores?
-        var warning: String? = nil
         if data.test.task == .regression {
             let variance = c.noiseVariance ?? 1
             lastScores = .regression(
@@ -142,20 +141,14 @@ public enum RunEvaluation {
             bmaScores = average.mean.map {
                 .classification(Evaluator.classification($0, labels: data.test.labels, bins: nbins))
             }
-            if m.config.pruning.enabled { warning = chanceWarning(last, data.test) }
         }
         var scores = RunScores(
             config: c, examples: data.test.count, last: lastScores, bma: bmaScores, samples: average.count,
-            warning: warning, runDirectory: source.runDirectory, fromCheckpoint: source.checkpoint != nil,
-            runId: m.runId)
+            runDirectory: source.runDirectory, fromCheckpoint: source.checkpoint != nil, runId: m.runId)
 
         if m.config.pruning.enabled {
             let (_, _, pruner) = try CompactExport.loadPruned(directory: directory)
-            scores.pruning = pruner.summary()
-            let names = data.train.featureNames
-            if !names.isEmpty {
-                scores.connectedInputs = pruner.connectedInputs().map { $0 < names.count ? names[$0] : "\($0)" }
-            }
+            scores.describePruning(pruner, featureNames: data.train.featureNames, chance: data.test.majorityShare)
         }
         if let ood, let oodSet {
             net.store.values.zero()
@@ -177,13 +170,9 @@ public enum RunEvaluation {
         return scores
     }
 
-    /// Said when a pruned classifier is no better than always predicting the most frequent class.
-    static func chanceWarning(_ p: Predictions, _ test: Dataset) -> String? {
-        chanceWarning(accuracy: Evaluator.classification(p, labels: test.labels).accuracy, chance: test.majorityShare)
-    }
-
-    /// The same from a test accuracy and the share of the most frequent test class.
-    public static func chanceWarning(accuracy: Double, chance: Double) -> String? {
+    /// Said when a pruned classifier is no better than always predicting the most frequent class, from its
+    /// test accuracy and the share of the most frequent test class.
+    static func chanceWarning(accuracy: Double, chance: Double) -> String? {
         guard accuracy <= chance + 0.01 else { return nil }
         return String(
             format: "the pruned network predicts no better than chance: accuracy %.4f, most frequent class %.4f",
@@ -279,6 +268,19 @@ public struct RunScores {
         self.runDirectory = runDirectory
         self.fromCheckpoint = fromCheckpoint
         self.runId = runId
+    }
+
+    /// A pruned run's figures: the pruner's summary, the input columns still connected (runs on a table:
+    /// `featureNames` not empty) and the warning when the final weights classify no better than the most
+    /// frequent class (`chance`: its share of the test set).
+    public mutating func describePruning(_ pruner: Pruner, featureNames names: [String], chance: Double) {
+        pruning = pruner.summary()
+        if !names.isEmpty {
+            connectedInputs = pruner.connectedInputs().map { $0 < names.count ? names[$0] : "\($0)" }
+        }
+        if let accuracy = last.classification?.accuracy {
+            warning = RunEvaluation.chanceWarning(accuracy: accuracy, chance: chance)
+        }
     }
 
     /// One JSON object: {"model", "data", "sampler", "examples", "last": {...}, "bma": {..., "samples"},

@@ -53,7 +53,7 @@ public enum RunDirectory {
 
     /// ood-<data>[-<transform>].json, <data> a data kind: the out-of-distribution results `evaluate
     /// --ood-data` saved (a user's own ood-notes.json is not one).
-    static func oodFiles(_ path: String) -> [String] {
+    public static func oodFiles(_ path: String) -> [String] {
         matching(path) { name in
             name.hasSuffix(".json")
                 && DataKind.allCases.contains {

@@ -373,8 +373,7 @@ public final class Trainer {
     func endEpoch(_ e: EpochState, _ run: inout RunState) throws {
         let seconds = monotonicSeconds() - e.started - e.sampleSeconds
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
-        try averageBatchNormStatistics()
-        compact?.scatter(into: network, state: state)
+        try bringFullNetworkUpToDate()
         let evaluation = try evaluateEpoch(sampleCycle: run.samplePlan[state.step], epoch: e.epoch)
         var m = EpochMetrics(
             epoch: e.epoch, sampler: config.sampler, trainLoss: e.lossSum / Double(max(run.steps, 1)),
@@ -409,6 +408,13 @@ public final class Trainer {
             }
             log(m.consoleLine(epochs: config.epochs))
         }
+    }
+
+    /// Before the full network is evaluated or saved: batch-norm running statistics averaged across ranks,
+    /// and a compact copy's values scattered back into it.
+    func bringFullNetworkUpToDate() throws {
+        try averageBatchNormStatistics()
+        compact?.scatter(into: network, state: state)
     }
 
     /// Whether this epoch ends with a checkpoint: the last epoch, every `checkpointEvery` epochs, or the
@@ -501,8 +507,7 @@ public final class Trainer {
         // A sample inside the epoch (the epoch's last step samples with the end-of-epoch evaluation).
         if b + 1 < run.steps, let cycle = run.samplePlan[state.step] {
             let t = monotonicSeconds()
-            try averageBatchNormStatistics()
-            compact?.scatter(into: network, state: state)
+            try bringFullNetworkUpToDate()
             try takeSample(cycle: cycle, epoch: e.epoch)
             e.sampleSeconds += monotonicSeconds() - t
         }

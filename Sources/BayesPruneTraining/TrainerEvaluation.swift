@@ -63,16 +63,12 @@ extension Trainer {
     /// evaluation (rank 0, after the run; nil when this process did not evaluate the last epoch), so the
     /// report need not score the run again.
     public func scoresAtTheEnd() -> RunScores? {
-        guard let (last, bma) = finalScores, let final = history.last, final.epoch == config.epochs else { return nil }
+        guard let (last, bma) = finalScores, history.last?.epoch == config.epochs else { return nil }
         var scores = RunScores(
             config: config, examples: data.test.count, last: last, bma: bma, samples: average.count,
             runDirectory: config.out, runId: runId)
         if let pruner {
-            scores.pruning = pruner.summary()
-            scores.connectedInputs = final.connectedInputs
-            if case .classification(let c) = last {
-                scores.warning = RunEvaluation.chanceWarning(accuracy: c.accuracy, chance: data.test.majorityShare)
-            }
+            scores.describePruning(pruner, featureNames: data.train.featureNames, chance: data.test.majorityShare)
         }
         return scores
     }

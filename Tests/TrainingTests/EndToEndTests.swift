@@ -29,17 +29,10 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
     @Test(arguments: ["mlp", "lenet", "resnet20"])
     func imagesFromIDXLearnAndEvaluateReproduces(model: String) throws {
         let dir = try quadrantDataset("idx", train: 256, test: 128)
-        var c = TrainConfig()
-        c.data = .mnist
-        c.dataDir = dir
-        c.model = ModelKind(rawValue: model)!
-        c.hidden = [32]
-        c.sampler = model == "lenet" ? .adavb : .sgd
-        c.epochs = model == "resnet20" ? 6 : 4
-        c.batchSize = 32
-        c.lr = 0.05
+        var c = quadrantConfig(
+            dir, model: ModelKind(rawValue: model)!, epochs: model == "resnet20" ? 6 : 4, hidden: [32],
+            sampler: model == "lenet" ? .adavb : .sgd, samplesPerCycle: 3, out: dir + "/run")
         c.evalBatchSize = 50
-        c.out = dir + "/run"
         let trainer = try quietTrainer(c)
         try trainer.run(blasCore: blasCoreName())
         let h = trainer.history
@@ -81,18 +74,9 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
     /// average that `evaluate` rebuilds from the sample files reproduces the training-time BMA.
     @Test func samplingStageTakesSamplesInsideEpochs() throws {
         let dir = try quadrantDataset("stage", train: 256, test: 128)
-        var c = TrainConfig()
-        c.data = .mnist
-        c.dataDir = dir
-        c.model = .mlp
-        c.hidden = [32]
-        c.sampler = .adavb
-        c.epochs = 2
-        c.batchSize = 32  // 8 steps per epoch
-        c.lr = 0.05
-        c.samplesPerCycle = 4
+        var c = quadrantConfig(  // 8 steps per epoch
+            dir, model: .mlp, epochs: 2, hidden: [32], sampler: .adavb, samplesPerCycle: 4, out: dir + "/run")
         c.samplingStage = 0.75  // the last 12 of 16 steps: samples after steps 7, 10, 13, 16
-        c.out = dir + "/run"
         let trainer = try quietTrainer(c)
         try trainer.run(blasCore: blasCoreName())
         let manifest = try SampleManifest.load(directory: c.out)
@@ -125,17 +109,8 @@ func quietTrainer(_ c: TrainConfig) throws -> Trainer {
     /// Out-of-distribution scoring end to end: a model of the quadrant images tells them from uniform noise.
     @Test func outOfDistributionScoringSeparatesNoise() throws {
         let dir = try quadrantDataset("ood", train: 512, test: 200)
-        var c = TrainConfig()
-        c.data = .mnist
-        c.dataDir = dir
-        c.model = .mlp
-        c.hidden = [32]
-        c.sampler = .sghmc
-        c.epochs = 4
-        c.batchSize = 32
-        c.lr = 0.02
-        c.samplesPerCycle = 2
-        c.out = dir + "/run"
+        let c = quadrantConfig(
+            dir, model: .mlp, epochs: 4, hidden: [32], sampler: .sghmc, lr: 0.02, samplesPerCycle: 2, out: dir + "/run")
         let trainer = try quietTrainer(c)
         try trainer.run(blasCore: "")
         let json = try RunEvaluation.evaluate(

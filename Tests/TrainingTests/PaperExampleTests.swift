@@ -120,22 +120,37 @@ func lastMetrics(_ run: String) throws -> [String: Any] {
         }
     }
 
+    /// `make-data paper-example-N` (data seed, optionally fewer inputs), then `train` with the settings the
+    /// three examples share (as launch/paper-example gives them: adavb at T = 1/√N, batch 1024, 6 cycles,
+    /// pruning after a 51-epoch warm-up, λ0 1e-2, hard threshold 1e-3, PyTorch's initialisation) and the
+    /// example's own `settings`. Returns the run's last metrics line.
+    func reducedExample(_ n: Int, dataSeed: Int, inputs: Int? = nil, _ settings: [String]) throws -> [String: Any] {
+        let dir = try temporaryDirectory("example-\(n)") + "/data"
+        let made = try runCLI(
+            ["make-data", "paper-example-\(n)", "--out", dir, "--seed", "\(dataSeed)"]
+                + (inputs.map { ["--inputs", "\($0)"] } ?? []))
+        #expect(made.status == 0, "\(made.stderr)")
+        let run = dir + "-run"
+        let r = try runCLI(
+            [
+                "train", "--data", "csv", "--train", dir + "/train.csv", "--test", dir + "/test.csv", "--model", "mlp",
+                "--sampler", "adavb", "--temperature", "\(1 / 10240.0.squareRoot())", "--batch-size", "1024",
+                "--cycles", "6", "--prune", "--warm-up", "51", "--lambda0", "1e-2", "--hard-threshold", "1e-3",
+                "--init", "pytorch", "--threads", "1", "--out", run,
+            ] + settings)
+        #expect(r.status == 0, "\(r.stderr)")
+        return try lastMetrics(run)
+    }
+
     /// Example 1 reduced to 100 of its 3000 epochs, with the paper's other settings: exactly x0..x4 stay
     /// connected (the first E-step, at epoch 52, already removes almost every other input).
     @Test func reducedExampleOneSelectsExactlyTheRelevantInputs() throws {
-        let dir = try temporaryDirectory("example-1") + "/data"
-        let made = try runCLI(["make-data", "paper-example-1", "--out", dir, "--seed", "3"])
-        #expect(made.status == 0, "\(made.stderr)")
-        let run = dir + "-run"
-        let r = try runCLI([
-            "train", "--data", "csv", "--train", dir + "/train.csv", "--test", dir + "/test.csv", "--model", "mlp",
-            "--hidden", "5,3", "--sampler", "adavb", "--temperature", "\(1 / 10240.0.squareRoot())", "--batch-size",
-            "1024", "--lr", "0.01", "--cycles", "6", "--epochs", "100", "--prune", "--warm-up", "51", "--lambda1",
-            "2e-4", "--lambda0", "1e-2", "--soft-threshold", "1e-2", "--hard-threshold", "1e-3", "--init", "pytorch",
-            "--target-scaling", "none", "--noise-variance", "0.5", "--threads", "1", "--out", run,
-        ])
-        #expect(r.status == 0, "\(r.stderr)")
-        let m = try lastMetrics(run)
+        let m = try reducedExample(
+            1, dataSeed: 3,
+            [
+                "--hidden", "5,3", "--lr", "0.01", "--epochs", "100", "--lambda1", "2e-4", "--soft-threshold", "1e-2",
+                "--target-scaling", "none", "--noise-variance", "0.5",
+            ])
         #expect(m["connected_inputs"] as? [String] == PaperExample.one.relevant, "\(m["connected_inputs"] ?? "")")
         #expect((m["weight_sparsity"] as! Double) > 0.98)
         #expect((m["test_rmse"] as! Double) < 1.6)
@@ -146,19 +161,12 @@ func lastMetrics(_ run: String) throws -> [String: Any] {
     /// inputs left 1-10 extra for 4 of 6 seeds): exactly x0..x3 stay connected (seeds 1-5 of this data
     /// all did, from epoch ~600 on).
     @Test func reducedExampleThreeSelectsExactlyTheRelevantInputs() throws {
-        let dir = try temporaryDirectory("example-3") + "/data"
-        let made = try runCLI(["make-data", "paper-example-3", "--out", dir, "--seed", "3", "--inputs", "200"])
-        #expect(made.status == 0, "\(made.stderr)")
-        let run = dir + "-run"
-        let r = try runCLI([
-            "train", "--data", "csv", "--train", dir + "/train.csv", "--test", dir + "/test.csv", "--model", "mlp",
-            "--hidden", "6,4,3", "--sampler", "adavb", "--temperature", "\(1 / 10240.0.squareRoot())", "--batch-size",
-            "1024", "--lr", "0.1", "--cycles", "6", "--epochs", "3000", "--prune", "--warm-up", "51", "--lambda1",
-            "5e-4", "--lambda0", "1e-2", "--soft-threshold", "2e-2", "--hard-threshold", "1e-3", "--init", "pytorch",
-            "--samples-per-cycle", "1", "--threads", "1", "--out", run,
-        ])
-        #expect(r.status == 0, "\(r.stderr)")
-        let m = try lastMetrics(run)
+        let m = try reducedExample(
+            3, dataSeed: 3, inputs: 200,
+            [
+                "--hidden", "6,4,3", "--lr", "0.1", "--epochs", "3000", "--lambda1", "5e-4", "--soft-threshold", "2e-2",
+                "--samples-per-cycle", "1",
+            ])
         #expect(m["connected_inputs"] as? [String] == PaperExample.three.relevant, "\(m["connected_inputs"] ?? "")")
         #expect((m["weight_sparsity"] as! Double) > 0.94)
         #expect((m["test_accuracy"] as! Double) > 0.9)

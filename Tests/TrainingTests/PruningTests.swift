@@ -18,17 +18,23 @@ import Testing
 @testable import BayesPruneSparsity
 @testable import BayesPruneTraining
 
-func quadrantConfig(_ dir: String, model: ModelKind, epochs: Int) -> TrainConfig {
+/// A run of `model` on the quadrant images in `dir` (IDX files read as MNIST) at batch 32; `out` defaults to
+/// a new directory inside `dir`.
+func quadrantConfig(
+    _ dir: String, model: ModelKind, epochs: Int, hidden: [Int] = [24, 12], sampler: SamplerKind = .sgd,
+    lr: Double = 0.05, samplesPerCycle: Int = 1, out: String? = nil
+) -> TrainConfig {
     var c = TrainConfig()
     c.data = .mnist
     c.dataDir = dir
     c.model = model
-    c.hidden = [24, 12]
+    c.hidden = hidden
+    c.sampler = sampler
     c.epochs = epochs
     c.batchSize = 32
-    c.lr = 0.05
-    c.out = dir + "/run-\(UUID())"
-    c.samplesPerCycle = 1
+    c.lr = lr
+    c.out = out ?? dir + "/run-\(UUID())"
+    c.samplesPerCycle = samplesPerCycle
     return c
 }
 
