@@ -1,6 +1,9 @@
 // CIFAR ResNet basic block (He et al. 2016): relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)),
 // with the parameter-free "option A" shortcut: stride-s subsampling and zero-padded extra channels
 // (split evenly before and after the input's channels), the shortcut of the original CIFAR ResNets.
+// The shortcut is held as a channel map (output channel c takes input channel shortcutSource[c], or
+// nothing), so a compacted network whose residual streams lost channels keeps exactly the additions of
+// the full one.
 import BayesPruneKernels
 
 public final class ResidualBlock: Layer {
@@ -10,8 +13,11 @@ public final class ResidualBlock: Layer {
     public let conv1: Conv2d, bn1: BatchNorm2d, relu1: ReLU, conv2: Conv2d, bn2: BatchNorm2d
     public let stride: Int
     public let inner: Int
-    /// Output channels [padBefore, padBefore + inShape.c) carry the shortcut; the others get zeros.
-    public let padBefore: Int
+    /// Output channel c adds input channel `shortcutSource[c]` (subsampled by the stride), or nothing when
+    /// it is −1. Option A: c − padBefore for c in [padBefore, padBefore + inShape.c), else −1.
+    public let shortcutSource: [Int]
+    /// The inverse map: input channel sc feeds output channel `shortcutTarget[sc]` (−1: none).
+    public let shortcutTarget: [Int]
     public var needsInputGradient = true { didSet { conv1.needsInputGradient = needsInputGradient } }
     private var out = Scratch(), dx = Scratch(), dsum = Scratch()
     private var input: UnsafePointer<Float>?
@@ -19,13 +25,25 @@ public final class ResidualBlock: Layer {
     public var profiler = LayerProfiler()
 
     /// `inner`: channels between the two convolutions (= planes in the standard block; fewer in a
-    /// compacted network).
-    public init(_ name: String, store: ParameterStore, input: ActShape, planes: Int, stride: Int, inner: Int? = nil) {
+    /// compacted network). `shortcut`: the channel map (count `planes`, entries in −1..<input.c, no input
+    /// channel twice); nil: option A, which needs planes ≥ input.c.
+    public init(
+        _ name: String, store: ParameterStore, input: ActShape, planes: Int, stride: Int, inner: Int? = nil,
+        shortcut: [Int]? = nil
+    ) {
         self.name = name
         inShape = input
         self.stride = stride
         self.inner = inner ?? planes
-        precondition(planes >= input.c, "\(name): option-A shortcut cannot reduce channels")
+        let source = shortcut ?? Self.optionA(inChannels: input.c, planes: planes)
+        precondition(source.count == planes, "\(name): shortcut map needs one entry per output channel")
+        var target = [Int](repeating: -1, count: input.c)
+        for (c, sc) in source.enumerated() where sc >= 0 {
+            precondition(sc < input.c && target[sc] < 0, "\(name): shortcut map entry \(sc) invalid or repeated")
+            target[sc] = c
+        }
+        shortcutSource = source
+        shortcutTarget = target
         conv1 = Conv2d(
             "\(name).conv1", store: store, input: input, outChannels: self.inner, kernel: 3, stride: stride,
             padding: 1, bias: false)
@@ -36,7 +54,13 @@ public final class ResidualBlock: Layer {
             stride: 1, padding: 1, bias: false)
         bn2 = BatchNorm2d("\(name).bn2", store: store, shape: conv2.outShape)
         outShape = conv2.outShape
-        padBefore = (planes - input.c) / 2
+    }
+
+    /// Option A's map: the input's channels in the middle of the output's, zeros padded evenly around them.
+    public static func optionA(inChannels: Int, planes: Int) -> [Int] {
+        precondition(planes >= inChannels, "option-A shortcut cannot reduce channels")
+        let padBefore = (planes - inChannels) / 2
+        return (0..<planes).map { c in c - padBefore >= 0 && c - padBefore < inChannels ? c - padBefore : -1 }
     }
 
     public var children: [Layer] { [conv1, bn1, relu1, conv2, bn2] }
@@ -53,30 +77,30 @@ public final class ResidualBlock: Layer {
         let n = outShape.c * batch * P
         let y = out.pointer(count: n)
         let inP = inShape.plane
-        let (inC, outW, outH, inW, stride, padBefore) = (
-            inShape.c, outShape.w, outShape.h, inShape.w, stride, padBefore
-        )
-        parallelRanges(outShape.c, work: n) { cLo, cHi in
-            for c in cLo..<cHi {
-                let sc = c - padBefore
-                let hasShortcut = sc >= 0 && sc < inC
-                if hasShortcut && stride == 1 {
-                    // Same plane size: one fused pass over the channel's whole batch.
-                    vAddReLU(h + c * batch * P, x + sc * batch * inP, y + c * batch * P, count: batch * P)
-                    continue
-                }
-                for b in 0..<batch {
-                    let dst = y + (c * batch + b) * P
-                    let main = h + (c * batch + b) * P
-                    if !hasShortcut {
-                        vReLU(main, dst, count: P)
-                    } else {
-                        let src = x + (sc * batch + b) * inP
-                        for oh in 0..<outH {
-                            let srow = src + oh * stride * inW
-                            for ow in 0..<outW {
-                                let v = main[oh * outW + ow] + srow[ow * stride]
-                                dst[oh * outW + ow] = v > 0 ? v : 0
+        let (outW, outH, inW, stride) = (outShape.w, outShape.h, inShape.w, stride)
+        shortcutSource.withUnsafeBufferPointer { source in
+            parallelRanges(outShape.c, work: n) { cLo, cHi in
+                for c in cLo..<cHi {
+                    let sc = source[c]
+                    let hasShortcut = sc >= 0
+                    if hasShortcut && stride == 1 {
+                        // Same plane size: one fused pass over the channel's whole batch.
+                        vAddReLU(h + c * batch * P, x + sc * batch * inP, y + c * batch * P, count: batch * P)
+                        continue
+                    }
+                    for b in 0..<batch {
+                        let dst = y + (c * batch + b) * P
+                        let main = h + (c * batch + b) * P
+                        if !hasShortcut {
+                            vReLU(main, dst, count: P)
+                        } else {
+                            let src = x + (sc * batch + b) * inP
+                            for oh in 0..<outH {
+                                let srow = src + oh * stride * inW
+                                for ow in 0..<outW {
+                                    let v = main[oh * outW + ow] + srow[ow * stride]
+                                    dst[oh * outW + ow] = v > 0 ? v : 0
+                                }
                             }
                         }
                     }
@@ -99,22 +123,29 @@ public final class ResidualBlock: Layer {
         let inP = inShape.plane
         let m = inShape.c * batch * inP
         let d = dx.pointer(count: m)
-        let (outW, outH, inW, stride, padBefore) = (outShape.w, outShape.h, inShape.w, stride, padBefore)
-        parallelRanges(inShape.c, work: m) { cLo, cHi in
-            for sc in cLo..<cHi {
-                let c = sc + padBefore
-                if stride == 1 {
-                    // Input and output planes coincide: one fused pass over the channel's whole batch.
-                    vAdd(mainDx + sc * batch * inP, ds + c * batch * P, d + sc * batch * inP, count: batch * inP)
-                    continue
-                }
-                (d + sc * batch * inP).update(from: mainDx + sc * batch * inP, count: batch * inP)
-                for b in 0..<batch {
-                    let dst = d + (sc * batch + b) * inP
-                    let src = ds + (c * batch + b) * P
-                    for oh in 0..<outH {
-                        let drow = dst + oh * stride * inW
-                        for ow in 0..<outW { drow[ow * stride] += src[oh * outW + ow] }
+        let (outW, outH, inW, stride) = (outShape.w, outShape.h, inShape.w, stride)
+        shortcutTarget.withUnsafeBufferPointer { target in
+            parallelRanges(inShape.c, work: m) { cLo, cHi in
+                for sc in cLo..<cHi {
+                    let c = target[sc]
+                    if c < 0 {
+                        // Not carried on: only the main path's gradient reaches this channel.
+                        (d + sc * batch * inP).update(from: mainDx + sc * batch * inP, count: batch * inP)
+                        continue
+                    }
+                    if stride == 1 {
+                        // Input and output planes coincide: one fused pass over the channel's whole batch.
+                        vAdd(mainDx + sc * batch * inP, ds + c * batch * P, d + sc * batch * inP, count: batch * inP)
+                        continue
+                    }
+                    (d + sc * batch * inP).update(from: mainDx + sc * batch * inP, count: batch * inP)
+                    for b in 0..<batch {
+                        let dst = d + (sc * batch + b) * inP
+                        let src = ds + (c * batch + b) * P
+                        for oh in 0..<outH {
+                            let drow = dst + oh * stride * inW
+                            for ow in 0..<outW { drow[ow * stride] += src[oh * outW + ow] }
+                        }
                     }
                 }
             }

@@ -201,6 +201,26 @@ func checkLayer(
         block.initialize(rng: &rng, scheme: .heNormal)
         checkLayer(block, store: store, batch: 3, h: 2e-3, tolerance: 5e-3)
     }
+
+    /// A compacted block's shortcut: fewer output than input channels, unmapped outputs and dropped inputs.
+    @Test(arguments: [1, 2])
+    func residualBlockWithShortcutMap(stride: Int) {
+        let store = ParameterStore()
+        let block = ResidualBlock(
+            "block", store: store, input: ActShape(5, 6, 6), planes: 3, stride: stride, inner: 2,
+            shortcut: [-1, 3, 0])
+        store.finalize()
+        #expect(block.shortcutTarget == [2, -1, -1, 1, -1])
+        var rng = Xoshiro256(seed: 7)
+        block.initialize(rng: &rng, scheme: .heNormal)
+        // A small step and batch: the block's ReLUs put kinks within reach of larger steps.
+        checkLayer(block, store: store, batch: 2, h: 5e-4, tolerance: 5e-3)
+    }
+
+    @Test func optionAShortcutMap() {
+        #expect(ResidualBlock.optionA(inChannels: 2, planes: 6) == [-1, -1, 0, 1, -1, -1])
+        #expect(ResidualBlock.optionA(inChannels: 3, planes: 3) == [0, 1, 2])
+    }
 }
 
 func pow2(_ x: Double) -> Double { x * x }
