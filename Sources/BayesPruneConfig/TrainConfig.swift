@@ -53,6 +53,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var pruning = PruningConfig()
     /// Channel widths of a compacted network (see ModelSpec.widths); nil for the standard architecture.
     public var widths: [Int]?
+    /// The residual-stream channels a compacted ResNet keeps (see ModelSpec.streamChannels); nil: all.
+    public var streamChannels: [[Int]]?
     public var seed: UInt64 = 1
     /// BLAS threads per process (nil before the runtime resolved it).
     public var threads: Int?
@@ -72,7 +74,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
     /// The model this configuration describes for data of shape `input` with `outputs` outputs.
     public func modelSpec(input: ActShape, outputs: Int, loss: LossKind) -> ModelSpec {
-        var s = ModelSpec(kind: model, input: input, outputs: outputs, loss: loss, hidden: hidden, widths: widths)
+        var s = ModelSpec(kind: model, input: input, outputs: outputs, loss: loss, hidden: hidden, widths: widths,
+            streamChannels: streamChannels)
         s.initScheme = initScheme ?? .heNormal
         s.noiseVariance = Float(noiseVariance ?? 1)
         return s

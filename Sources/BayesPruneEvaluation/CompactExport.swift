@@ -1,7 +1,8 @@
 // `bayesprune export DIR --compact OUT`: a physically smaller network. The channels that pruning left
-// dead are dropped from the tensors (rows, columns, filters, batch-norm entries) wherever the
-// architecture allows it: hidden units of mlp, every lenet layer's outputs, the inner channels of every
-// residual block (the residual streams keep their width, which the shortcuts fix). The result is a
+// dead are dropped from the tensors (rows, columns, filters, batch-norm entries): hidden units of mlp,
+// every lenet layer's outputs, the inner channels of every residual block and the channels of the
+// residual streams (the shortcuts between stages then map the kept channels), and a table's unread
+// input columns. The result is a
 // normal run directory (config.json with the compact widths, weights.safetensors) plus
 // architecture.json, so `evaluate` loads it, and it predicts what the masked network predicts.
 
@@ -120,6 +121,14 @@ public enum CompactExport {
         case .lenet: c.widths = [count("conv1.out"), count("conv2.out"), count("fc1.out"), count("fc2.out")]
         case .resnet20, .resnet32, .resnet56:
             c.widths = spaces.filter { $0.name.hasSuffix(".inner") }.map { count($0.name) }
+            // Kept stream channels as indices of the standard streams (a compact network's own are the
+            // standard ones it kept, so compacting again composes).
+            let standard = dense.streamChannels ?? [16, 32, 64].map { Array(0..<$0) }
+            c.streamChannels = (1...3).map { stage in
+                let k = spaces.firstIndex { $0.name == "stage\(stage).stream" }!
+                return (alive[k] ?? Array(0..<spaces[k].channels)).map { standard[stage - 1][$0] }
+            }
+            if c.streamChannels == [16, 32, 64].map({ Array(0..<$0) }) { c.streamChannels = nil }
         }
         c.pruning.enabled = false
         return c

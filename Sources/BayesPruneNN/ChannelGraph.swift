@@ -4,7 +4,8 @@
 // scale/shift) and its consumers (conv input channels / linear input columns). A channel may go when
 // every producer is gone (it carries only zeros) or every consumer is gone (nobody reads it); then all
 // its producers and consumers are removed together. Residual streams are one space per stage, and the
-// option-A shortcut between stages links a channel of one stream to a channel of the next.
+// shortcut between stages links a channel of one stream to a channel of the next: the channels so tied
+// by residual additions form one residual dependency group (`ChannelGraph.channelGroups`).
 
 public enum ChannelRef: Sendable {
     /// Output filter c of a conv weight [O, C, kh, kw] at `weight` (and bias[c] when present).
@@ -15,8 +16,9 @@ public enum ChannelRef: Sendable {
     case convIn(layer: String, weight: Int, shape: [Int])
     /// Columns [c·block, (c+1)·block) of a linear weight [out, in] (block > 1 after a flatten).
     case linearIn(layer: String, weight: Int, shape: [Int], block: Int)
-    /// Channel c of this space is channel c + offset of space `space` (the option-A shortcut).
-    case link(space: Int, offset: Int)
+    /// Channel c of this space is channel map[c] of space `space` (−1: none), the shortcut between two
+    /// residual streams.
+    case link(space: Int, map: [Int])
 
     public var layer: String? {
         switch self {
@@ -50,8 +52,8 @@ public struct ChannelSpace: Sendable {
     public var consumers: [ChannelRef]
     /// The data's input features: dead only when every consumer is gone.
     public var isInput: Bool
-    /// Whether a compact export may drop this space's dead channels (block-inner and plain layer outputs;
-    /// not the input features nor the residual streams, whose width the shortcuts fix).
+    /// Whether a compact export may drop this space's dead channels (every space but the input features,
+    /// whose dropping depends on the data: `Pruner.inputFeaturesDroppable`).
     public var compactable: Bool
 
     public init(
@@ -74,6 +76,47 @@ public struct ChannelGraph: Sendable {
     public mutating func add(_ s: ChannelSpace) -> Int {
         spaces.append(s)
         return spaces.count - 1
+    }
+
+    /// One member of a channel group: channel `channel` of space `space`.
+    public struct Member: Hashable, Comparable, Sendable {
+        public let space: Int, channel: Int
+        public init(space: Int, channel: Int) {
+            self.space = space
+            self.channel = channel
+        }
+        public static func < (a: Member, b: Member) -> Bool { (a.space, a.channel) < (b.space, b.channel) }
+    }
+
+    /// The channel groups of structured pruning: every channel of a non-input space, with the channels
+    /// that links tie to it in one group (a residual stream's channel and its continuations through the
+    /// shortcuts between stages). Groups are ordered by their first member (space, then channel).
+    public var channelGroups: [[Member]] {
+        var parent: [Member: Member] = [:]
+        func root(_ m: Member) -> Member {
+            var r = m
+            while let p = parent[r], p != r { r = p }
+            return r
+        }
+        var members: [Member] = []
+        for (k, sp) in spaces.enumerated() where !sp.isInput {
+            for c in 0..<sp.channels {
+                let m = Member(space: k, channel: c)
+                parent[m] = m
+                members.append(m)
+            }
+        }
+        for (k, sp) in spaces.enumerated() where !sp.isInput {
+            for case .link(let other, let map) in sp.producers.map(\.ref) + sp.consumers {
+                for (c, j) in map.enumerated() where j >= 0 && !spaces[other].isInput {
+                    let (a, b) = (root(Member(space: k, channel: c)), root(Member(space: other, channel: j)))
+                    if a != b { parent[max(a, b)] = min(a, b) }
+                }
+            }
+        }
+        var groups: [Member: [Member]] = [:]
+        for m in members { groups[root(m), default: []].append(m) }
+        return groups.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
     }
 }
 

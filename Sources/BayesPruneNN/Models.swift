@@ -28,6 +28,10 @@ public struct ModelSpec: Sendable {
     /// Channel/unit counts of a compacted network (nil: the standard architecture). lenet: [conv1 filters,
     /// conv2 filters, fc1 units, fc2 units]; resnets: the inner width (conv1 filters) of every block.
     public var widths: [Int]?
+    /// ResNets of a compacted network: the channels each stage's residual stream keeps, as indices into the
+    /// standard stream (16, 32, 64 channels), ascending; nil: all. The shortcuts between stages follow
+    /// from them (option A on the standard indices, restricted to the kept channels).
+    public var streamChannels: [[Int]]?
     /// How weight layers are initialized (default he-normal).
     public var initScheme: InitScheme = .heNormal
     /// σ² of the Gaussian likelihood of a regression output: loss (y − t)²/(2σ²) (default 1; PyTorch's
@@ -36,8 +40,9 @@ public struct ModelSpec: Sendable {
 
     public init(
         kind: ModelKind, input: ActShape, outputs: Int, loss: LossKind = .softmaxCrossEntropy,
-        hidden: [Int] = [300, 100], widths: [Int]? = nil
+        hidden: [Int] = [300, 100], widths: [Int]? = nil, streamChannels: [[Int]]? = nil
     ) {
+        self.streamChannels = streamChannels
         self.kind = kind
         self.input = input
         self.outputs = outputs
@@ -146,6 +151,8 @@ public enum ModelBuilder {
     }
 
     /// The CIFAR ResNets (depth 6n + 2) with option-A shortcuts; one channel space per residual stream.
+    /// With `streamChannels`, each stream keeps only those channels of the standard one, and the shortcut
+    /// between two stages carries kept channel j of the first to kept channel j + pad of the next.
     static func resnet(_ spec: ModelSpec, _ store: ParameterStore) throws -> ([Layer], ChannelGraph) {
         var layers: [Layer] = []
         var graph = ChannelGraph()
@@ -154,12 +161,25 @@ public enum ModelBuilder {
             throw SettingError("model", "\(spec.kind.rawValue) needs images of at least 4x4, data is \(x)")
         }
         let n = spec.kind.blocksPerStage!
-        let inner = spec.widths ?? (0..<(3 * n)).map { [16, 32, 64][$0 / n] }
+        let planes = [16, 32, 64]
+        let inner = spec.widths ?? (0..<(3 * n)).map { planes[$0 / n] }
         guard inner.count == 3 * n, inner.allSatisfy({ $0 > 0 }) else {
             throw ModelError(
                 description: "\(spec.kind.rawValue): widths must be \(3 * n) positive block widths, got \(inner)")
         }
-        let c1 = Conv2d("conv1", store: store, input: x, outChannels: 16, kernel: 3, padding: 1, bias: false)
+        let kept = spec.streamChannels ?? planes.map { Array(0..<$0) }
+        guard kept.count == 3,
+            zip(kept, planes).allSatisfy({ k, p in
+                !k.isEmpty && k == k.sorted() && Set(k).count == k.count
+                    && k.allSatisfy { (0..<p).contains($0) }
+            })
+        else {
+            throw ModelError(
+                description: "\(spec.kind.rawValue): stream channels must be 3 ascending non-empty index lists "
+                    + "within 16/32/64, got \(kept)")
+        }
+        let c1 = Conv2d(
+            "conv1", store: store, input: x, outChannels: kept[0].count, kernel: 3, padding: 1, bias: false)
         let b1 = BatchNorm2d("bn1", store: store, shape: c1.outShape)
         let r1 = ReLU("relu1", shape: c1.outShape)
         layers = [c1, b1, r1]
@@ -169,30 +189,35 @@ public enum ModelBuilder {
         // here and rebased to graph indices once the inner spaces are in.
         var streams = [
             ChannelSpace(
-                name: "stage1.stream", channels: 16, producers: [Producer(c1.outRef, batchNorm: b1.ref)],
-                compactable: false)
+                name: "stage1.stream", channels: kept[0].count, producers: [Producer(c1.outRef, batchNorm: b1.ref)])
         ]
         var blockIndex = 0
-        for (stage, planes) in [16, 32, 64].enumerated() {
+        for stage in 0..<3 {
+            var shortcut: [Int]? = nil
             if stage > 0 {
-                // Option A: channel c of the previous stream continues as channel c + pad of this one.
-                let pad = (planes - shape.c) / 2
+                // Option A on the standard indices: channel c of the previous stream continues as c + pad.
+                let pad = (planes[stage] - planes[stage - 1]) / 2
+                let into = kept[stage].map { j in kept[stage - 1].firstIndex(of: j - pad) ?? -1 }
+                let from = kept[stage - 1].map { c in kept[stage].firstIndex(of: c + pad) ?? -1 }
+                shortcut = into
                 let previous = streams.count - 1
-                streams[previous].consumers.append(.link(space: previous + 1, offset: pad))
+                streams[previous].consumers.append(.link(space: previous + 1, map: from))
                 streams.append(
                     ChannelSpace(
-                        name: "stage\(stage + 1).stream", channels: planes,
-                        producers: [Producer(.link(space: previous, offset: -pad))], compactable: false))
+                        name: "stage\(stage + 1).stream", channels: kept[stage].count,
+                        producers: [Producer(.link(space: previous, map: into))]))
             }
             for i in 0..<n {
-                let stride = (stage > 0 && i == 0) ? 2 : 1
+                let first = stage > 0 && i == 0
                 let block = ResidualBlock(
-                    "layer\(stage + 1).\(i)", store: store, input: shape, planes: planes,
-                    stride: stride, inner: inner[blockIndex])
+                    "layer\(stage + 1).\(i)", store: store, input: shape, planes: kept[stage].count,
+                    stride: first ? 2 : 1, inner: inner[blockIndex],
+                    shortcut: first ? shortcut : Array(0..<kept[stage].count))
                 blockIndex += 1
                 layers.append(block)
+                // A stage's first block reads the previous stream and writes this one.
                 let k = streams.count - 1
-                streams[k].consumers.append(block.conv1.inRef)
+                streams[first ? k - 1 : k].consumers.append(block.conv1.inRef)
                 streams[k].producers.append(Producer(block.conv2.outRef, batchNorm: block.bn2.ref))
                 graph.add(
                     ChannelSpace(
@@ -204,12 +229,12 @@ public enum ModelBuilder {
         }
         let gap = AvgPool2d(global: "avgpool", shape: shape)
         layers.append(gap)
-        let fc = Linear("fc", store: store, inFeatures: 64, outFeatures: spec.outputs)
+        let fc = Linear("fc", store: store, inFeatures: shape.c, outFeatures: spec.outputs)
         layers.append(fc)
         streams[streams.count - 1].consumers.append(fc.inRef())
         let base = graph.spaces.count
         func rebase(_ r: ChannelRef) -> ChannelRef {
-            if case .link(let sp, let off) = r { return .link(space: base + sp, offset: off) }
+            if case .link(let sp, let map) = r { return .link(space: base + sp, map: map) }
             return r
         }
         for var st in streams {

@@ -118,8 +118,8 @@ public struct LayerSparsity: Codable, Equatable {
     public var outputs: Int, outputsRemoved: Int
     public var inputs: Int, inputsRemoved: Int
     public var kernelsRemoved: Int
-    /// Multiply-adds per example, dense and in the compact export (which drops only the dead channels of
-    /// compactable spaces: not input features, not residual-stream channels).
+    /// Multiply-adds per example, dense and in the compact export (which drops the dead channels of
+    /// compactable spaces: every space but image input channels).
     public var macs: Int, macsAfter: Int
     /// Outputs and inputs the compact export drops (dead channels of compactable spaces).
     public var outputsDropped = 0, inputsDropped = 0
@@ -397,9 +397,9 @@ public final class Pruner {
             return (0..<O).allSatisfy { allZero(w + ($0 * C + c) * k, k) }
         case .linearIn(_, let w, let sh, let block):
             return (0..<sh[0]).allSatisfy { allZero(w + $0 * sh[1] + c * block, block) }
-        case .link(let space, let offset):
-            let j = c + offset
-            return j < 0 || j >= dead[space].count || dead[space][j]
+        case .link(let space, let map):
+            let j = map[c]
+            return j < 0 || dead[space][j]
         }
     }
 
