@@ -59,10 +59,7 @@ extension TrainSettings {
         if shrink == .on && !c.pruning.enabled {
             throw SettingError("shrink", "needs prune (nothing is removed without it)")
         }
-        if shrink == .on && c.model != .mlp {
-            throw SettingError("shrink", "is available for mlp; the convolutional models train masked")
-        }
-        c.shrink = c.pruning.enabled && c.model == .mlp && (shrink ?? .on).isOn
+        c.shrink = c.pruning.enabled && (shrink ?? .on).isOn
         var r = RunControls()
         if let v = syncCheckEvery { r.syncCheckEvery = v }
         if let v = collectiveTimeout { r.collectiveTimeout = v }
@@ -76,6 +73,14 @@ extension TrainSettings {
         var p = PruningConfig.defaults(model: model)
         p.enabled = prune ?? false
         if let v = warmUp { p.warmUp = v }
+        if let v = convGroups {
+            p.convGroups = v
+            if v == .channels {
+                if pruneKernels == true { throw SettingError("prune-kernels", "only with conv-groups kernels") }
+                (p.pruneKernels, p.softThreshold, p.hardThreshold) =
+                    (false, PruningConfig.channelSoftThreshold, PruningConfig.channelHardThreshold)
+            }
+        }
         if let s = targetSparsity {
             guard s > 0 && s < 1 else { throw SettingError("target-sparsity", "must be in (0, 1), got \(s)") }
             guard p.enabled else { throw SettingError("target-sparsity", "needs prune (the E-steps reach it)") }
@@ -217,6 +222,7 @@ extension TrainSettings {
         hardThreshold = PerFamily(conv: p.hardThreshold, fc: p.fcHardThreshold, layers: p.layerHardThreshold ?? [:])
         thetaPrior = BetaPrior(a: p.thetaPrior[0], b: p.thetaPrior[1])
         pruneKernels = p.pruneKernels
+        convGroups = p.convGroups
         targetSparsity = p.targetSparsity
         targetEpoch = p.targetEpoch
         pruneFirstLayer = p.pruneFirstLayer ? .on : .off

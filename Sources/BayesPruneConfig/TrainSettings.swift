@@ -62,6 +62,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var hardThreshold: PerFamily?
     public var thetaPrior: BetaPrior?
     public var pruneKernels: Bool?
+    public var convGroups: ConvGroups?
     public var targetSparsity: Double?
     public var targetEpoch: Int?
     public var pruneFirstLayer: OnOff?
@@ -105,6 +106,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         case hardThreshold = "hard-threshold"
         case thetaPrior = "theta-prior"
         case pruneKernels = "prune-kernels"
+        case convGroups = "conv-groups"
         case targetSparsity = "target-sparsity"
         case targetEpoch = "target-epoch"
         case pruneFirstLayer = "prune-first-layer"

@@ -38,6 +38,10 @@ public struct PruningConfig: Codable, Equatable, Sendable {
     public var thetaPrior: [Double] = [1, 1]
     public var initialTheta = 0.5
     public var pruneKernels = false
+    /// A convolution's E-step group (`--conv-groups`): kernels or channels (ChannelGroups.swift); nil:
+    /// kernels (runs of earlier versions). With channels, the conv family's soft threshold applies to a
+    /// channel group's mean square and its hard threshold to the group's largest magnitude.
+    public var convGroups: ConvGroups?
     /// Whether the first / last weight layer is prunable (consistency can still remove its dead parts).
     public var pruneFirstLayer = false
     public var pruneLastLayer = false
@@ -61,6 +65,12 @@ public struct PruningConfig: Codable, Equatable, Sendable {
     /// keeps the model's λ): the authors' 5e-4, with which the thresholds were chosen. adavb's 1e-3 for mlp and lenet without pruning made `mlp --prune --epochs 3`
     /// remove 480 of 784 input pixels at its second E-step and lose 1.1 points (README, Pruning).
     public static let defaultLambda1 = 5e-4
+
+    /// The conv family's thresholds with `--conv-groups channels`: a group in the spike when the mean square
+    /// of its batch-norm scales and shifts is at most 1e-2 (|γ| about 0.1 against 1 at the start), removed
+    /// when none of them exceeds 1e-2 in magnitude.
+    public static let channelSoftThreshold = 1e-2
+    public static let channelHardThreshold = 1e-2
 
     /// Per model: mlp also prunes its first layer (input selection) and its last. The ResNets use the
     /// hand-tuned recipe's convolution settings (README, Pruning: ResNet-20, 6 epochs, soft threshold 3e-3:
@@ -162,6 +172,12 @@ public final class Pruner {
     public internal(set) var dead: [[Bool]]
     /// λ0's factor in the sampler's per-weight decay: lambda0Steps / steps per epoch (1 when not calibrated).
     public let spikeScale: Double
+    /// With `--conv-groups channels`, the E-step's groups of the prunable convolutions (their kernels are no
+    /// groups then); empty otherwise.
+    public let channelGroups: [ChannelGroup]
+    /// Whether a tensor's own groups (kernels, fc columns) are E-step groups: not a convolution's when it
+    /// is pruned by channel groups.
+    func ownGroups(_ e: ParameterEntry) -> Bool { !(config.convGroups == .channels && e.group == .convKernel) }
 
     /// `stepsPerEpoch`: the E-step interval in sampler steps (0: unknown, λ0 applied as given).
     public init(network: Network, config: PruningConfig, dataSize: Int, lambda1: Float, stepsPerEpoch: Int = 0) {
@@ -184,6 +200,7 @@ public final class Pruner {
                 && (config.pruneFirstLayer || e.layerIndex != 0) && (config.pruneLastLayer || !e.isLastLayer)
         }
         dead = network.graph.spaces.map { [Bool](repeating: false, count: $0.channels) }
+        channelGroups = Self.channelGroups(network: network, config: config, prunable: prunable)
     }
 
     // MARK: - E-step
@@ -272,7 +289,7 @@ public final class Pruner {
         for (t, e) in prunable.enumerated() {
             let l0 = config.lambda0(for: e)
             var sp = [Bool](repeating: false, count: ms[t].count)
-            for (g, v) in ms[t].enumerated() {
+            for (g, v) in ms[t].enumerated() where ownGroups(e) {
                 let m = stats.sizes[t][g]
                 if m == 0 {
                     sp[g] = true
@@ -296,12 +313,21 @@ public final class Pruner {
             }
             spike.append(sp)
         }
+        var channelStats: (meanSquares: [Double], largest: [Double])?
+        if !channelGroups.isEmpty {
+            let stats = try channelGroupStatistics(comm)
+            let r = channelEStep(meanSquares: stats.meanSquares, largest: stats.largest)
+            (slabCount, groups, inclusionSum) = (slabCount + r.slab, groups + r.groups, inclusionSum + r.inclusion)
+            channelStats = stats
+        }
         if config.eStep == .bayes && groups > 0 {
             theta = SpikeAndSlab.updatedTheta(
                 inclusionSum: inclusionSum, groups: groups, a: config.thetaPrior[0], b: config.thetaPrior[1])
         }
         hardPrune(spike: spike, meanSquares: ms)
-        if let target = scheduledSparsity() { removeWeakestGroups(until: target, meanSquares: ms) }
+        if let target = scheduledSparsity() {
+            removeWeakestGroups(until: target, meanSquares: ms, channelMeanSquares: channelStats?.meanSquares ?? [])
+        }
         propagate()
         if comm.size > 1 {
             // Masks must be identical on every rank even if the replicas drifted by rounding: a weight
@@ -326,7 +352,7 @@ public final class Pruner {
 
     func hardPrune(spike: [[Bool]], meanSquares ms: [[Double]]) {
         let s = network.store
-        for (t, e) in prunable.enumerated() {
+        for (t, e) in prunable.enumerated() where ownGroups(e) {
             let w = s.value(e.offset)
             let hard = config.hard(for: e)
             switch e.group {

@@ -53,6 +53,9 @@ extension Pruner {
         for r in space.consumers { copyChannel(r, c, from: before) }
         // Back in the slab: with the spike's decay the kept channel would shrink and be guarded again.
         for r in space.producers.map(\.ref) + space.consumers { forEachIndex(r, c) { lambda[$0] = lambda1 } }
+        for bn in space.producers.compactMap(\.batchNorm) {
+            (lambda[bn.scale + c], lambda[bn.shift + c]) = (lambda1, lambda1)
+        }
     }
 
     /// Sum of squares of a channel's weights: its producers' rows, or for the input features (no

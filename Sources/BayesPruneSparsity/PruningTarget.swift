@@ -30,23 +30,32 @@ extension Pruner {
 
     /// Removes the fewest weakest live groups (mean square over the tensor's mean of live groups) whose
     /// removal, with what the channel graph then removes, reaches `target`: a binary search over how many,
-    /// since the graph's removals make the count nonlinear. `ms`: the E-step's group statistics
-    /// (identical on every rank, so every rank decides alike).
-    func removeWeakestGroups(until target: Double, meanSquares ms: [[Double]]) {
+    /// since the graph's removals make the count nonlinear. `ms`: the E-step's group statistics, and
+    /// `channelMS` the channel groups' (identical on every rank, so every rank decides alike). Channel groups
+    /// rank with t = −1, relative to the mean of their rank key's live groups.
+    func removeWeakestGroups(until target: Double, meanSquares ms: [[Double]], channelMeanSquares channelMS: [Double]) {
         propagate()
         guard removedFraction() < target else { return }
         var ranked: [(score: Double, t: Int, g: Int)] = []
-        for (t, e) in prunable.enumerated() {
+        for (t, e) in prunable.enumerated() where ownGroups(e) {
             let live = ms[t].indices.filter { groupLive(e, $0) }
             let mean = live.reduce(0.0) { $0 + ms[t][$1] } / Double(max(live.count, 1))
             for g in live { ranked.append((mean > 0 ? ms[t][g] / mean : 0, t, g)) }
+        }
+        let liveChannels = channelGroups.indices.filter(channelGroupLive)
+        let byKey = Dictionary(grouping: liveChannels) { channelGroups[$0].rankKey }
+        for (_, groups) in byKey {
+            let mean = groups.reduce(0.0) { $0 + channelMS[$1] } / Double(groups.count)
+            for g in groups { ranked.append((mean > 0 ? channelMS[g] / mean : 0, -1, g)) }
         }
         ranked.sort { ($0.score, $0.t, $0.g) < ($1.score, $1.t, $1.g) }
         let before = (mask: mask.array, dead: dead)
         func tryRemoving(_ n: Int) -> Double {
             mask.pointer.update(from: before.mask, count: before.mask.count)
             dead = before.dead
-            for r in ranked.prefix(n) { _ = removeGroup(prunable[r.t], r.g) }
+            for r in ranked.prefix(n) {
+                if r.t < 0 { removeChannelGroup(r.g) } else { _ = removeGroup(prunable[r.t], r.g) }
+            }
             propagate()
             return removedFraction()
         }

@@ -51,7 +51,8 @@ public struct EpochMetrics {
     /// Time spent inside the epoch on posterior samples taken between its steps (scoring the test set and
     /// writing the sample), which `seconds` and `imagesPerSecond` leave out.
     public var sampleSeconds: Double?
-    /// With `--shrink`: forward multiply-adds per example of the compact copy being trained.
+    /// Forward multiply-adds per example of the network the epoch's steps ran on: the compact copy with
+    /// `--shrink` once channels are removed, else the full network (nil in runs of earlier versions).
     public var trainingMACsPerExample: Int?
 
     private enum Key: String, CodingKey {

@@ -380,7 +380,7 @@ public final class Trainer {
             seconds: seconds, imagesPerSecond: Double((run.steps - e.firstBatch) * config.batchSize) / seconds,
             lr: e.lr, baseLR: config.lr, elapsedSeconds: monotonicSeconds() - run.started, evaluation: evaluation,
             preconditioner: Sampler.preconditionerSummary(sampler, state: compact?.state ?? state, lr: Float(e.lr)))
-        m.trainingMACsPerExample = compact.map { $0.network.macsPerExample }
+        m.trainingMACsPerExample = (compact?.network ?? network).macsPerExample
         if e.sampleSeconds > 0 { m.sampleSeconds = e.sampleSeconds }
         if let pruner { describePruning(pruner, active: e.pruningActive, into: &m) }
         if communicator.size > 1 {

@@ -16,6 +16,7 @@ extension ModelKind: ExpressibleByArgument {}
 extension SamplerKind: ExpressibleByArgument {}
 extension ScheduleKind: ExpressibleByArgument {}
 extension EStepMode: ExpressibleByArgument {}
+extension ConvGroups: ExpressibleByArgument {}
 extension OnOff: ExpressibleByArgument {}
 extension InitScheme: ExpressibleByArgument {}
 extension TargetScalingMode: ExpressibleByArgument {}
@@ -235,6 +236,13 @@ struct PruningOptions: ParsableArguments {
     )
     var pruneKernels: Bool?
     @Option(
+        help:
+            ArgumentHelp(
+                "A convolution's E-step group: kernels (single k×k kernels, the paper's) or channels (whole channels; "
+                    + "the channels residual additions tie are one group, so ResNet streams shrink too; the soft "
+                    + "threshold then reads the group's batch-norm scales, default 1e-2,1e-2). Default kernels."))
+    var convGroups: ConvGroups?
+    @Option(
         parsing: .unconditional,
         help: "Fraction of prunable weights to remove by --target-epoch (cubic schedule, weakest first).")
     var targetSparsity: Double?
@@ -248,8 +256,8 @@ struct PruningOptions: ParsableArguments {
     @Option(
         help:
             ArgumentHelp(
-                "Train on a compact copy of mlp once units or input columns are removed for good, so the remaining "
-                    + "epochs cost what the small network costs (default on with --prune)."))
+                "Train on a compact copy of the network once channels, units or input columns are removed for good, "
+                    + "so the remaining epochs cost what the small network costs (default on with --prune)."))
     var shrink: OnOff?
 
     func apply(to s: inout TrainSettings) {
@@ -263,6 +271,7 @@ struct PruningOptions: ParsableArguments {
         s.hardThreshold = hardThreshold
         s.thetaPrior = thetaPrior
         s.pruneKernels = pruneKernels
+        s.convGroups = convGroups
         s.targetSparsity = targetSparsity
         s.targetEpoch = targetEpoch
         s.pruneFirstLayer = pruneFirstLayer

@@ -163,6 +163,59 @@ func quadrantConfig(
         for b in 0..<3 { #expect(in5(s.entry(named: "layer1.\(b).conv1.weight")!)) }
     }
 
+    /// `--conv-groups channels`: a residual dependency group is one decision. Stream channel 5 of stage 1
+    /// (13 of stage 2, 29 of stage 3) with every producer's batch norm near zero goes everywhere at once; stream
+    /// channel 6 with one weak producer among strong ones stays whole; a group just below the soft threshold
+    /// stays, with the spike's decay on its producers.
+    @Test func residualDependencyGroupIsOneDecision() throws {
+        let net = try ModelBuilder.build(ModelSpec(kind: .resnet20, input: ActShape(1, 12, 12), outputs: 4), seed: 3)
+        var pc = PruningConfig.defaults(model: .resnet20)
+        (pc.enabled, pc.convGroups) = (true, .channels)
+        (pc.softThreshold, pc.hardThreshold) = (PruningConfig.channelSoftThreshold, PruningConfig.channelHardThreshold)
+        let pruner = Pruner(network: net, config: pc, dataSize: 200, lambda1: 5e-4)
+        let s = net.store
+        let streamNorms = ["bn1"] + (0..<9).map { "layer\($0 / 3 + 1).\($0 % 3).bn2" }
+        func stream(_ bn: String, _ c1: Int) -> Int {
+            bn == "bn1" || bn.hasPrefix("layer1") ? c1 : bn.hasPrefix("layer2") ? c1 + 8 : c1 + 24
+        }
+        func set(_ bn: String, _ c: Int, _ v: Float) {
+            s.values[s.entry(named: bn + ".weight")!.offset + c] = v
+            s.values[s.entry(named: bn + ".bias")!.offset + c] = v
+        }
+        for bn in streamNorms { set(bn, stream(bn, 5), 1e-3) }
+        set("layer1.1.bn2", 6, 1e-3)
+        for bn in streamNorms { set(bn, stream(bn, 7), 0.05) }  // mean square 2.5e-3: spike, above hard
+        try pruner.step(SingleProcess())
+        func filterRemoved(_ conv: String, _ o: Int) -> Bool {
+            let e = s.entry(named: conv + ".weight")!
+            let per = e.shape[1] * 9
+            return (0..<per).allSatisfy { pruner.mask[e.offset + o * per + $0] == 0 }
+        }
+        func inputRemoved(_ conv: String, _ c: Int) -> Bool {
+            let e = s.entry(named: conv + ".weight")!
+            return (0..<e.shape[0]).allSatisfy { o in
+                (0..<9).allSatisfy { pruner.mask[e.offset + (o * e.shape[1] + c) * 9 + $0] == 0 }
+            }
+        }
+        #expect(filterRemoved("conv1", 5))
+        for b in 0..<9 {
+            let (stage, conv) = (b / 3 + 1, "layer\(b / 3 + 1).\(b % 3)")
+            let c = [5, 13, 29][stage - 1]
+            #expect(filterRemoved(conv + ".conv2", c), "\(conv).conv2 filter \(c)")
+            // A stage's first block reads the previous stream.
+            let read = b % 3 == 0 && stage > 1 ? [5, 13, 29][stage - 2] : c
+            #expect(inputRemoved(conv + ".conv1", read), "\(conv).conv1 input \(read)")
+            #expect(!filterRemoved(conv + ".conv2", stream(conv + ".bn2", 6)))
+            #expect(!filterRemoved(conv + ".conv2", stream(conv + ".bn2", 7)))
+        }
+        let fc = s.entry(named: "fc.weight")!
+        #expect((0..<4).allSatisfy { pruner.mask[fc.offset + $0 * 64 + 29] == 0 })
+        let spike = Float(pc.lambda0 * pruner.spikeScale)
+        #expect(pruner.lambda[s.entry(named: "layer2.1.bn2.weight")!.offset + 15] == spike)
+        #expect(pruner.lambda[s.entry(named: "layer2.1.bn2.weight")!.offset + 14] == pruner.lambda1)
+        #expect(pruner.layerReport().first { $0.layer == "layer3.2.conv2" }!.outputsDropped == 1)
+    }
+
     /// The compact export predicts what the masked network predicts (within 1e-5).
     @Test(arguments: [ModelKind.mlp, .lenet, .resnet20])
     func compactExportMatchesTheMaskedNetwork(model: ModelKind) throws {
