@@ -3,6 +3,7 @@
 /// A config file that cannot be read or has a bad key or value. `description`: "FILE: what", one line.
 
 import BayesPruneKernels
+import BayesPruneNN
 import Foundation
 import TOMLKit
 
@@ -100,7 +101,7 @@ extension TrainSettings {
 
     /// Values of the enum-valued keys, for messages.
     static let allowedValues: [String: String] = [
-        "data": "fashion-mnist, mnist, cifar10, cifar100, csv", "model": "mlp, lenet, resnet20, resnet32, resnet56",
+        "data": "fashion-mnist, mnist, cifar10, cifar100, csv", "model": ModelKind.allCases.map(\.rawValue).joined(separator: ", "),
         "sampler": "sgd, adavb, sghmc, sgld", "schedule": "constant, cyclical", "e-step": "threshold, bayes",
         "task": "multiclass, binary, regression", "cifar100-labels": "fine, coarse",
         "init": "pytorch, he-normal", "target-scaling": "standardize, none", "shrink": "on, off",

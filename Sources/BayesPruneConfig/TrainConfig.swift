@@ -55,6 +55,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var widths: [Int]?
     /// The residual-stream channels a compacted ResNet keeps (see ModelSpec.streamChannels); nil: all.
     public var streamChannels: [[Int]]?
+    /// The channel-space widths of a compacted deep ResNet (see ModelSpec.spaceWidths); nil: standard.
+    public var spaceWidths: [String: Int]?
     public var seed: UInt64 = 1
     /// BLAS threads per process (nil before the runtime resolved it).
     public var threads: Int?
@@ -76,6 +78,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public func modelSpec(input: ActShape, outputs: Int, loss: LossKind) -> ModelSpec {
         var s = ModelSpec(kind: model, input: input, outputs: outputs, loss: loss, hidden: hidden, widths: widths,
             streamChannels: streamChannels)
+        s.spaceWidths = spaceWidths
         s.initScheme = initScheme ?? .heNormal
         s.noiseVariance = Float(noiseVariance ?? 1)
         return s

@@ -19,6 +19,8 @@ public struct CompactSummary: Codable {
     /// mlp's hidden widths (nil for the other models, which use `widths`).
     public var hidden: [Int]?
     public var widths: [Int]?
+    /// ResNets: each stage's kept residual-stream channels (indices of the standard 16/32/64; nil: all).
+    public var streamChannels: [[Int]]?
     public var denseParameters: Int
     public var compactParameters: Int
     public var denseMACsPerExample: Int
@@ -82,6 +84,7 @@ public enum CompactExport {
             metadata: ["model": c.model.rawValue, "format": "bayesprune-compact-1"])
         let summary = CompactSummary(
             model: c.model.rawValue, source: directory, hidden: c.model == .mlp ? c.hidden : nil, widths: c.widths,
+            streamChannels: c.streamChannels,
             denseParameters: dense.store.parameterCount, compactParameters: compact.store.parameterCount,
             denseMACsPerExample: dense.macsPerExample, compactMACsPerExample: compact.macsPerExample,
             inputColumns: cm.featureNames.isEmpty ? nil : cm.featureNames)
@@ -104,6 +107,8 @@ public enum CompactExport {
             for r in sp.consumers {
                 if case .linearIn(let l, _, _, let block) = r {
                     sel.inputs[l] = live.flatMap { c in (0..<block).map { c * block + $0 } }
+                } else if case .batchNormIn(let l, _, _, _) = r {
+                    sel.batchNorm[l] = live
                 } else if let l = r.layer {
                     sel.inputs[l] = live
                 }
@@ -119,6 +124,9 @@ public enum CompactExport {
         switch c.model {
         case .mlp: c.hidden = (1...c.hidden.count).map { count("fc\($0).out") }
         case .lenet: c.widths = [count("conv1.out"), count("conv2.out"), count("fc1.out"), count("fc2.out")]
+        case .resnet18, .preactResnet18, .wrn16x4, .wrn28x10, .resnet50:
+            c.spaceWidths = Dictionary(
+                uniqueKeysWithValues: spaces.filter { !$0.isInput }.map { ($0.name, count($0.name)) })
         case .resnet20, .resnet32, .resnet56:
             c.widths = spaces.filter { $0.name.hasSuffix(".inner") }.map { count($0.name) }
             // Kept stream channels as indices of the standard streams (a compact network's own are the

@@ -19,11 +19,16 @@ public enum ChannelRef: Sendable {
     /// Channel c of this space is channel map[c] of space `space` (−1: none), the shortcut between two
     /// residual streams.
     case link(space: Int, map: [Int])
+    /// Channel c of a batch norm that reads the space (a pre-activation block's first, or the final one):
+    /// scale[c] and shift[c]. It never keeps a channel alive by itself (it only rescales what it reads)
+    /// and goes with the channel.
+    case batchNormIn(layer: String, scale: Int, shift: Int, channels: Int)
 
     public var layer: String? {
         switch self {
         case .convOut(let l, _, _, _), .linearOut(let l, _, _, _), .convIn(let l, _, _), .linearIn(let l, _, _, _):
             return l
+        case .batchNormIn(let l, _, _, _): return l
         case .link: return nil
         }
     }

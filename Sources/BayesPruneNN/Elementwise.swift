@@ -34,23 +34,27 @@ public final class ReLU: Layer {
     }
 }
 
-/// Max pooling with a k×k window and stride s, no padding (the argmax is kept for backward).
+/// Max pooling with a k×k window, stride s and implicit −∞ padding p (the argmax is kept for backward).
 public final class MaxPool2d: Layer {
     public let name: String
     public var kind: LayerKind { .pool }
     public let inShape: ActShape, outShape: ActShape
-    public let window: Int, stride: Int
+    public let window: Int, stride: Int, padding: Int
     public var macsPerExample: Int { 0 }
     public var needsInputGradient = true
     private var out = Scratch(), dx = Scratch()
     private var argmax: [Int32] = []
 
-    public init(_ name: String, shape: ActShape, window: Int, stride: Int? = nil) {
+    public init(_ name: String, shape: ActShape, window: Int, stride: Int? = nil, padding: Int = 0) {
         self.name = name
         inShape = shape
         self.window = window
         self.stride = stride ?? window
-        outShape = ActShape(shape.c, (shape.h - window) / self.stride + 1, (shape.w - window) / self.stride + 1)
+        self.padding = padding
+        precondition(padding < window, "\(name): padding must be smaller than the window")
+        outShape = ActShape(
+            shape.c, (shape.h + 2 * padding - window) / self.stride + 1,
+            (shape.w + 2 * padding - window) / self.stride + 1)
         precondition(outShape.h > 0 && outShape.w > 0, "\(name): pooling window larger than input \(shape)")
     }
     public func initialize(rng: inout Xoshiro256, scheme: InitScheme) {}
@@ -60,22 +64,24 @@ public final class MaxPool2d: Layer {
         let y = out.pointer(count: planes * outShape.plane)
         if argmax.count < planes * outShape.plane { argmax = [Int32](repeating: 0, count: planes * outShape.plane) }
         argmax.withUnsafeMutableBufferPointer { am in
-            if window == 2 && stride == 2 {
+            if window == 2 && stride == 2 && padding == 0 {
                 vMaxPool2x2(x, y, argmax: am.baseAddress!, planes: planes, h: inShape.h, w: inShape.w)
                 return
             }
+            let (H, W, pad) = (inShape.h, inShape.w, padding)
             for p in 0..<planes {
                 let src = x + p * inShape.plane
                 let dst = y + p * outShape.plane
                 for oh in 0..<outShape.h {
                     for ow in 0..<outShape.w {
+                        // Window rows/columns inside the input (padding < window: never empty).
+                        let (r0, c0) = (oh * stride - pad, ow * stride - pad)
                         var best = -Float.infinity
-                        var bestIdx = 0
-                        for i in 0..<window {
-                            let rowBase = (oh * stride + i) * inShape.w + ow * stride
-                            for j in 0..<window where src[rowBase + j] > best {
-                                best = src[rowBase + j]
-                                bestIdx = rowBase + j
+                        var bestIdx = max(r0, 0) * W + max(c0, 0)
+                        for r in max(r0, 0)..<min(r0 + window, H) {
+                            for c in max(c0, 0)..<min(c0 + window, W) where src[r * W + c] > best {
+                                best = src[r * W + c]
+                                bestIdx = r * W + c
                             }
                         }
                         dst[oh * outShape.w + ow] = best

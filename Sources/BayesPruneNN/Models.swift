@@ -1,9 +1,15 @@
-// The model zoo, built from a name and the data's shape: mlp, lenet (LeNet-5 style), and the CIFAR
-// ResNets 20/32/56 (3 stages of 16/32/64 channels with batch norm and option-A shortcuts).
+// The model zoo, built from a name and the data's shape: mlp, lenet (LeNet-5 style), the CIFAR ResNets
+// 20/32/56 (3 stages of 16/32/64 channels with batch norm and option-A shortcuts), and ResNet-18,
+// PreAct-ResNet-18, WideResNet-16-4/28-10 and ResNet-50 (DeepResNets.swift).
 import BayesPruneKernels
 
 public enum ModelKind: String, CaseIterable, Codable, Sendable {
     case mlp, lenet, resnet20, resnet32, resnet56
+    case resnet18
+    case preactResnet18 = "preact-resnet18"
+    case wrn16x4 = "wrn-16-4"
+    case wrn28x10 = "wrn-28-10"
+    case resnet50
 
     /// Basic blocks per stage of the CIFAR ResNets (depth = 6n + 2).
     var blocksPerStage: Int? {
@@ -32,6 +38,9 @@ public struct ModelSpec: Sendable {
     /// standard stream (16, 32, 64 channels), ascending; nil: all. The shortcuts between stages follow
     /// from them (option A on the standard indices, restricted to the kept channels).
     public var streamChannels: [[Int]]?
+    /// resnet18, preact-resnet18, wrn-*, resnet50 of a compacted network: the width of each channel space
+    /// by name (`stem.stream`, `layerS.B.stream`, `layerS.B.innerK`); a space not named keeps its width.
+    public var spaceWidths: [String: Int]?
     /// How weight layers are initialized (default he-normal).
     public var initScheme: InitScheme = .heNormal
     /// σ² of the Gaussian likelihood of a regression output: loss (y − t)²/(2σ²) (default 1; PyTorch's
@@ -62,6 +71,7 @@ public enum ModelBuilder {
         case .mlp: (layers, graph) = try mlp(spec, store)
         case .lenet: (layers, graph) = try lenet(spec, store)
         case .resnet20, .resnet32, .resnet56: (layers, graph) = try resnet(spec, store)
+        case .resnet18, .preactResnet18, .wrn16x4, .wrn28x10, .resnet50: (layers, graph) = try deepResNet(spec, store)
         }
         store.finalize()
         let net = Network(

@@ -33,7 +33,10 @@ public final class Network {
         if inputShape.plane == 1 && inputShape.c > 1, let first = layers.first as? Linear {
             first.exampleMajorInput = true
         }
-        for l in layers { (l as? ResidualBlock)?.profiler = profiler }
+        for l in layers {
+            (l as? ResidualBlock)?.profiler = profiler
+            (l as? ResNetBlock)?.profiler = profiler
+        }
     }
 
     /// Every layer, composite layers expanded, in forward order.

@@ -83,7 +83,7 @@ public struct PruningConfig: Codable, Equatable, Sendable {
         case .mlp:
             c.pruneFirstLayer = true
             c.pruneLastLayer = true
-        case .resnet20, .resnet32, .resnet56:
+        case .resnet20, .resnet32, .resnet56, .resnet18, .preactResnet18, .wrn16x4, .wrn28x10, .resnet50:
             c.lambda0 = 5
             c.softThreshold = 3e-3
             c.pruneKernels = true
@@ -426,6 +426,7 @@ public final class Pruner {
         case .link(let space, let map):
             let j = map[c]
             return j < 0 || dead[space][j]
+        case .batchNormIn: return true
         }
     }
 
@@ -440,6 +441,9 @@ public final class Pruner {
             if let bias { zero(bias + c, 1) }
         case .convIn(_, let w, let sh): removeConvIn(weight: w, shape: sh, c)
         case .linearIn(_, let w, let sh, let block): removeLinearIn(w, shape: sh, first: c * block, count: block)
+        case .batchNormIn(_, let scale, let shift, _):
+            zero(scale + c, 1)
+            zero(shift + c, 1)
         case .link: break
         }
     }

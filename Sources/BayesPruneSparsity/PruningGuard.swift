@@ -94,6 +94,9 @@ extension Pruner {
             for o in 0..<outs { for j in 0..<k { body(w + (o * ins + c) * k + j) } }
         case .linearIn(_, let w, let sh, let block):
             for o in 0..<sh[0] { for j in 0..<block { body(w + o * sh[1] + c * block + j) } }
+        case .batchNormIn(_, let scale, let shift, _):
+            body(scale + c)
+            body(shift + c)
         case .link: break
         }
     }

@@ -93,13 +93,16 @@ func checkLayer(
 
     @Test(arguments: [
         (3, 1, 0, true), (3, 2, 1, false), (5, 1, 2, true), (2, 2, 0, true), (1, 1, 0, true), (3, 3, 1, true),
+        (7, 2, 3, false),
     ])
     func conv(kernel: Int, stride: Int, padding: Int, bias: Bool) {
         checkConv(kernel: kernel, stride: stride, padding: padding, bias: bias, useDNNL: true)
     }
 
     /// The im2col + GEMM fallback (oneDNN off) passes the same finite-difference check.
-    @Test(arguments: [(3, 1, 0, true), (3, 2, 1, false), (5, 1, 2, true), (1, 1, 0, true), (3, 3, 1, true)])
+    @Test(arguments: [
+        (3, 1, 0, true), (3, 2, 1, false), (5, 1, 2, true), (1, 1, 0, true), (3, 3, 1, true), (7, 2, 3, false),
+    ])
     func convIm2col(kernel: Int, stride: Int, padding: Int, bias: Bool) {
         checkConv(kernel: kernel, stride: stride, padding: padding, bias: bias, useDNNL: false)
     }
@@ -107,7 +110,7 @@ func checkLayer(
     /// oneDNN and im2col + GEMM agree on outputs, input gradients and accumulated parameter gradients.
     @Test(arguments: [
         (1, 5, 1, 2, true), (3, 3, 1, 1, false), (3, 3, 2, 1, true), (16, 3, 2, 1, false),
-        (4, 1, 2, 0, true), (6, 5, 1, 0, true),
+        (4, 1, 2, 0, true), (6, 5, 1, 0, true), (3, 7, 2, 3, false),
     ])
     func convDNNLMatchesIm2col(inC: Int, kernel: Int, stride: Int, padding: Int, bias: Bool) {
         var results: [[Float]] = []
@@ -187,6 +190,10 @@ func checkLayer(
         checkLayer(ReLU("relu", shape: ActShape(2, 3, 3)), store: nil, batch: 2, h: 1e-3, gap: 0.05)
         checkLayer(MaxPool2d("max", shape: ActShape(2, 6, 6), window: 2), store: nil, batch: 2, h: 1e-3)
         checkLayer(MaxPool2d("max3", shape: ActShape(1, 7, 7), window: 3, stride: 2), store: nil, batch: 2, h: 1e-3)
+        // ResNet-50's stem pool: 3×3, stride 2, padding 1 (the padded border never wins).
+        checkLayer(
+            MaxPool2d("maxpad", shape: ActShape(2, 8, 8), window: 3, stride: 2, padding: 1), store: nil, batch: 2,
+            h: 1e-3)
         checkLayer(AvgPool2d("avg", shape: ActShape(2, 6, 6), window: 2), store: nil, batch: 2)
         checkLayer(AvgPool2d(global: "gap", shape: ActShape(3, 5, 4)), store: nil, batch: 2)
         checkLayer(Flatten("flat", shape: ActShape(3, 2, 2)), store: nil, batch: 3)
@@ -275,7 +282,9 @@ func pow2(_ x: Double) -> Double { x * x }
 @Suite struct Models {
     @Test(arguments: [
         (ModelKind.mlp, ActShape(1, 28, 28)), (.lenet, ActShape(1, 28, 28)), (.lenet, ActShape(3, 32, 32)),
-        (.resnet20, ActShape(1, 28, 28)), (.resnet20, ActShape(3, 32, 32)),
+        (.resnet20, ActShape(1, 28, 28)), (.resnet20, ActShape(3, 32, 32)), (.resnet18, ActShape(1, 28, 28)),
+        (.resnet18, ActShape(3, 32, 32)), (.preactResnet18, ActShape(3, 32, 32)), (.wrn16x4, ActShape(3, 32, 32)),
+        (.resnet50, ActShape(3, 224, 224)), (.resnet50, ActShape(3, 64, 64)),
     ])
     func builtFromDataShape(kind: ModelKind, input: ActShape) throws {
         let net = try ModelBuilder.build(ModelSpec(kind: kind, input: input, outputs: 10), seed: 1)
@@ -297,6 +306,20 @@ func pow2(_ x: Double) -> Double { x * x }
         #expect(r20.store.parameterCount == 269_722)
         let r56 = try ModelBuilder.build(ModelSpec(kind: .resnet56, input: ActShape(3, 32, 32), outputs: 10), seed: 1)
         #expect(r56.store.parameterCount == 853_018)
+    }
+
+    /// The published parameter counts: ResNet-18 (CIFAR) 11.17 M, WRN-16-4 2.75 M and WRN-28-10 36.5 M for 10
+    /// classes, ResNet-50 25.56 M for ImageNet's 1000 (torchvision's 25,557,032); PreAct-ResNet-18 has
+    /// ResNet-18's convolutions with 3 904 batch-norm channels instead of 4 800 (no stem or shortcut batch
+    /// norm; each block's first normalises its input; a final one): 11,173,962 − 2·896.
+    @Test(arguments: [
+        (ModelKind.resnet18, 32, 10, 11_173_962), (.wrn16x4, 32, 10, 2_748_890), (.wrn28x10, 32, 10, 36_479_194),
+        (.resnet50, 224, 1000, 25_557_032), (.preactResnet18, 32, 10, 11_172_170),
+    ])
+    func publishedParameterCounts(kind: ModelKind, size: Int, classes: Int, count: Int) throws {
+        let net = try ModelBuilder.build(
+            ModelSpec(kind: kind, input: ActShape(3, size, size), outputs: classes), seed: 1)
+        #expect(net.store.parameterCount == count, "\(kind)")
     }
 
     /// End-to-end: the whole network's loss gradient against central differences (in training mode).
