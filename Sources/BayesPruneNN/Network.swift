@@ -29,9 +29,20 @@ public final class Network {
         self.inputShape = inputShape
         self.loss = loss
         outputs = layers.last!.outShape.size
-        layers.first?.needsInputGradient = false
+        // No layer up to and including the first one with parameters needs its input gradient (mlp on
+        // images: fc1's input gradient, a third of its multiply-adds, would only reach the flatten).
+        for l in layers {
+            l.needsInputGradient = false
+            if l.kind != .relu && l.kind != .pool && l.kind != .reshape { break }
+        }
         if inputShape.plane == 1 && inputShape.c > 1, let first = layers.first as? Linear {
             first.exampleMajorInput = true
+        }
+        // Images into flatten + fully connected: the example-major batch [B, C·H·W] already is the flattened
+        // input in PyTorch's order, so the first fully connected layer reads it as it is (no input
+        // transpose, no flatten).
+        if layers.count >= 2, layers[0] is Flatten, let fc = layers[1] as? Linear {
+            fc.exampleMajorInput = true
         }
         for l in layers { (l as? ResidualBlock)?.profiler = profiler }
     }
@@ -77,6 +88,9 @@ public final class Network {
     ) -> UnsafePointer<Float> {
         let P = inputShape.plane
         let C = inputShape.c
+        if layers.count >= 2, layers[0] is Flatten, let fc = layers[1] as? Linear, fc.exampleMajorInput {
+            return runLayers(x, from: 1, batch: batch, training: training, observe: observe)
+        }
         let t = input.pointer(count: inputShape.size * batch)
         if C == 1 {
             t.update(from: x, count: inputShape.size * batch)
@@ -95,10 +109,11 @@ public final class Network {
     }
 
     private func runLayers(
-        _ x: UnsafePointer<Float>, batch: Int, training: Bool, observe: ((Layer, UnsafePointer<Float>) -> Void)?
+        _ x: UnsafePointer<Float>, from first: Int = 0, batch: Int, training: Bool,
+        observe: ((Layer, UnsafePointer<Float>) -> Void)?
     ) -> UnsafePointer<Float> {
         var h = x
-        for l in layers {
+        for l in layers[first...] {
             h = profiler.forward(l, h, batch: batch, training: training)
             observe?(l, h)
         }
