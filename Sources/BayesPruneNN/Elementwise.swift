@@ -8,8 +8,15 @@ public final class ReLU: Layer {
     public var outShape: ActShape { inShape }
     public var macsPerExample: Int { 0 }
     public var needsInputGradient = true
-    private var out = Scratch(), dx = Scratch()
+    public var gradientBuffers: GradientBuffers? {
+        get { dx.shared }
+        set { dx.shared = newValue }
+    }
+    private var out = Scratch(), dx = GradientScratch()
     private var output: UnsafePointer<Float>?
+    /// The batch norm before this layer applies the ReLU (`BatchNorm2d.fusedReLU`, set by the network's
+    /// layout plan): forward and backward pass their input through.
+    public var fusedIntoPrevious = false
 
     public init(_ name: String, shape: ActShape) {
         self.name = name
@@ -18,6 +25,7 @@ public final class ReLU: Layer {
     public func initialize(rng: inout Xoshiro256, scheme: InitScheme) {}
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
+        if fusedIntoPrevious { return x }
         let n = inShape.size * batch
         let y = out.pointer(count: n)
         parallelRanges(n) { lo, hi in vReLU(x + lo, y + lo, count: hi - lo) }
@@ -26,9 +34,11 @@ public final class ReLU: Layer {
     }
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
-        guard needsInputGradient, let y = output else { return nil }
+        guard needsInputGradient else { return nil }
+        if fusedIntoPrevious { return dy }
+        guard let y = output else { return nil }
         let n = inShape.size * batch
-        let d = dx.pointer(count: n)
+        let d = dx.pointer(count: n, avoiding: dy)
         parallelRanges(n) { lo, hi in vReLUBackward(y: y + lo, dy: dy + lo, dx: d + lo, count: hi - lo) }
         return UnsafePointer(d)
     }
@@ -42,7 +52,11 @@ public final class MaxPool2d: Layer {
     public let window: Int, stride: Int
     public var macsPerExample: Int { 0 }
     public var needsInputGradient = true
-    private var out = Scratch(), dx = Scratch()
+    public var gradientBuffers: GradientBuffers? {
+        get { dx.shared }
+        set { dx.shared = newValue }
+    }
+    private var out = Scratch(), dx = GradientScratch()
     private var argmax: [Int32] = []
 
     public init(_ name: String, shape: ActShape, window: Int, stride: Int? = nil) {
@@ -90,7 +104,7 @@ public final class MaxPool2d: Layer {
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
         guard needsInputGradient else { return nil }
         let planes = inShape.c * batch
-        let d = dx.pointer(count: planes * inShape.plane)
+        let d = dx.pointer(count: planes * inShape.plane, avoiding: dy)
         d.update(repeating: 0, count: planes * inShape.plane)
         argmax.withUnsafeBufferPointer { am in
             for p in 0..<planes {
@@ -110,9 +124,17 @@ public final class AvgPool2d: Layer {
     public var kind: LayerKind { .pool }
     public let inShape: ActShape, outShape: ActShape
     public let windowH: Int, windowW: Int, stride: Int
+    /// Global pooling only: the input is channel-blocked with this block (0: plain; see `ActivationLayout`).
+    public var inputBlock = 0 {
+        didSet { precondition(inputBlock == 0 || outShape.plane == 1, "\(name): only global pooling reads blocked input") }
+    }
     public var macsPerExample: Int { 0 }
     public var needsInputGradient = true
-    private var out = Scratch(), dx = Scratch()
+    public var gradientBuffers: GradientBuffers? {
+        get { dx.shared }
+        set { dx.shared = newValue }
+    }
+    private var out = Scratch(), dx = GradientScratch()
 
     public init(_ name: String, shape: ActShape, window: Int, stride: Int? = nil) {
         self.name = name
@@ -138,6 +160,10 @@ public final class AvgPool2d: Layer {
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
         let planes = inShape.c * batch
         let y = out.pointer(count: planes * outShape.plane)
+        if inputBlock > 0 {
+            vBlockedGlobalAvgPool(x, y, batch: batch, channels: inShape.c, plane: inShape.plane, block: inputBlock)
+            return UnsafePointer(y)
+        }
         let scale = 1 / Float(windowH * windowW)
         for p in 0..<planes {
             let src = x + p * inShape.plane
@@ -159,7 +185,11 @@ public final class AvgPool2d: Layer {
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
         guard needsInputGradient else { return nil }
         let planes = inShape.c * batch
-        let d = dx.pointer(count: planes * inShape.plane)
+        let d = dx.pointer(count: planes * inShape.plane, avoiding: dy)
+        if inputBlock > 0 {
+            vBlockedGlobalAvgPoolBackward(dy, d, batch: batch, channels: inShape.c, plane: inShape.plane, block: inputBlock)
+            return UnsafePointer(d)
+        }
         d.update(repeating: 0, count: planes * inShape.plane)
         let scale = 1 / Float(windowH * windowW)
         for p in 0..<planes {
@@ -186,7 +216,11 @@ public final class Flatten: Layer {
     public let inShape: ActShape, outShape: ActShape
     public var macsPerExample: Int { 0 }
     public var needsInputGradient = true
-    private var out = Scratch(), dx = Scratch()
+    public var gradientBuffers: GradientBuffers? {
+        get { dx.shared }
+        set { dx.shared = newValue }
+    }
+    private var out = Scratch(), dx = GradientScratch()
 
     public init(_ name: String, shape: ActShape) {
         self.name = name
@@ -210,7 +244,7 @@ public final class Flatten: Layer {
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
         guard needsInputGradient else { return nil }
         let P = inShape.plane
-        let d = dx.pointer(count: inShape.size * batch)
+        let d = dx.pointer(count: inShape.size * batch, avoiding: dy)
         for c in 0..<inShape.c {
             for b in 0..<batch {
                 let dst = d + (c * batch + b) * P

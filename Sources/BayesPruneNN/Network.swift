@@ -2,6 +2,10 @@
 // example-major NCHW to the layers' [C, B, H, W] layout, and the likelihood that closes it.
 import BayesPruneKernels
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 public final class Network {
     public let modelName: String
     public let store: ParameterStore
@@ -16,6 +20,17 @@ public final class Network {
     /// Producers and consumers of every channel, for structured pruning.
     public let graph: ChannelGraph
     private var input = Scratch(), dOut = Scratch()
+    /// The input-gradient buffers every layer shares.
+    private let gradientBuffers = GradientBuffers()
+    /// The channel block of the activation layout between oneDNN convolutions (0: plain everywhere).
+    public private(set) var activationBlock = 0
+
+    /// The block `Network` lays activations out with: oneDNN's preferred one, or 0 (plain) when
+    /// BAYESPRUNE_LAYOUT=plain or the convolutions run through im2col.
+    public static let defaultActivationBlock: Int = {
+        if let v = getenv("BAYESPRUNE_LAYOUT"), String(cString: v) == "plain" { return 0 }
+        return Conv2d.dnnlByDefault ? DNNLConv.preferredBlock : 0
+    }()
 
     public init(
         modelName: String, store: ParameterStore, layers: [Layer], inputShape: ActShape, loss: LossKind,
@@ -45,6 +60,72 @@ public final class Network {
             fc.exampleMajorInput = true
         }
         for l in layers { (l as? ResidualBlock)?.profiler = profiler }
+        for l in layers { l.gradientBuffers = gradientBuffers }
+        if layers.contains(where: { $0 is Conv2d || $0 is ResidualBlock }) {
+            planLayouts(block: Network.defaultActivationBlock)
+        }
+    }
+
+    /// Lays out every activation between oneDNN convolutions in the channel-blocked layout with block k (0:
+    /// plain everywhere), where the layers in between can work on it, and fuses each blocked batch norm
+    /// with the ReLU after it. The layers read and write those layouts from the next forward on; a
+    /// network's inputs and outputs stay as they are. A layer's output is blocked when the layer can produce
+    /// it (a oneDNN convolution whose channels fill the blocks; batch norm, ReLU or a residual block whose
+    /// input is blocked) and the next layer reads it (the same layers, or global average pooling).
+    public func planLayouts(block k: Int) {
+        activationBlock = k
+        func fits(_ c: Int) -> Bool { k > 0 && c % k == 0 }
+        func dnnl(_ l: Layer) -> Bool {
+            if let c = l as? Conv2d { return c.useDNNL }
+            if let r = l as? ResidualBlock { return r.conv1.useDNNL && r.conv2.useDNNL }
+            return false
+        }
+        // emits[i]: layer i can produce a blocked output.
+        var emits = [Bool](repeating: false, count: layers.count)
+        for (i, l) in layers.enumerated() {
+            let previous = i > 0 && emits[i - 1]
+            switch l {
+            case let c as Conv2d: emits[i] = dnnl(c) && fits(c.outShape.c)
+            case is BatchNorm2d, is ReLU: emits[i] = previous && fits(l.inShape.c)
+            case let r as ResidualBlock: emits[i] = previous && dnnl(r) && fits(r.inShape.c) && fits(r.outShape.c)
+            default: emits[i] = false
+            }
+        }
+        var blockedOut = false  // the layout the next layer reads (the network's output: plain)
+        for i in layers.indices.reversed() {
+            let l = layers[i]
+            let out = blockedOut && emits[i]
+            let inputCanBe = i > 0 && emits[i - 1]
+            var blockedIn = false
+            switch l {
+            case let c as Conv2d:
+                blockedIn = inputCanBe && dnnl(c) && fits(c.inShape.c)
+                c.inputBlock = blockedIn ? k : 0
+                c.outputBlock = out ? k : 0
+            case let bn as BatchNorm2d:
+                blockedIn = out
+                bn.block = out ? k : 0
+                bn.fusedReLU = false
+            case let relu as ReLU:
+                blockedIn = out
+                relu.fusedIntoPrevious = false
+            case let r as ResidualBlock:
+                blockedIn = out
+                r.setLayouts(stream: out ? k : 0, inner: dnnl(r) && fits(r.inner) ? k : 0)
+            case let pool as AvgPool2d where pool.outShape.plane == 1:
+                blockedIn = inputCanBe && fits(pool.inShape.c)
+                pool.inputBlock = blockedIn ? k : 0
+            default:
+                blockedIn = false
+            }
+            blockedOut = blockedIn
+        }
+        for i in layers.indices.dropLast() {
+            if let bn = layers[i] as? BatchNorm2d, bn.block > 0, let relu = layers[i + 1] as? ReLU {
+                bn.fusedReLU = true
+                relu.fusedIntoPrevious = true
+            }
+        }
     }
 
     /// Every layer, composite layers expanded, in forward order.

@@ -168,8 +168,14 @@ static const dnnl_memory_desc_t *q(dnnl_primitive_desc_t pd, dnnl_query_t what) 
     return F(dnnl_primitive_desc_query_md)(pd, what, 0);
 }
 
-bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, int pad, int has_bias) {
+static dnnl_format_tag_t act_tag(int block) {
+    return block == 16 ? dnnl_aBcd16b : (block == 8 ? dnnl_aBcd8b : dnnl_bacd);
+}
+
+bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, int pad, int has_bias, int src_block,
+                        int dst_block) {
     pthread_once(&g_once, init_engine);
+    if ((src_block && C % src_block) || (dst_block && O % dst_block)) return NULL;
     if (!g_engine) return NULL;
     int OH = (H + 2 * pad - k) / stride + 1, OW = (W + 2 * pad - k) / stride + 1;
     if (OH <= 0 || OW <= 0) return NULL;
@@ -184,9 +190,9 @@ bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, in
     dnnl_dims_t pr = {(OH - 1) * stride + k - H - pad, (OW - 1) * stride + k - W - pad};
     if (pr[0] < 0 || pr[1] < 0) { pr[0] = pad; pr[1] = pad; }
     dnnl_memory_desc_t u_src, u_wei, u_dst, u_bias, a_src, a_wei, a_dst;
-    CHECK(F(dnnl_memory_desc_init_by_tag)(&u_src, 4, sdims, dnnl_f32, dnnl_bacd));
+    CHECK(F(dnnl_memory_desc_init_by_tag)(&u_src, 4, sdims, dnnl_f32, act_tag(src_block)));
     CHECK(F(dnnl_memory_desc_init_by_tag)(&u_wei, 4, wdims, dnnl_f32, dnnl_oihw));
-    CHECK(F(dnnl_memory_desc_init_by_tag)(&u_dst, 4, ddims, dnnl_f32, dnnl_bacd));
+    CHECK(F(dnnl_memory_desc_init_by_tag)(&u_dst, 4, ddims, dnnl_f32, act_tag(dst_block)));
     CHECK(F(dnnl_memory_desc_init_by_tag)(&u_bias, 1, bdims, dnnl_f32, dnnl_a));
     CHECK(F(dnnl_memory_desc_init_by_tag)(&a_src, 4, sdims, dnnl_f32, dnnl_format_tag_any));
     CHECK(F(dnnl_memory_desc_init_by_tag)(&a_wei, 4, wdims, dnnl_f32, dnnl_format_tag_any));
@@ -341,6 +347,37 @@ int bp_conv_backward(bp_conv *h, const float *x, const float *dy, const float *w
     return r;
 }
 
+int bp_dnnl_preferred_block(void) {
+    static int block = -1;
+    pthread_mutex_lock(&g_lock);
+    if (block < 0) {
+        block = 0;
+        pthread_once(&g_once, init_engine);
+        dnnl_primitive_desc_t pd = NULL;
+        dnnl_memory_desc_t a_src, a_wei, a_dst, t;
+        dnnl_dims_t sd = {2, 16, 8, 8}, wd = {16, 16, 3, 3}, st = {1, 1}, pad = {1, 1};
+        dnnl_convolution_desc_t cd;
+        if (g_engine && F(dnnl_memory_desc_init_by_tag)(&a_src, 4, sd, dnnl_f32, dnnl_format_tag_any) == dnnl_success
+            && F(dnnl_memory_desc_init_by_tag)(&a_wei, 4, wd, dnnl_f32, dnnl_format_tag_any) == dnnl_success
+            && F(dnnl_memory_desc_init_by_tag)(&a_dst, 4, sd, dnnl_f32, dnnl_format_tag_any) == dnnl_success
+            && F(dnnl_convolution_forward_desc_init)(&cd, dnnl_forward_training, dnnl_convolution_direct, &a_src,
+                                                     &a_wei, NULL, &a_dst, st, pad, pad) == dnnl_success
+            && F(dnnl_primitive_desc_create)(&pd, &cd, NULL, g_engine, NULL) == dnnl_success) {
+            const dnnl_memory_desc_t *src = q(pd, dnnl_query_src_md), *dst = q(pd, dnnl_query_dst_md);
+            int blocks[2] = {16, 8};
+            for (int i = 0; i < 2 && !block; i++) {
+                if (F(dnnl_memory_desc_init_by_tag)(&t, 4, sd, dnnl_f32, act_tag(blocks[i])) == dnnl_success
+                    && F(dnnl_memory_desc_equal)(&t, src) && F(dnnl_memory_desc_equal)(&t, dst))
+                    block = blocks[i];
+            }
+            F(dnnl_primitive_desc_destroy)(pd);
+        }
+    }
+    int r = block;
+    pthread_mutex_unlock(&g_lock);
+    return r;
+}
+
 int bp_dnnl_version(void) {
     pthread_once(&g_once, init_engine);
     if (!p_dnnl_version) return 0;
@@ -350,10 +387,13 @@ int bp_dnnl_version(void) {
 
 #else  // no dnnl.h at build time: always fall back.
 
-bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, int pad, int has_bias) {
+bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, int pad, int has_bias, int src_block,
+                        int dst_block) {
     (void)N; (void)C; (void)H; (void)W; (void)O; (void)k; (void)stride; (void)pad; (void)has_bias;
+    (void)src_block; (void)dst_block;
     return NULL;
 }
+int bp_dnnl_preferred_block(void) { return 0; }
 void bp_conv_destroy(bp_conv *h) { (void)h; }
 int bp_conv_forward(bp_conv *h, const float *x, const float *w, const float *bias, float *y, int training) {
     (void)h; (void)x; (void)w; (void)bias; (void)y; (void)training;
