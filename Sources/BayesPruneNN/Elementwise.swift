@@ -14,9 +14,10 @@ public final class ReLU: Layer {
     }
     private var out = Scratch(), dx = GradientScratch()
     private var output: UnsafePointer<Float>?
-    /// The batch norm before this layer applies the ReLU (`BatchNorm2d.fusedReLU`, set by the network's
-    /// layout plan): forward and backward pass their input through.
-    public var fusedIntoPrevious = false
+    /// A neighbouring layer applies the ReLU (the batch norm before it, `BatchNorm2d.fusedReLU`, or the max
+    /// pooling after it, `MaxPool2d.reluBefore`; set by the network's layout plan): forward and backward pass
+    /// their input through.
+    public var passThrough = false
 
     public init(_ name: String, shape: ActShape) {
         self.name = name
@@ -25,7 +26,7 @@ public final class ReLU: Layer {
     public func initialize(rng: inout Xoshiro256, scheme: InitScheme) {}
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
-        if fusedIntoPrevious { return x }
+        if passThrough { return x }
         let n = inShape.size * batch
         let y = out.pointer(count: n)
         parallelRanges(n) { lo, hi in vReLU(x + lo, y + lo, count: hi - lo) }
@@ -35,7 +36,7 @@ public final class ReLU: Layer {
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
         guard needsInputGradient else { return nil }
-        if fusedIntoPrevious { return dy }
+        if passThrough { return dy }
         guard let y = output else { return nil }
         let n = inShape.size * batch
         let d = dx.pointer(count: n, avoiding: dy)
@@ -58,6 +59,10 @@ public final class MaxPool2d: Layer {
     }
     private var out = Scratch(), dx = GradientScratch()
     private var argmax: [Int32] = []
+    /// Applies the ReLU before it (which then passes through): max-pooling commutes with the ReLU, so
+    /// y = max(pool(x), 0), and backward passes dy on only where y > 0 (the same values and gradients as the
+    /// two layers, without the ReLU's two passes over the larger tensor).
+    public var reluBefore = false
 
     public init(_ name: String, shape: ActShape, window: Int, stride: Int? = nil) {
         self.name = name
@@ -75,7 +80,13 @@ public final class MaxPool2d: Layer {
         if argmax.count < planes * outShape.plane { argmax = [Int32](repeating: 0, count: planes * outShape.plane) }
         argmax.withUnsafeMutableBufferPointer { am in
             if window == 2 && stride == 2 {
-                vMaxPool2x2(x, y, argmax: am.baseAddress!, planes: planes, h: inShape.h, w: inShape.w)
+                // Planes are independent: split them across the elementwise threads.
+                let (inP, outP, h, w, relu) = (inShape.plane, outShape.plane, inShape.h, inShape.w, reluBefore)
+                let argmax = am.baseAddress!
+                parallelRanges(planes, work: planes * inP) { lo, hi in
+                    vMaxPool2x2(x + lo * inP, y + lo * outP, argmax: argmax + lo * outP, planes: hi - lo, h: h, w: w)
+                    if relu { vReLU(y + lo * outP, y + lo * outP, count: (hi - lo) * outP) }
+                }
                 return
             }
             for p in 0..<planes {
@@ -98,6 +109,7 @@ public final class MaxPool2d: Layer {
                 }
             }
         }
+        if reluBefore && !(window == 2 && stride == 2) { vReLU(y, y, count: planes * outShape.plane) }
         return UnsafePointer(y)
     }
 
@@ -105,12 +117,16 @@ public final class MaxPool2d: Layer {
         guard needsInputGradient else { return nil }
         let planes = inShape.c * batch
         let d = dx.pointer(count: planes * inShape.plane, avoiding: dy)
-        d.update(repeating: 0, count: planes * inShape.plane)
+        let y = out.pointer(count: planes * outShape.plane)
+        let (masked, inP, outP) = (reluBefore, inShape.plane, outShape.plane)
         argmax.withUnsafeBufferPointer { am in
-            for p in 0..<planes {
-                let dst = d + p * inShape.plane
-                for k in 0..<outShape.plane {
-                    dst[Int(am[p * outShape.plane + k])] += dy[p * outShape.plane + k]
+            parallelRanges(planes, work: planes * inP) { lo, hi in
+                (d + lo * inP).update(repeating: 0, count: (hi - lo) * inP)
+                for p in lo..<hi {
+                    let dst = d + p * inP
+                    for k in 0..<outP where !masked || y[p * outP + k] > 0 {
+                        dst[Int(am[p * outP + k])] += dy[p * outP + k]
+                    }
                 }
             }
         }

@@ -67,8 +67,8 @@ public final class Network {
     }
 
     /// Lays out every activation between oneDNN convolutions in the channel-blocked layout with block k (0:
-    /// plain everywhere), where the layers in between can work on it, and fuses each blocked batch norm
-    /// with the ReLU after it. The layers read and write those layouts from the next forward on; a
+    /// plain everywhere), where the layers in between can work on it, fuses each blocked batch norm with
+    /// the ReLU after it, and each ReLU with a max pooling after it. The layers read and write those layouts from the next forward on; a
     /// network's inputs and outputs stay as they are. A layer's output is blocked when the layer can produce
     /// it (a oneDNN convolution whose channels fill the blocks; batch norm, ReLU or a residual block whose
     /// input is blocked) and the next layer reads it (the same layers, or global average pooling).
@@ -108,7 +108,9 @@ public final class Network {
                 bn.fusedReLU = false
             case let relu as ReLU:
                 blockedIn = out
-                relu.fusedIntoPrevious = false
+                relu.passThrough = false
+            case let pool as MaxPool2d:
+                pool.reluBefore = false
             case let r as ResidualBlock:
                 blockedIn = out
                 r.setLayouts(stream: out ? k : 0, inner: dnnl(r) && fits(r.inner) ? k : 0)
@@ -123,7 +125,11 @@ public final class Network {
         for i in layers.indices.dropLast() {
             if let bn = layers[i] as? BatchNorm2d, bn.block > 0, let relu = layers[i + 1] as? ReLU {
                 bn.fusedReLU = true
-                relu.fusedIntoPrevious = true
+                relu.passThrough = true
+            }
+            if let relu = layers[i] as? ReLU, !relu.passThrough, let pool = layers[i + 1] as? MaxPool2d {
+                pool.reluBefore = true
+                relu.passThrough = true
             }
         }
     }
@@ -158,7 +164,8 @@ public final class Network {
         _ = forward(x, batch: batch, training: false) { layer, y in
             guard layer.kind == .relu else { return }
             let n = layer.outShape.size * batch
-            if !(0..<n).contains(where: { y[$0] != 0 }) { dead.append(layer.name) }
+            // `> 0`: a ReLU that a following max pooling applies passes its input through.
+            if !(0..<n).contains(where: { y[$0] > 0 }) { dead.append(layer.name) }
         }
         return dead
     }

@@ -84,7 +84,7 @@ public final class ResidualBlock: Layer {
         conv1.outputBlock = innerBlock
         bn1.block = innerBlock
         bn1.fusedReLU = innerBlock > 0
-        relu1.fusedIntoPrevious = innerBlock > 0
+        relu1.passThrough = innerBlock > 0
         conv2.inputBlock = innerBlock
         conv2.outputBlock = stream
         bn2.block = stream

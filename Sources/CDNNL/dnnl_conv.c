@@ -21,6 +21,8 @@
 
 static int g_threads = 0;   // requested OpenMP threads (0: library default)
 static void (*g_omp_set_num_threads)(int);
+static void (*g_gomp_parallel)(void (*)(void *), void *, unsigned, unsigned);
+static int (*g_omp_get_thread_num)(void), (*g_omp_get_num_threads)(void);
 
 #if BP_HAVE_DNNL
 
@@ -47,6 +49,9 @@ static void init_engine(void) {
 #define BP_LOAD(f) if (!(p_##f = (__typeof__(&f))dlsym(lib, #f))) return;
     BP_DNNL_FUNCTIONS(BP_LOAD)
     g_omp_set_num_threads = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+    g_gomp_parallel = (void (*)(void (*)(void *), void *, unsigned, unsigned))dlsym(RTLD_DEFAULT, "GOMP_parallel");
+    g_omp_get_thread_num = (int (*)(void))dlsym(RTLD_DEFAULT, "omp_get_thread_num");
+    g_omp_get_num_threads = (int (*)(void))dlsym(RTLD_DEFAULT, "omp_get_num_threads");
     if (g_omp_set_num_threads && g_threads > 0) g_omp_set_num_threads(g_threads);
     if (F(dnnl_engine_create)(&g_engine, dnnl_cpu, 0) != dnnl_success) g_engine = NULL;
 }
@@ -406,6 +411,28 @@ int bp_conv_backward(bp_conv *h, const float *x, const float *dy, const float *w
 int bp_dnnl_version(void) { return 0; }
 
 #endif
+
+#if BP_HAVE_DNNL
+typedef struct { void (*fn)(void *, int); void *ctx; int n; } omp_job;
+static void omp_job_body(void *data) {
+    omp_job *j = data;
+    // Parts i = thread, thread + team size, ...: every part runs once even if the team is smaller.
+    for (int i = g_omp_get_thread_num(); i < j->n; i += g_omp_get_num_threads()) j->fn(j->ctx, i);
+}
+#endif
+
+int bp_omp_run(int n, void (*fn)(void *ctx, int part), void *ctx) {
+#if BP_HAVE_DNNL
+    pthread_once(&g_once, init_engine);
+    if (!g_gomp_parallel || !g_omp_get_thread_num || !g_omp_get_num_threads || !g_engine) return 0;
+    omp_job j = {fn, ctx, n};
+    g_gomp_parallel(omp_job_body, &j, (unsigned)n, 0);
+    return 1;
+#else
+    (void)n; (void)fn; (void)ctx;
+    return 0;
+#endif
+}
 
 void bp_dnnl_set_threads(int n) {
     if (n <= 0) return;

@@ -122,7 +122,7 @@ func toPlain(_ x: UnsafePointer<Float>, channels C: Int, batch B: Int, plane P: 
             if blocked {
                 bn.block = block
                 bn.fusedReLU = true
-                relu.fusedIntoPrevious = true
+                relu.passThrough = true
             }
             let convert = { (v: [Float]) in
                 blocked ? toBlocked(v, channels: shape.c, batch: B, plane: shape.plane, block: block) : v
@@ -216,5 +216,28 @@ func toPlain(_ x: UnsafePointer<Float>, channels C: Int, batch B: Int, plane P: 
             runs.append(all)
         }
         #expect(runs[0] == runs[1] && runs[1] == runs[2])
+    }
+
+    /// A ReLU applied by the max pooling after it gives the same bits as the two layers, forward and
+    /// backward, including windows that are all negative (zero output, zero gradient).
+    @Test func reluFusedIntoMaxPooling() {
+        let shape = ActShape(3, 6, 6)
+        let B = 4
+        let x = randomValues(shape.size * B, seed: 90).map { $0 - 0.7 }  // many all-negative windows
+        let dy = randomValues(shape.c * 9 * B, seed: 91)
+        var runs: [[Float]] = []
+        for fused in [false, true] {
+            let relu = ReLU("relu", shape: shape)
+            let pool = MaxPool2d("pool", shape: shape, window: 2)
+            relu.passThrough = fused
+            pool.reluBefore = fused
+            let y = pool.forward(relu.forward(x, batch: B, training: true), batch: B, training: true)
+            var all = Array(UnsafeBufferPointer(start: y, count: dy.count))
+            let d = relu.backward(pool.backward(dy, batch: B)!, batch: B)!
+            all += Array(UnsafeBufferPointer(start: d, count: x.count))
+            runs.append(all)
+        }
+        #expect(runs[0] == runs[1])
+        #expect(runs[0].prefix(dy.count).contains(0) && runs[0].prefix(dy.count).contains { $0 > 0 })
     }
 }

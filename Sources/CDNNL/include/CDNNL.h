@@ -31,6 +31,9 @@ void bp_dnnl_set_threads(int n);
 /// The channel block of the activation format oneDNN's convolutions choose on this CPU (16 with AVX-512,
 /// 8 with AVX2), 0 if oneDNN is unavailable or picks a format that is not channel-blocked.
 int bp_dnnl_preferred_block(void);
+/// Runs fn(ctx, part) for part in 0..<n on oneDNN's OpenMP threads (the calling thread is one of them), so
+/// the element-wise layers share the convolutions' thread pool; returns 0 (nothing run) without OpenMP.
+int bp_omp_run(int n, void (*fn)(void *ctx, int part), void *ctx);
 /// oneDNN version as major*10000 + minor*100 + patch, 0 if unavailable.
 int bp_dnnl_version(void);
 
