@@ -14,15 +14,31 @@ import Foundation
 public struct BenchOptions {
     public var models: [ModelKind] = [.mlp, .lenet, .resnet20]
     public var threads: [Int] = [1, 2]
-    public var batch = 128
+    /// Batch per rank; nil: each model's own (`batch(for:)`).
+    public var batch: Int?
     public var steps = 30
     public var warmup = 5
     public var repeats = 3
-    public var input = ActShape(1, 28, 28)
     public var classes = 10
     /// Under mpirun: every rank trains at `batch` (weak scaling) with one gradient allreduce per step.
     public var communicator: Communicator = SingleProcess()
     public init() {}
+}
+
+extension BenchOptions {
+    /// The input each model is meant for: Fashion-MNIST's 1×28×28 for mlp, lenet and the CIFAR ResNets
+    /// (comparable with the PyTorch peer and earlier figures), CIFAR's 3×32×32 for ResNet-18, PreAct-ResNet-18
+    /// and the WideResNets, ImageNet's 3×224×224 for ResNet-50.
+    public static func input(for kind: ModelKind) -> ActShape {
+        switch kind {
+        case .mlp, .lenet, .resnet20, .resnet32, .resnet56: return ActShape(1, 28, 28)
+        case .resnet18, .preactResnet18, .wrn16x4, .wrn28x10: return ActShape(3, 32, 32)
+        case .resnet50: return ActShape(3, 224, 224)
+        }
+    }
+
+    /// `batch`, or 128 (32 for ResNet-50 at 224×224).
+    public func batch(for kind: ModelKind) -> Int { batch ?? (kind == .resnet50 ? 32 : 128) }
 }
 
 public enum Benchmark {
@@ -48,17 +64,17 @@ public enum Benchmark {
         }
         setBLASThreads(o.threads.first ?? 1)
         return [
-            "batch": o.batch, "steps": o.steps, "repeats": o.repeats, "ranks": o.communicator.size,
-            "input": [o.input.c, o.input.h, o.input.w], "sgemm_gflops_512": sgemm,
+            "steps": o.steps, "repeats": o.repeats, "ranks": o.communicator.size, "sgemm_gflops_512": sgemm,
             "blas_core": blasCoreName(), "results": results,
         ]
     }
 
     static func benchModel(_ kind: ModelKind, threads: Int, _ o: BenchOptions) throws -> [String: Any] {
-        let net = try ModelBuilder.build(ModelSpec(kind: kind, input: o.input, outputs: o.classes), seed: 1)
-        let B = o.batch
+        let input = BenchOptions.input(for: kind)
+        let net = try ModelBuilder.build(ModelSpec(kind: kind, input: input, outputs: o.classes), seed: 1)
+        let B = o.batch(for: kind)
         var rng = Xoshiro256(seed: 99)
-        let x = FloatBuffer(count: B * o.input.size)
+        let x = FloatBuffer(count: B * input.size)
         for i in 0..<x.count { x[i] = rng.nextGaussian() }
         let labels = (0..<B).map { _ in Int32(rng.nextInt(below: o.classes)) }
         let store = net.store
@@ -123,6 +139,7 @@ public enum Benchmark {
         let ips = median(rates)
         return [
             "model": kind.rawValue, "threads": threads, "parameters": store.parameterCount, "ranks": comm.size,
+            "input": [input.c, input.h, input.w],
             "per_rank_batch": B, "allreduce_seconds_per_step": allreducePerStep,
             "images_per_second": ips, "step_seconds": Double(B * comm.size) / ips,
             "train_gflops": 3 * 2 * Double(net.macsPerExample) * ips / 1e9,

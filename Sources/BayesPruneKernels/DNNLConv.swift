@@ -6,21 +6,30 @@ public final class DNNLConv {
     public let geometry: ConvGeometry
     public let batch: Int
     public let hasBias: Bool
+    /// The layouts of x (and dx) and of y (and dy): 0 for [C, B, H, W], k for the channel-blocked
+    /// [B][C/k][H][W][k] (see `ActivationLayout`).
+    public let inputBlock: Int, outputBlock: Int
     private let handle: OpaquePointer
 
     /// nil when oneDNN cannot build the primitives (non-square kernels or an unsupported geometry).
-    public init?(_ g: ConvGeometry, batch: Int, hasBias: Bool) {
+    public init?(_ g: ConvGeometry, batch: Int, hasBias: Bool, inputBlock: Int = 0, outputBlock: Int = 0) {
         guard g.kernelH == g.kernelW, batch > 0,
             let h = bp_conv_create(
                 Int32(batch), Int32(g.inChannels), Int32(g.inH), Int32(g.inW),
                 Int32(g.outChannels), Int32(g.kernelH), Int32(g.stride), Int32(g.padding),
-                hasBias ? 1 : 0)
+                hasBias ? 1 : 0, Int32(inputBlock), Int32(outputBlock))
         else { return nil }
         geometry = g
         self.batch = batch
         self.hasBias = hasBias
+        self.inputBlock = inputBlock
+        self.outputBlock = outputBlock
         handle = h
     }
+
+    /// The channel block of the activation format oneDNN's convolutions prefer on this CPU (16 with
+    /// AVX-512, 8 with AVX2), 0 without oneDNN.
+    public static let preferredBlock = Int(bp_dnnl_preferred_block())
 
     deinit { bp_conv_destroy(handle) }
 

@@ -1,5 +1,6 @@
 // Splitting memory-bound elementwise work (ReLU, batch norm, residual sums) across the threads that
 // `setBLASThreads` grants; with one thread everything runs inline.
+import CDNNL
 import Dispatch
 
 /// Threads for the elementwise kernels; `setBLASThreads` keeps it equal to the BLAS thread count.
@@ -14,5 +15,23 @@ public func parallelRanges(_ count: Int, work: Int? = nil, minWork: Int = 1 << 1
         body(0, count)
         return
     }
+    // oneDNN's OpenMP threads when it is loaded (one pool for convolutions and element-wise layers, so
+    // their workers do not wake and sleep against each other), else Dispatch's.
+    let ranOnOpenMP = withoutActuallyEscaping(body) { body -> Bool in
+        var job = RangeJob(count: count, parts: t, body: body)
+        return withUnsafeMutablePointer(to: &job) { p in
+            bp_omp_run(Int32(t), { raw, part in
+                let job = raw!.assumingMemoryBound(to: RangeJob.self).pointee
+                let i = Int(part)
+                job.body(job.count * i / job.parts, job.count * (i + 1) / job.parts)
+            }, p) != 0
+        }
+    }
+    if ranOnOpenMP { return }
     DispatchQueue.concurrentPerform(iterations: t) { i in body(count * i / t, count * (i + 1) / t) }
+}
+
+private struct RangeJob {
+    let count: Int, parts: Int
+    let body: (Int, Int) -> Void
 }

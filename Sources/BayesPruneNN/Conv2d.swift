@@ -25,19 +25,39 @@ public final class Conv2d: Layer {
         guard let v = getenv("BAYESPRUNE_CONV") else { return true }
         return String(cString: v) != "im2col"
     }()
+    public var gradientBuffers: GradientBuffers? {
+        get { dx.shared }
+        set { dx.shared = newValue }
+    }
+    /// Layouts of the input (and its gradient) and of the output (and its gradient): 0 for [C, B, H, W], k
+    /// for the channel-blocked layout (`ActivationLayout`), set by the network's layout plan. oneDNN reads and
+    /// writes them directly; the im2col path converts around itself.
+    public var inputBlock = 0 { didSet { forgetPrimitives() } }
+    public var outputBlock = 0 { didSet { forgetPrimitives() } }
     unowned let store: ParameterStore
-    private var out = Scratch(), dx = Scratch(), col = Scratch()
+    private var out = Scratch(), dx = GradientScratch(), col = Scratch()
+    /// The im2col path's plain copies of a blocked input, output and gradients.
+    private var plainX = Scratch(), plainY = Scratch(), plainDy = Scratch(), plainDx = Scratch()
     private var input: UnsafePointer<Float>?
     private var dnnl: [Int: DNNLConv] = [:]
     private var dnnlUnsupported = Set<Int>()
     private var lastForwardDNNL: DNNLConv?
+
+    private func forgetPrimitives() {
+        dnnl.removeAll()
+        dnnlUnsupported.removeAll()
+        lastForwardDNNL = nil
+    }
 
     /// The cached oneDNN convolution for this batch size (at most a few batch sizes are kept).
     private func dnnlConv(batch: Int) -> DNNLConv? {
         guard useDNNL else { return nil }
         if let c = dnnl[batch] { return c }
         if dnnlUnsupported.contains(batch) { return nil }
-        guard let c = DNNLConv(geometry, batch: batch, hasBias: biasOffset != nil) else {
+        guard
+            let c = DNNLConv(
+                geometry, batch: batch, hasBias: biasOffset != nil, inputBlock: inputBlock, outputBlock: outputBlock)
+        else {
             dnnlUnsupported.insert(batch)
             return nil
         }
@@ -97,6 +117,14 @@ public final class Conv2d: Layer {
                 y: y, training: training)
             return UnsafePointer(y)
         }
+        var x = x
+        if inputBlock > 0 {
+            let p = plainX.pointer(count: g.inChannels * batch * g.inPlane)
+            plainFromBlocked(x, channels: g.inChannels, batch: batch, plane: g.inPlane, block: inputBlock, into: p)
+            x = UnsafePointer(p)
+            input = x
+        }
+        let yp = outputBlock > 0 ? plainY.pointer(count: O * batch * P) : y
         let nbMax = chunkImages(batch: batch)
         let c = col.pointer(count: K * nbMax * P)
         let w = store.value(weightOffset)
@@ -104,17 +132,18 @@ public final class Conv2d: Layer {
         while b0 < batch {
             let nb = min(nbMax, batch - b0)
             im2col(g, x: x, batch: batch, b0: b0, nb: nb, col: c)
-            gemm(.no, .no, m: O, n: nb * P, k: K, a: w, lda: K, b: c, ldb: nb * P, c: y + b0 * P, ldc: batch * P)
+            gemm(.no, .no, m: O, n: nb * P, k: K, a: w, lda: K, b: c, ldb: nb * P, c: yp + b0 * P, ldc: batch * P)
             b0 += nb
         }
         if let bo = biasOffset {
             let bias = store.value(bo)
             for o in 0..<O {
-                let row = y + o * batch * P
+                let row = yp + o * batch * P
                 let bv = bias[o]
                 for i in 0..<(batch * P) { row[i] += bv }
             }
         }
+        if outputBlock > 0 { blockedFromPlain(yp, channels: O, batch: batch, plane: P, block: outputBlock, into: y) }
         return UnsafePointer(y)
     }
 
@@ -125,19 +154,27 @@ public final class Conv2d: Layer {
         let K = g.colRows
         let O = g.outChannels
         if let conv = lastForwardDNNL, conv.batch == batch {
-            let d = needsInputGradient ? dx.pointer(count: g.inChannels * batch * g.inPlane) : nil
+            let d = needsInputGradient ? dx.pointer(count: g.inChannels * batch * g.inPlane, avoiding: dy) : nil
             conv.backward(
                 x: x, dy: dy, w: store.value(weightOffset), dx: d, dw: store.grad(weightOffset),
                 db: biasOffset.map { store.grad($0) })
             return d.map { UnsafePointer($0) }
+        }
+        var dy = dy
+        if outputBlock > 0 {
+            let p = plainDy.pointer(count: O * batch * P)
+            plainFromBlocked(dy, channels: O, batch: batch, plane: P, block: outputBlock, into: p)
+            dy = UnsafePointer(p)
         }
         let nbMax = chunkImages(batch: batch)
         let c = col.pointer(count: K * nbMax * P)
         let w = store.value(weightOffset)
         let dw = store.grad(weightOffset)
         var d: UnsafeMutablePointer<Float>? = nil
+        var dOut: UnsafeMutablePointer<Float>? = nil
         if needsInputGradient {
-            d = dx.pointer(count: g.inChannels * batch * g.inPlane)
+            dOut = dx.pointer(count: g.inChannels * batch * g.inPlane, avoiding: dy)
+            d = inputBlock > 0 ? plainDx.pointer(count: g.inChannels * batch * g.inPlane) : dOut
             d!.update(repeating: 0, count: g.inChannels * batch * g.inPlane)
         }
         var b0 = 0
@@ -164,6 +201,9 @@ public final class Conv2d: Layer {
                 db[o] += s
             }
         }
-        return d.map { UnsafePointer($0) }
+        if let d, let dOut, inputBlock > 0 {
+            blockedFromPlain(d, channels: g.inChannels, batch: batch, plane: g.inPlane, block: inputBlock, into: dOut)
+        }
+        return dOut.map { UnsafePointer($0) }
     }
 }

@@ -8,8 +8,16 @@ public final class ReLU: Layer {
     public var outShape: ActShape { inShape }
     public var macsPerExample: Int { 0 }
     public var needsInputGradient = true
-    private var out = Scratch(), dx = Scratch()
+    public var gradientBuffers: GradientBuffers? {
+        get { dx.shared }
+        set { dx.shared = newValue }
+    }
+    private var out = Scratch(), dx = GradientScratch()
     private var output: UnsafePointer<Float>?
+    /// A neighbouring layer applies the ReLU (the batch norm before it, `BatchNorm2d.fusedReLU`, or the max
+    /// pooling after it, `MaxPool2d.reluBefore`; set by the network's layout plan): forward and backward pass
+    /// their input through.
+    public var passThrough = false
 
     public init(_ name: String, shape: ActShape) {
         self.name = name
@@ -18,6 +26,7 @@ public final class ReLU: Layer {
     public func initialize(rng: inout Xoshiro256, scheme: InitScheme) {}
 
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
+        if passThrough { return x }
         let n = inShape.size * batch
         let y = out.pointer(count: n)
         parallelRanges(n) { lo, hi in vReLU(x + lo, y + lo, count: hi - lo) }
@@ -26,9 +35,11 @@ public final class ReLU: Layer {
     }
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
-        guard needsInputGradient, let y = output else { return nil }
+        guard needsInputGradient else { return nil }
+        if passThrough { return dy }
+        guard let y = output else { return nil }
         let n = inShape.size * batch
-        let d = dx.pointer(count: n)
+        let d = dx.pointer(count: n, avoiding: dy)
         parallelRanges(n) { lo, hi in vReLUBackward(y: y + lo, dy: dy + lo, dx: d + lo, count: hi - lo) }
         return UnsafePointer(d)
     }
@@ -42,8 +53,16 @@ public final class MaxPool2d: Layer {
     public let window: Int, stride: Int, padding: Int
     public var macsPerExample: Int { 0 }
     public var needsInputGradient = true
-    private var out = Scratch(), dx = Scratch()
+    public var gradientBuffers: GradientBuffers? {
+        get { dx.shared }
+        set { dx.shared = newValue }
+    }
+    private var out = Scratch(), dx = GradientScratch()
     private var argmax: [Int32] = []
+    /// Applies the ReLU before it (which then passes through): max-pooling commutes with the ReLU, so
+    /// y = max(pool(x), 0), and backward passes dy on only where y > 0 (the same values and gradients as the
+    /// two layers, without the ReLU's two passes over the larger tensor).
+    public var reluBefore = false
 
     public init(_ name: String, shape: ActShape, window: Int, stride: Int? = nil, padding: Int = 0) {
         self.name = name
@@ -65,7 +84,13 @@ public final class MaxPool2d: Layer {
         if argmax.count < planes * outShape.plane { argmax = [Int32](repeating: 0, count: planes * outShape.plane) }
         argmax.withUnsafeMutableBufferPointer { am in
             if window == 2 && stride == 2 && padding == 0 {
-                vMaxPool2x2(x, y, argmax: am.baseAddress!, planes: planes, h: inShape.h, w: inShape.w)
+                // Planes are independent: split them across the elementwise threads.
+                let (inP, outP, h, w, relu) = (inShape.plane, outShape.plane, inShape.h, inShape.w, reluBefore)
+                let argmax = am.baseAddress!
+                parallelRanges(planes, work: planes * inP) { lo, hi in
+                    vMaxPool2x2(x + lo * inP, y + lo * outP, argmax: argmax + lo * outP, planes: hi - lo, h: h, w: w)
+                    if relu { vReLU(y + lo * outP, y + lo * outP, count: (hi - lo) * outP) }
+                }
                 return
             }
             let (H, W, pad) = (inShape.h, inShape.w, padding)
@@ -90,19 +115,24 @@ public final class MaxPool2d: Layer {
                 }
             }
         }
+        if reluBefore && !(window == 2 && stride == 2 && padding == 0) { vReLU(y, y, count: planes * outShape.plane) }
         return UnsafePointer(y)
     }
 
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
         guard needsInputGradient else { return nil }
         let planes = inShape.c * batch
-        let d = dx.pointer(count: planes * inShape.plane)
-        d.update(repeating: 0, count: planes * inShape.plane)
+        let d = dx.pointer(count: planes * inShape.plane, avoiding: dy)
+        let y = out.pointer(count: planes * outShape.plane)
+        let (masked, inP, outP) = (reluBefore, inShape.plane, outShape.plane)
         argmax.withUnsafeBufferPointer { am in
-            for p in 0..<planes {
-                let dst = d + p * inShape.plane
-                for k in 0..<outShape.plane {
-                    dst[Int(am[p * outShape.plane + k])] += dy[p * outShape.plane + k]
+            parallelRanges(planes, work: planes * inP) { lo, hi in
+                (d + lo * inP).update(repeating: 0, count: (hi - lo) * inP)
+                for p in lo..<hi {
+                    let dst = d + p * inP
+                    for k in 0..<outP where !masked || y[p * outP + k] > 0 {
+                        dst[Int(am[p * outP + k])] += dy[p * outP + k]
+                    }
                 }
             }
         }
@@ -116,9 +146,17 @@ public final class AvgPool2d: Layer {
     public var kind: LayerKind { .pool }
     public let inShape: ActShape, outShape: ActShape
     public let windowH: Int, windowW: Int, stride: Int
+    /// Global pooling only: the input is channel-blocked with this block (0: plain; see `ActivationLayout`).
+    public var inputBlock = 0 {
+        didSet { precondition(inputBlock == 0 || outShape.plane == 1, "\(name): only global pooling reads blocked input") }
+    }
     public var macsPerExample: Int { 0 }
     public var needsInputGradient = true
-    private var out = Scratch(), dx = Scratch()
+    public var gradientBuffers: GradientBuffers? {
+        get { dx.shared }
+        set { dx.shared = newValue }
+    }
+    private var out = Scratch(), dx = GradientScratch()
 
     public init(_ name: String, shape: ActShape, window: Int, stride: Int? = nil) {
         self.name = name
@@ -144,6 +182,10 @@ public final class AvgPool2d: Layer {
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafePointer<Float> {
         let planes = inShape.c * batch
         let y = out.pointer(count: planes * outShape.plane)
+        if inputBlock > 0 {
+            vBlockedGlobalAvgPool(x, y, batch: batch, channels: inShape.c, plane: inShape.plane, block: inputBlock)
+            return UnsafePointer(y)
+        }
         let scale = 1 / Float(windowH * windowW)
         for p in 0..<planes {
             let src = x + p * inShape.plane
@@ -165,7 +207,11 @@ public final class AvgPool2d: Layer {
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
         guard needsInputGradient else { return nil }
         let planes = inShape.c * batch
-        let d = dx.pointer(count: planes * inShape.plane)
+        let d = dx.pointer(count: planes * inShape.plane, avoiding: dy)
+        if inputBlock > 0 {
+            vBlockedGlobalAvgPoolBackward(dy, d, batch: batch, channels: inShape.c, plane: inShape.plane, block: inputBlock)
+            return UnsafePointer(d)
+        }
         d.update(repeating: 0, count: planes * inShape.plane)
         let scale = 1 / Float(windowH * windowW)
         for p in 0..<planes {
@@ -192,7 +238,11 @@ public final class Flatten: Layer {
     public let inShape: ActShape, outShape: ActShape
     public var macsPerExample: Int { 0 }
     public var needsInputGradient = true
-    private var out = Scratch(), dx = Scratch()
+    public var gradientBuffers: GradientBuffers? {
+        get { dx.shared }
+        set { dx.shared = newValue }
+    }
+    private var out = Scratch(), dx = GradientScratch()
 
     public init(_ name: String, shape: ActShape) {
         self.name = name
@@ -216,7 +266,7 @@ public final class Flatten: Layer {
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
         guard needsInputGradient else { return nil }
         let P = inShape.plane
-        let d = dx.pointer(count: inShape.size * batch)
+        let d = dx.pointer(count: inShape.size * batch, avoiding: dy)
         for c in 0..<inShape.c {
             for b in 0..<batch {
                 let dst = d + (c * batch + b) * P

@@ -38,6 +38,40 @@ public protocol Layer: AnyObject {
     var needsInputGradient: Bool { get set }
     /// Sub-layers (composite layers such as residual blocks) for profiling and traversal.
     var children: [Layer] { get }
+    /// Where backward writes the input gradient: buffers shared by a network's layers, or (nil, the
+    /// default for a layer on its own) the layer's own.
+    var gradientBuffers: GradientBuffers? { get set }
+}
+
+/// Input-gradient buffers shared by all layers of a network. Backward runs one layer at a time, and a
+/// layer's input gradient is read only by the layer before it, so two buffers taken in turn suffice (each
+/// layer writes into the one its incoming gradient is not in), plus one that a residual block holds
+/// across its inner layers. A network's gradient memory is then three activations, not one per layer.
+public final class GradientBuffers {
+    private var a = Scratch(), b = Scratch(), held = Scratch()
+    public init() {}
+
+    /// `count` floats in the buffer that does not hold `dy` (growing it drops only its dead contents).
+    public func pointer(count: Int, avoiding dy: UnsafePointer<Float>) -> UnsafeMutablePointer<Float> {
+        if a.buffer.count > 0 && UnsafePointer(a.buffer.pointer) == dy { return b.pointer(count: count) }
+        return a.pointer(count: count)
+    }
+
+    /// The buffer a residual block keeps its summed gradient in while its inner layers run.
+    public func heldPointer(count: Int) -> UnsafeMutablePointer<Float> { held.pointer(count: count) }
+}
+
+/// A layer's input-gradient scratch: the network's shared buffers when set, else its own.
+public struct GradientScratch {
+    private var own = Scratch()
+    public var shared: GradientBuffers?
+    public init() {}
+
+    @inline(__always)
+    public mutating func pointer(count: Int, avoiding dy: UnsafePointer<Float>) -> UnsafeMutablePointer<Float> {
+        if let shared { return shared.pointer(count: count, avoiding: dy) }
+        return own.pointer(count: count)
+    }
 }
 
 extension Layer {

@@ -13,8 +13,12 @@ public final class Linear: Layer {
     /// The input arrives example-major, x[B, in] (a table's rows as loaded): the GEMMs read it transposed
     /// instead of the network transposing it first. Only for a first layer (no input gradient).
     public var exampleMajorInput = false
+    public var gradientBuffers: GradientBuffers? {
+        get { dx.shared }
+        set { dx.shared = newValue }
+    }
     unowned let store: ParameterStore
-    private var out = Scratch(), dx = Scratch()
+    private var out = Scratch(), dx = GradientScratch()
     private var input: UnsafePointer<Float>?
 
     public init(_ name: String, store: ParameterStore, inFeatures: Int, outFeatures: Int, bias: Bool = true) {
@@ -76,7 +80,7 @@ public final class Linear: Layer {
         }
         guard needsInputGradient else { return nil }
         precondition(!exampleMajorInput, "\(name): an example-major input has no input gradient")
-        let d = dx.pointer(count: inFeatures * batch)
+        let d = dx.pointer(count: inFeatures * batch, avoiding: dy)
         gemm(
             .yes, .no, m: inFeatures, n: batch, k: outFeatures, a: store.value(weightOffset), lda: inFeatures,
             b: dy, ldb: batch, c: d, ldc: batch)

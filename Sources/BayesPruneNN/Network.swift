@@ -2,6 +2,10 @@
 // example-major NCHW to the layers' [C, B, H, W] layout, and the likelihood that closes it.
 import BayesPruneKernels
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 public final class Network {
     public let modelName: String
     public let store: ParameterStore
@@ -16,6 +20,17 @@ public final class Network {
     /// Producers and consumers of every channel, for structured pruning.
     public let graph: ChannelGraph
     private var input = Scratch(), dOut = Scratch()
+    /// The input-gradient buffers every layer shares.
+    private let gradientBuffers = GradientBuffers()
+    /// The channel block of the activation layout between oneDNN convolutions (0: plain everywhere).
+    public private(set) var activationBlock = 0
+
+    /// The block `Network` lays activations out with: oneDNN's preferred one, or 0 (plain) when
+    /// BAYESPRUNE_LAYOUT=plain or the convolutions run through im2col.
+    public static let defaultActivationBlock: Int = {
+        if let v = getenv("BAYESPRUNE_LAYOUT"), String(cString: v) == "plain" { return 0 }
+        return Conv2d.dnnlByDefault ? DNNLConv.preferredBlock : 0
+    }()
 
     public init(
         modelName: String, store: ParameterStore, layers: [Layer], inputShape: ActShape, loss: LossKind,
@@ -29,13 +44,96 @@ public final class Network {
         self.inputShape = inputShape
         self.loss = loss
         outputs = layers.last!.outShape.size
-        layers.first?.needsInputGradient = false
+        // No layer up to and including the first one with parameters needs its input gradient (mlp on
+        // images: fc1's input gradient, a third of its multiply-adds, would only reach the flatten).
+        for l in layers {
+            l.needsInputGradient = false
+            if l.kind != .relu && l.kind != .pool && l.kind != .reshape { break }
+        }
         if inputShape.plane == 1 && inputShape.c > 1, let first = layers.first as? Linear {
             first.exampleMajorInput = true
+        }
+        // Images into flatten + fully connected: the example-major batch [B, C·H·W] already is the flattened
+        // input in PyTorch's order, so the first fully connected layer reads it as it is (no input
+        // transpose, no flatten).
+        if layers.count >= 2, layers[0] is Flatten, let fc = layers[1] as? Linear {
+            fc.exampleMajorInput = true
         }
         for l in layers {
             (l as? ResidualBlock)?.profiler = profiler
             (l as? ResNetBlock)?.profiler = profiler
+        }
+        for l in layers { l.gradientBuffers = gradientBuffers }
+        if layers.contains(where: { $0 is Conv2d || $0 is ResidualBlock }) {
+            planLayouts(block: Network.defaultActivationBlock)
+        }
+    }
+
+    /// Lays out every activation between oneDNN convolutions in the channel-blocked layout with block k (0:
+    /// plain everywhere), where the layers in between can work on it, fuses each blocked batch norm with
+    /// the ReLU after it, and each ReLU with a max pooling after it. The layers read and write those layouts from the next forward on; a
+    /// network's inputs and outputs stay as they are. A layer's output is blocked when the layer can produce
+    /// it (a oneDNN convolution whose channels fill the blocks; batch norm, ReLU or a residual block whose
+    /// input is blocked) and the next layer reads it (the same layers, or global average pooling).
+    public func planLayouts(block k: Int) {
+        activationBlock = k
+        func fits(_ c: Int) -> Bool { k > 0 && c % k == 0 }
+        func dnnl(_ l: Layer) -> Bool {
+            if let c = l as? Conv2d { return c.useDNNL }
+            if let r = l as? ResidualBlock { return r.conv1.useDNNL && r.conv2.useDNNL }
+            return false
+        }
+        // emits[i]: layer i can produce a blocked output.
+        var emits = [Bool](repeating: false, count: layers.count)
+        for (i, l) in layers.enumerated() {
+            let previous = i > 0 && emits[i - 1]
+            switch l {
+            case let c as Conv2d: emits[i] = dnnl(c) && fits(c.outShape.c)
+            case is BatchNorm2d, is ReLU: emits[i] = previous && fits(l.inShape.c)
+            case let r as ResidualBlock: emits[i] = previous && dnnl(r) && fits(r.inShape.c) && fits(r.outShape.c)
+            default: emits[i] = false
+            }
+        }
+        var blockedOut = false  // the layout the next layer reads (the network's output: plain)
+        for i in layers.indices.reversed() {
+            let l = layers[i]
+            let out = blockedOut && emits[i]
+            let inputCanBe = i > 0 && emits[i - 1]
+            var blockedIn = false
+            switch l {
+            case let c as Conv2d:
+                blockedIn = inputCanBe && dnnl(c) && fits(c.inShape.c)
+                c.inputBlock = blockedIn ? k : 0
+                c.outputBlock = out ? k : 0
+            case let bn as BatchNorm2d:
+                blockedIn = out
+                bn.block = out ? k : 0
+                bn.fusedReLU = false
+            case let relu as ReLU:
+                blockedIn = out
+                relu.passThrough = false
+            case let pool as MaxPool2d:
+                pool.reluBefore = false
+            case let r as ResidualBlock:
+                blockedIn = out
+                r.setLayouts(stream: out ? k : 0, inner: dnnl(r) && fits(r.inner) ? k : 0)
+            case let pool as AvgPool2d where pool.outShape.plane == 1:
+                blockedIn = inputCanBe && fits(pool.inShape.c)
+                pool.inputBlock = blockedIn ? k : 0
+            default:
+                blockedIn = false
+            }
+            blockedOut = blockedIn
+        }
+        for i in layers.indices.dropLast() {
+            if let bn = layers[i] as? BatchNorm2d, bn.block > 0, let relu = layers[i + 1] as? ReLU {
+                bn.fusedReLU = true
+                relu.passThrough = true
+            }
+            if let relu = layers[i] as? ReLU, !relu.passThrough, let pool = layers[i + 1] as? MaxPool2d {
+                pool.reluBefore = true
+                relu.passThrough = true
+            }
         }
     }
 
@@ -69,7 +167,8 @@ public final class Network {
         _ = forward(x, batch: batch, training: false) { layer, y in
             guard layer.kind == .relu else { return }
             let n = layer.outShape.size * batch
-            if !(0..<n).contains(where: { y[$0] != 0 }) { dead.append(layer.name) }
+            // `> 0`: a ReLU that a following max pooling applies passes its input through.
+            if !(0..<n).contains(where: { y[$0] > 0 }) { dead.append(layer.name) }
         }
         return dead
     }
@@ -80,6 +179,9 @@ public final class Network {
     ) -> UnsafePointer<Float> {
         let P = inputShape.plane
         let C = inputShape.c
+        if layers.count >= 2, layers[0] is Flatten, let fc = layers[1] as? Linear, fc.exampleMajorInput {
+            return runLayers(x, from: 1, batch: batch, training: training, observe: observe)
+        }
         let t = input.pointer(count: inputShape.size * batch)
         if C == 1 {
             t.update(from: x, count: inputShape.size * batch)
@@ -98,10 +200,11 @@ public final class Network {
     }
 
     private func runLayers(
-        _ x: UnsafePointer<Float>, batch: Int, training: Bool, observe: ((Layer, UnsafePointer<Float>) -> Void)?
+        _ x: UnsafePointer<Float>, from first: Int = 0, batch: Int, training: Bool,
+        observe: ((Layer, UnsafePointer<Float>) -> Void)?
     ) -> UnsafePointer<Float> {
         var h = x
-        for l in layers {
+        for l in layers[first...] {
             h = profiler.forward(l, h, batch: batch, training: training)
             observe?(l, h)
         }

@@ -20,6 +20,9 @@ public final class ResNetBlock: Layer {
     /// ReLU after the addition (post-activation).
     public let postReLU: Bool
     public var needsInputGradient = true
+    /// Kept, not passed on: the residual branch and the projection both read the block's output gradient,
+    /// which the network's two shared buffers would overwrite in turn, so the sub-layers keep their own.
+    public var gradientBuffers: GradientBuffers?
     public var profiler = LayerProfiler()
     private var out = Scratch(), dsum = Scratch(), dpre = Scratch(), dx = Scratch()
     private var input: UnsafePointer<Float>?

@@ -19,8 +19,17 @@ public final class ResidualBlock: Layer {
     /// The inverse map: input channel sc feeds output channel `shortcutTarget[sc]` (−1: none).
     public let shortcutTarget: [Int]
     public var needsInputGradient = true { didSet { conv1.needsInputGradient = needsInputGradient } }
-    private var out = Scratch(), dx = Scratch(), dsum = Scratch()
+    public var gradientBuffers: GradientBuffers? {
+        didSet { for l in children { l.gradientBuffers = gradientBuffers } }
+    }
+    /// The layout of the residual stream (input and output; 0 plain, k channel-blocked, see
+    /// `ActivationLayout`), set with the inner layout by `setLayouts`.
+    public private(set) var streamBlock = 0
+    private var out = Scratch(), dsum = Scratch()
     private var input: UnsafePointer<Float>?
+    /// `shortcutSource` as Int32 for the blocked kernels, and whether it is the identity at stride 1.
+    private let source32: [Int32]
+    private let identityShortcut: Bool
     /// Set by the owning network so sub-layers are timed under their own kinds.
     public var profiler = LayerProfiler()
 
@@ -44,6 +53,8 @@ public final class ResidualBlock: Layer {
         }
         shortcutSource = source
         shortcutTarget = target
+        source32 = source.map { Int32($0) }
+        identityShortcut = stride == 1 && input.c == planes && source == Array(0..<planes)
         conv1 = Conv2d(
             "\(name).conv1", store: store, input: input, outChannels: self.inner, kernel: 3, stride: stride,
             padding: 1, bias: false)
@@ -64,6 +75,20 @@ public final class ResidualBlock: Layer {
     }
 
     public var children: [Layer] { [conv1, bn1, relu1, conv2, bn2] }
+
+    /// Lays the residual stream out with block `stream` and the inner activations (conv1's output, bn1,
+    /// relu1) with block `inner` (0: plain); with a blocked inner layout bn1 applies relu1.
+    public func setLayouts(stream: Int, inner innerBlock: Int) {
+        streamBlock = stream
+        conv1.inputBlock = stream
+        conv1.outputBlock = innerBlock
+        bn1.block = innerBlock
+        bn1.fusedReLU = innerBlock > 0
+        relu1.passThrough = innerBlock > 0
+        conv2.inputBlock = innerBlock
+        conv2.outputBlock = stream
+        bn2.block = stream
+    }
     public var macsPerExample: Int { conv1.macsPerExample + conv2.macsPerExample }
     public func initialize(rng: inout Xoshiro256, scheme: InitScheme) {
         for l in children { l.initialize(rng: &rng, scheme: scheme) }
@@ -78,6 +103,23 @@ public final class ResidualBlock: Layer {
         let y = out.pointer(count: n)
         let inP = inShape.plane
         let (outW, outH, inW, stride) = (outShape.w, outShape.h, inShape.w, stride)
+        if streamBlock > 0 {
+            let perExample = outShape.size
+            if identityShortcut {
+                parallelRanges(batch, work: n) { b0, b1 in
+                    vAddReLU(h + b0 * perExample, x + b0 * perExample, y + b0 * perExample, count: (b1 - b0) * perExample)
+                }
+            } else {
+                let geometry = shortcutGeometry
+                source32.withUnsafeBufferPointer { source in
+                    parallelRanges(batch, work: n) { b0, b1 in
+                        vBlockedResidualForward(
+                            main: h, x: x, y: y, source: source.baseAddress!, geometry, examples: b0, b1)
+                    }
+                }
+            }
+            return UnsafePointer(y)
+        }
         shortcutSource.withUnsafeBufferPointer { source in
             parallelRanges(outShape.c, work: n) { cLo, cHi in
                 for c in cLo..<cHi {
@@ -110,35 +152,51 @@ public final class ResidualBlock: Layer {
         return UnsafePointer(y)
     }
 
+    private var shortcutGeometry: ShortcutGeometry {
+        ShortcutGeometry(
+            channels: outShape.c, inChannels: inShape.c, h: outShape.h, w: outShape.w, inH: inShape.h, inW: inShape.w,
+            stride: stride, block: streamBlock)
+    }
+
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float>? {
         let P = outShape.plane
         let n = outShape.c * batch * P
         let y = out.pointer(count: n)
-        let ds = dsum.pointer(count: n)
+        let ds = gradientBuffers?.heldPointer(count: n) ?? dsum.pointer(count: n)
         parallelRanges(n) { lo, hi in vReLUBackward(y: y + lo, dy: dy + lo, dx: ds + lo, count: hi - lo) }
         var g = UnsafePointer(ds)
         for l in [bn2, conv2, relu1, bn1] as [Layer] { g = profiler.backward(l, g, batch: batch)! }
         let mainDxOrNil = profiler.backward(conv1, g, batch: batch)
         guard needsInputGradient, let mainDx = mainDxOrNil else { return nil }
+        // The input gradient is conv1's, plus the shortcut's adjoint added in place.
+        let d = UnsafeMutablePointer(mutating: mainDx)
         let inP = inShape.plane
         let m = inShape.c * batch * inP
-        let d = dx.pointer(count: m)
+        if streamBlock > 0 {
+            if identityShortcut {
+                parallelRanges(m) { lo, hi in vAdd(d + lo, ds + lo, count: hi - lo) }
+            } else {
+                let geometry = shortcutGeometry
+                source32.withUnsafeBufferPointer { source in
+                    parallelRanges(batch, work: m) { b0, b1 in
+                        vBlockedResidualBackward(d: d, ds: ds, source: source.baseAddress!, geometry, examples: b0, b1)
+                    }
+                }
+            }
+            return mainDx
+        }
         let (outW, outH, inW, stride) = (outShape.w, outShape.h, inShape.w, stride)
         shortcutTarget.withUnsafeBufferPointer { target in
             parallelRanges(inShape.c, work: m) { cLo, cHi in
                 for sc in cLo..<cHi {
                     let c = target[sc]
-                    if c < 0 {
-                        // Not carried on: only the main path's gradient reaches this channel.
-                        (d + sc * batch * inP).update(from: mainDx + sc * batch * inP, count: batch * inP)
-                        continue
-                    }
+                    // Not carried on (c < 0): only the main path's gradient reaches this channel.
+                    if c < 0 { continue }
                     if stride == 1 {
                         // Input and output planes coincide: one fused pass over the channel's whole batch.
-                        vAdd(mainDx + sc * batch * inP, ds + c * batch * P, d + sc * batch * inP, count: batch * inP)
+                        vAdd(d + sc * batch * inP, ds + c * batch * P, count: batch * inP)
                         continue
                     }
-                    (d + sc * batch * inP).update(from: mainDx + sc * batch * inP, count: batch * inP)
                     for b in 0..<batch {
                         let dst = d + (sc * batch + b) * inP
                         let src = ds + (c * batch + b) * P
@@ -150,6 +208,6 @@ public final class ResidualBlock: Layer {
                 }
             }
         }
-        return UnsafePointer(d)
+        return mainDx
     }
 }

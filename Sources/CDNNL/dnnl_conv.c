@@ -21,6 +21,8 @@
 
 static int g_threads = 0;   // requested OpenMP threads (0: library default)
 static void (*g_omp_set_num_threads)(int);
+static void (*g_gomp_parallel)(void (*)(void *), void *, unsigned, unsigned);
+static int (*g_omp_get_thread_num)(void), (*g_omp_get_num_threads)(void);
 
 #if BP_HAVE_DNNL
 
@@ -47,6 +49,9 @@ static void init_engine(void) {
 #define BP_LOAD(f) if (!(p_##f = (__typeof__(&f))dlsym(lib, #f))) return;
     BP_DNNL_FUNCTIONS(BP_LOAD)
     g_omp_set_num_threads = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+    g_gomp_parallel = (void (*)(void (*)(void *), void *, unsigned, unsigned))dlsym(RTLD_DEFAULT, "GOMP_parallel");
+    g_omp_get_thread_num = (int (*)(void))dlsym(RTLD_DEFAULT, "omp_get_thread_num");
+    g_omp_get_num_threads = (int (*)(void))dlsym(RTLD_DEFAULT, "omp_get_num_threads");
     if (g_omp_set_num_threads && g_threads > 0) g_omp_set_num_threads(g_threads);
     if (F(dnnl_engine_create)(&g_engine, dnnl_cpu, 0) != dnnl_success) g_engine = NULL;
 }
@@ -168,8 +173,14 @@ static const dnnl_memory_desc_t *q(dnnl_primitive_desc_t pd, dnnl_query_t what) 
     return F(dnnl_primitive_desc_query_md)(pd, what, 0);
 }
 
-bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, int pad, int has_bias) {
+static dnnl_format_tag_t act_tag(int block) {
+    return block == 16 ? dnnl_aBcd16b : (block == 8 ? dnnl_aBcd8b : dnnl_bacd);
+}
+
+bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, int pad, int has_bias, int src_block,
+                        int dst_block) {
     pthread_once(&g_once, init_engine);
+    if ((src_block && C % src_block) || (dst_block && O % dst_block)) return NULL;
     if (!g_engine) return NULL;
     int OH = (H + 2 * pad - k) / stride + 1, OW = (W + 2 * pad - k) / stride + 1;
     if (OH <= 0 || OW <= 0) return NULL;
@@ -184,9 +195,9 @@ bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, in
     dnnl_dims_t pr = {(OH - 1) * stride + k - H - pad, (OW - 1) * stride + k - W - pad};
     if (pr[0] < 0 || pr[1] < 0) { pr[0] = pad; pr[1] = pad; }
     dnnl_memory_desc_t u_src, u_wei, u_dst, u_bias, a_src, a_wei, a_dst;
-    CHECK(F(dnnl_memory_desc_init_by_tag)(&u_src, 4, sdims, dnnl_f32, dnnl_bacd));
+    CHECK(F(dnnl_memory_desc_init_by_tag)(&u_src, 4, sdims, dnnl_f32, act_tag(src_block)));
     CHECK(F(dnnl_memory_desc_init_by_tag)(&u_wei, 4, wdims, dnnl_f32, dnnl_oihw));
-    CHECK(F(dnnl_memory_desc_init_by_tag)(&u_dst, 4, ddims, dnnl_f32, dnnl_bacd));
+    CHECK(F(dnnl_memory_desc_init_by_tag)(&u_dst, 4, ddims, dnnl_f32, act_tag(dst_block)));
     CHECK(F(dnnl_memory_desc_init_by_tag)(&u_bias, 1, bdims, dnnl_f32, dnnl_a));
     CHECK(F(dnnl_memory_desc_init_by_tag)(&a_src, 4, sdims, dnnl_f32, dnnl_format_tag_any));
     CHECK(F(dnnl_memory_desc_init_by_tag)(&a_wei, 4, wdims, dnnl_f32, dnnl_format_tag_any));
@@ -341,6 +352,37 @@ int bp_conv_backward(bp_conv *h, const float *x, const float *dy, const float *w
     return r;
 }
 
+int bp_dnnl_preferred_block(void) {
+    static int block = -1;
+    pthread_mutex_lock(&g_lock);
+    if (block < 0) {
+        block = 0;
+        pthread_once(&g_once, init_engine);
+        dnnl_primitive_desc_t pd = NULL;
+        dnnl_memory_desc_t a_src, a_wei, a_dst, t;
+        dnnl_dims_t sd = {2, 16, 8, 8}, wd = {16, 16, 3, 3}, st = {1, 1}, pad = {1, 1};
+        dnnl_convolution_desc_t cd;
+        if (g_engine && F(dnnl_memory_desc_init_by_tag)(&a_src, 4, sd, dnnl_f32, dnnl_format_tag_any) == dnnl_success
+            && F(dnnl_memory_desc_init_by_tag)(&a_wei, 4, wd, dnnl_f32, dnnl_format_tag_any) == dnnl_success
+            && F(dnnl_memory_desc_init_by_tag)(&a_dst, 4, sd, dnnl_f32, dnnl_format_tag_any) == dnnl_success
+            && F(dnnl_convolution_forward_desc_init)(&cd, dnnl_forward_training, dnnl_convolution_direct, &a_src,
+                                                     &a_wei, NULL, &a_dst, st, pad, pad) == dnnl_success
+            && F(dnnl_primitive_desc_create)(&pd, &cd, NULL, g_engine, NULL) == dnnl_success) {
+            const dnnl_memory_desc_t *src = q(pd, dnnl_query_src_md), *dst = q(pd, dnnl_query_dst_md);
+            int blocks[2] = {16, 8};
+            for (int i = 0; i < 2 && !block; i++) {
+                if (F(dnnl_memory_desc_init_by_tag)(&t, 4, sd, dnnl_f32, act_tag(blocks[i])) == dnnl_success
+                    && F(dnnl_memory_desc_equal)(&t, src) && F(dnnl_memory_desc_equal)(&t, dst))
+                    block = blocks[i];
+            }
+            F(dnnl_primitive_desc_destroy)(pd);
+        }
+    }
+    int r = block;
+    pthread_mutex_unlock(&g_lock);
+    return r;
+}
+
 int bp_dnnl_version(void) {
     pthread_once(&g_once, init_engine);
     if (!p_dnnl_version) return 0;
@@ -350,10 +392,13 @@ int bp_dnnl_version(void) {
 
 #else  // no dnnl.h at build time: always fall back.
 
-bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, int pad, int has_bias) {
+bp_conv *bp_conv_create(int N, int C, int H, int W, int O, int k, int stride, int pad, int has_bias, int src_block,
+                        int dst_block) {
     (void)N; (void)C; (void)H; (void)W; (void)O; (void)k; (void)stride; (void)pad; (void)has_bias;
+    (void)src_block; (void)dst_block;
     return NULL;
 }
+int bp_dnnl_preferred_block(void) { return 0; }
 void bp_conv_destroy(bp_conv *h) { (void)h; }
 int bp_conv_forward(bp_conv *h, const float *x, const float *w, const float *bias, float *y, int training) {
     (void)h; (void)x; (void)w; (void)bias; (void)y; (void)training;
@@ -366,6 +411,28 @@ int bp_conv_backward(bp_conv *h, const float *x, const float *dy, const float *w
 int bp_dnnl_version(void) { return 0; }
 
 #endif
+
+#if BP_HAVE_DNNL
+typedef struct { void (*fn)(void *, int); void *ctx; int n; } omp_job;
+static void omp_job_body(void *data) {
+    omp_job *j = data;
+    // Parts i = thread, thread + team size, ...: every part runs once even if the team is smaller.
+    for (int i = g_omp_get_thread_num(); i < j->n; i += g_omp_get_num_threads()) j->fn(j->ctx, i);
+}
+#endif
+
+int bp_omp_run(int n, void (*fn)(void *ctx, int part), void *ctx) {
+#if BP_HAVE_DNNL
+    pthread_once(&g_once, init_engine);
+    if (!g_gomp_parallel || !g_omp_get_thread_num || !g_omp_get_num_threads || !g_engine) return 0;
+    omp_job j = {fn, ctx, n};
+    g_gomp_parallel(omp_job_body, &j, (unsigned)n, 0);
+    return 1;
+#else
+    (void)n; (void)fn; (void)ctx;
+    return 0;
+#endif
+}
 
 void bp_dnnl_set_threads(int n) {
     if (n <= 0) return;

@@ -6,6 +6,7 @@
 // into two normals by Box-Muller; lanes l < 128 take the cosine branch, the others the sine branch.
 // So a value depends only on (key, counter, i): identical on every MPI rank and for any chunking.
 #include "bp_sampler.h"
+#include <stdlib.h>
 #include <string.h>
 #include <math.h>
 
@@ -111,10 +112,13 @@ static const kernel_table *dispatch(void) {
     static const kernel_table *chosen = NULL;
     if (!chosen) {
         __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
+        // BAYESPRUNE_ISA=avx2 or baseline caps the choice (to measure or test a narrower path on a wider CPU).
+        const char *cap = getenv("BAYESPRUNE_ISA");
+        int allow512 = !cap || strcmp(cap, "avx512") == 0, allow2 = allow512 || (cap && strcmp(cap, "avx2") == 0);
+        if (allow512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
             && __builtin_cpu_supports("avx512bw")
             && __builtin_cpu_supports("avx512vl")) chosen = &avx512;
-        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) chosen = &avx2;
+        else if (allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) chosen = &avx2;
         else chosen = &base;
     }
     return chosen;

@@ -14,7 +14,7 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Models, comma-separated.") var models: String = "mlp,lenet,resnet20"
     @Option(help: "BLAS thread counts to measure, comma-separated.") var threads: String = "1,2"
-    @Option(parsing: .unconditional, help: "Batch size.") var batchSize: Int = 128
+    @Option(parsing: .unconditional, help: "Batch size per rank (default 128; resnet50 32).") var batchSize: Int?
     @Option(parsing: .unconditional, help: "Timed steps per repeat.") var steps: Int = 30
     @Option(parsing: .unconditional, help: "Untimed warm-up steps.") var warmup: Int = 5
     @Option(parsing: .unconditional, help: "Repeats (the median is reported).") var repeats: Int = 3
@@ -56,7 +56,7 @@ struct Bench: ParsableCommand {
                 }
                 return t
             }
-            guard batchSize >= 1, steps >= 1, repeats >= 1, warmup >= 0 else {
+            guard batchSize ?? 1 >= 1, steps >= 1, repeats >= 1, warmup >= 0 else {
                 throw ValidationError("--batch-size, --steps, --repeats must be positive and --warmup non-negative")
             }
             o.batch = batchSize
@@ -70,7 +70,7 @@ struct Bench: ParsableCommand {
             if let compact {
                 setBLASThreads(o.threads.first ?? 1)
                 let r = try Benchmark.compareCompact(
-                    exportDirectory: compact, batch: batchSize, steps: steps, repeats: repeats)
+                    exportDirectory: compact, batch: batchSize ?? 128, steps: steps, repeats: repeats)
                 let json = try JSONSerialization.data(withJSONObject: r, options: [.prettyPrinted, .sortedKeys])
                 if let output { try AtomicFile.write(json, to: output) }
                 print(String(decoding: json, as: UTF8.self))
