@@ -105,6 +105,6 @@ extension TrainSettings {
         "sampler": "sgd, adavb, sghmc, sgld", "schedule": "constant, cyclical", "e-step": "threshold, bayes",
         "task": "multiclass, binary, regression", "cifar100-labels": "fine, coarse",
         "init": "pytorch, he-normal", "target-scaling": "standardize, none", "shrink": "on, off",
-        "conv-groups": "kernels, channels",
+        "conv-groups": "kernels, channels", "preset": "kefan-cifar",
     ]
 }

@@ -63,6 +63,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var thetaPrior: BetaPrior?
     public var pruneKernels: Bool?
     public var convGroups: ConvGroups?
+    public var preset: Preset?
     public var targetSparsity: Double?
     public var targetEpoch: Int?
     public var pruneFirstLayer: OnOff?
@@ -107,6 +108,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         case thetaPrior = "theta-prior"
         case pruneKernels = "prune-kernels"
         case convGroups = "conv-groups"
+        case preset
         case targetSparsity = "target-sparsity"
         case targetEpoch = "target-epoch"
         case pruneFirstLayer = "prune-first-layer"
@@ -115,9 +117,10 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     }
 
     /// Settings that change no number of the run (a resumed run may give them anew).
+    /// (`preset` is here because the values it fills in are compared one by one.)
     public static let numericallyFree: Set<CodingKeys> = [
         .threads, .out, .syncCheckEvery, .collectiveTimeout, .checkpointEvery, .keepCheckpoints, .evalBatchSize,
-        .checkpointMinutes,
+        .checkpointMinutes, .preset,
     ]
 
     /// `self` with every setting `other` gives replaced by `other`'s (the command line over a file).

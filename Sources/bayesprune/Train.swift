@@ -51,7 +51,7 @@ struct Train: ParsableCommand {
     func run() throws {
         let given = commandLineSettings
         let file = try config.map(TrainSettings.load(configFile:))
-        let settings = file?.overridden(by: given) ?? given
+        let settings = (file?.overridden(by: given) ?? given).applyingPreset()
         // A bad value is named where it was given: "--key: ..." or "FILE: key: ...".
         let fromFile = Set((file?.givenKeys ?? []).map(\.rawValue)).subtracting(given.givenKeys.map(\.rawValue))
         let describe = { (error: Error) -> String in

@@ -17,6 +17,7 @@ extension SamplerKind: ExpressibleByArgument {}
 extension ScheduleKind: ExpressibleByArgument {}
 extension EStepMode: ExpressibleByArgument {}
 extension ConvGroups: ExpressibleByArgument {}
+extension Preset: ExpressibleByArgument {}
 extension OnOff: ExpressibleByArgument {}
 extension InitScheme: ExpressibleByArgument {}
 extension TargetScalingMode: ExpressibleByArgument {}
@@ -243,6 +244,13 @@ struct PruningOptions: ParsableArguments {
                     + "threshold then reads the group's batch-norm scales, default 1e-2,1e-2). Default kernels."))
     var convGroups: ConvGroups?
     @Option(
+        help:
+            ArgumentHelp(
+                "A named recipe whose settings apply wherever an option (or the config file) leaves one unset: "
+                    + "kefan-cifar (the authors' CIFAR recipe: resnet18, batch 64, 200 epochs, 4 cycles, their step "
+                    + "size, temperature and pruning settings; README, Presets)."))
+    var preset: Preset?
+    @Option(
         parsing: .unconditional,
         help: "Fraction of prunable weights to remove by --target-epoch (cubic schedule, weakest first).")
     var targetSparsity: Double?
@@ -272,6 +280,7 @@ struct PruningOptions: ParsableArguments {
         s.thetaPrior = thetaPrior
         s.pruneKernels = pruneKernels
         s.convGroups = convGroups
+        s.preset = preset
         s.targetSparsity = targetSparsity
         s.targetEpoch = targetEpoch
         s.pruneFirstLayer = pruneFirstLayer

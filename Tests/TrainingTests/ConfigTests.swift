@@ -180,6 +180,30 @@ func metricsWithoutTimings(_ dir: String) throws -> [NSDictionary] {
         #expect(c.trainFile == cwd + "/rel/train.csv" && c.testFile == "/abs/test.csv")
         #expect(c.dataDir == cwd + "/some/dir")
     }
+
+    /// `--preset kefan-cifar` fills in the authors' CIFAR recipe (their released main_cifar10.py and
+    /// SGHMC_SPL defaults), and anything given explicitly wins over it.
+    @Test func kefanCifarPresetFillsTheAuthorsRecipe() throws {
+        let r = try runCLI([
+            "train", "--preset", "kefan-cifar", "--data", "cifar10", "--epochs", "100", "--print-config",
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let printed = try temporaryDirectory("preset") + "/printed.toml"
+        try r.stdout.write(toFile: printed, atomically: true, encoding: .utf8)
+        let c = try TrainSettings.load(configFile: printed).resolve().config
+        #expect(c.model == .resnet18 && c.batchSize == 64 && c.cycles == 4 && c.schedule == .cyclical)
+        #expect(c.sampler == .adavb && c.lr == 1 && c.beta1 == 0.1 && c.beta2 == 1 && c.eta == 0.1)
+        #expect(c.weightDecay == 5e-4 && c.samplesPerCycle == 3 && c.temperature == nil)
+        let p = c.pruning
+        #expect(
+            p.enabled && p.lambda0 == 1e-3 && p.lambda0Steps == 0 && p.softThreshold == 1e-4 && p.hardThreshold == 1e-2)
+        #expect(!p.pruneKernels && p.convGroups == .kernels && p.warmUp == 50)
+        #expect(c.epochs == 100)  // given explicitly
+        var s = TrainSettings()
+        s.preset = .kefanCifar
+        s.batchSize = 32
+        #expect(try s.applyingPreset().resolve().config.batchSize == 32)
+    }
 }
 
 /// The documented defaults (README: train options, "The Bayesian default", Pruning) as `resolve()` applies them:
