@@ -46,5 +46,8 @@ import Testing
         #expect(try message(.checkpoint, "crash-aa163dea61cadeda5856c5063cee0494394cabe6").contains(#"section "h\r\n"#))
         // A quoted column name with a line break: escaped in the one-line message.
         #expect(try message(.csv, "crash-01efbb0d00eb55207bbcd4e19e2d4565697c839f").contains(#"("x2,0.5\n3,4 1")"#))
+        // A field that itself contains "Optional(" (the fuzzer writes the oracle's markers into its inputs):
+        // quoted back as the user's data, which the oracle no longer mistakes for internal text.
+        #expect(try message(.csv, "quoted-marker-799b6c10").contains("is not a number"))
     }
 }
