@@ -14,6 +14,12 @@ struct DeepResNetPlan {
     enum Stem {
         case cifar(Int)
         case imagenet(Int)
+        /// The standard width of the stem's output (the first residual stream).
+        var channels: Int {
+            switch self {
+            case .cifar(let c), .imagenet(let c): return c
+            }
+        }
     }
     var stem: Stem
     /// Output channels (basic) or bottleneck widths of each stage, its block count and first stride.
@@ -60,13 +66,8 @@ extension ModelBuilder {
         var b = DeepResNetBuilder(store: store, post: !plan.preActivation)
         b.graph.add(ChannelSpace(name: "input", channels: x.c, consumers: [], isInput: true))
         // Stem: its output is the first residual stream.
-        var stream = ChannelSpace(name: "stem.stream", channels: 0)
-        let stemWidth: Int
-        switch plan.stem {
-        case .cifar(let c): stemWidth = width("stem.stream", c)
-        case .imagenet(let c): stemWidth = width("stem.stream", c)
-        }
-        stream.channels = stemWidth
+        let stemWidth = width("stem.stream", plan.stem.channels)
+        var stream = ChannelSpace(name: "stem.stream", channels: stemWidth)
         let stem: Conv2d
         switch plan.stem {
         case .cifar:
@@ -91,9 +92,7 @@ extension ModelBuilder {
             shape = pool.outShape
         }
         b.stream = stream
-        switch plan.stem {
-        case .cifar(let c), .imagenet(let c): b.streamStandard = c
-        }
+        b.streamStandard = plan.stem.channels
         for (s, stage) in plan.stages.enumerated() {
             for i in 0..<stage.blocks {
                 let name = "layer\(s + 1).\(i)"

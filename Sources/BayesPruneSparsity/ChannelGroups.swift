@@ -51,7 +51,7 @@ extension Pruner {
                 if let bn = p.batchNorm {
                     strength += [bn.scale + c, bn.shift + c]
                 } else {
-                    forEachIndex(p.ref, c, network: network) { strength.append($0) }
+                    forEachIndex(p.ref, c) { strength.append($0) }
                     if case .convOut(_, _, _, let bias?) = p.ref { strength.append(bias + c) }
                 }
             }
@@ -61,21 +61,13 @@ extension Pruner {
         return result
     }
 
-    /// Flat indices of channel c's weights in a producer (before a Pruner exists).
-    static func forEachIndex(_ r: ChannelRef, _ c: Int, network: Network, _ body: (Int) -> Void) {
-        if case .convOut(_, let w, let sh, _) = r {
-            let per = sh[1] * sh[2] * sh[3]
-            for i in 0..<per { body(w + c * per + i) }
-        }
-    }
-
     /// Every producer parameter of group g's channels: filters, biases and batch-norm scale and shift (what
     /// the spike's decay acts on and what removal masks).
     func forEachProducerIndex(ofGroup g: Int, _ body: (Int) -> Void) {
         let spaces = network.graph.spaces
         for m in channelGroups[g].members {
             for p in spaces[m.space].producers {
-                forEachIndex(p.ref, m.channel, body)
+                Self.forEachIndex(p.ref, m.channel, body)
                 if case .convOut(_, _, _, let bias?) = p.ref { body(bias + m.channel) }
                 if case .linearOut(_, _, _, let bias?) = p.ref { body(bias + m.channel) }
                 if let bn = p.batchNorm {

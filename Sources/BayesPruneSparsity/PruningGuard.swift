@@ -52,7 +52,7 @@ extension Pruner {
         }
         for r in space.consumers { copyChannel(r, c, from: before) }
         // Back in the slab: with the spike's decay the kept channel would shrink and be guarded again.
-        for r in space.producers.map(\.ref) + space.consumers { forEachIndex(r, c) { lambda[$0] = lambda1 } }
+        for r in space.producers.map(\.ref) + space.consumers { Self.forEachIndex(r, c) { lambda[$0] = lambda1 } }
         for bn in space.producers.compactMap(\.batchNorm) {
             (lambda[bn.scale + c], lambda[bn.shift + c]) = (lambda1, lambda1)
         }
@@ -65,7 +65,7 @@ extension Pruner {
         let refs = space.producers.isEmpty ? space.consumers : space.producers.map(\.ref)
         var s = 0.0
         for r in refs {
-            forEachIndex(r, c) {
+            Self.forEachIndex(r, c) {
                 let w = Double(network.store.values[$0])
                 s += w * w
             }
@@ -75,14 +75,14 @@ extension Pruner {
 
     /// Sets a channel's mask entries of one producer or consumer back to `before`.
     func copyChannel(_ r: ChannelRef, _ c: Int, from before: [Float]) {
-        forEachIndex(r, c) { mask[$0] = before[$0] }
+        Self.forEachIndex(r, c) { mask[$0] = before[$0] }
         if case .convOut(_, _, _, let bias?) = r { mask[bias + c] = before[bias + c] }
         if case .linearOut(_, _, _, let bias?) = r { mask[bias + c] = before[bias + c] }
     }
 
     /// The flat indices of channel c's weights in a producer (its row or filter) or consumer (its column
     /// or input channel).
-    func forEachIndex(_ r: ChannelRef, _ c: Int, _ body: (Int) -> Void) {
+    static func forEachIndex(_ r: ChannelRef, _ c: Int, _ body: (Int) -> Void) {
         switch r {
         case .convOut(_, let w, let sh, _):
             let per = sh[1] * sh[2] * sh[3]

@@ -88,11 +88,13 @@ func toPlain(_ x: UnsafePointer<Float>, channels C: Int, batch B: Int, plane P: 
             }
             var all: [Float] = []
             let y = r.forward(x, batch: B, training: true)
-            all += blocked
+            all +=
+                blocked
                 ? toPlain(y, channels: planes, batch: B, plane: r.outShape.plane, block: k)
                 : Array(UnsafeBufferPointer(start: y, count: dy.count))
             let d = r.backward(dy, batch: B)!
-            all += blocked
+            all +=
+                blocked
                 ? toPlain(d, channels: inC, batch: B, plane: input.plane, block: k)
                 : Array(UnsafeBufferPointer(start: d, count: x.count))
             all += store.grads.array

@@ -106,23 +106,8 @@ func tinyDeepResNet(_ kind: ModelKind, input: ActShape, outputs: Int = 4, seed: 
         var rng = Xoshiro256(seed: 20)
         let x = (0..<(input.size * B)).map { _ in rng.nextGaussian() }
         let labels = (0..<B).map { Int32($0 % 4) }
-        _ = net.lossAndGradient(x, batch: B, labels: labels, targets: nil)
-        let g = net.store.grads.array
-        let theta = net.store.values.array
-        let r = (0..<theta.count).map { _ in rng.nextGaussian() }
-        let norm = { (v: [Float]) in Float(v.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()) }
-        let (gn, rn) = (norm(g), norm(r))
-        var d = (0..<theta.count).map { g[$0] / gn + 0.5 * r[$0] / rn }
-        let dn = norm(d)
-        d = d.map { $0 / dn }
-        let analytic = zip(g, d).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        func lossAt(_ h: Float) -> Double {
-            for i in 0..<theta.count { net.store.values[i] = theta[i] + h * d[i] }
-            let y = net.forward(x, batch: B, training: true)
-            return net.lossValue(outputs: y, batch: B, labels: labels, targets: nil, grad: nil)
-        }
-        let h: Float = 1e-4
-        let numeric = (lossAt(h) - lossAt(-h)) / Double(2 * h)
+        let (numeric, analytic) = directionalDerivative(
+            net, x: x, batch: B, labels: labels, random: { n in (0..<n).map { _ in rng.nextGaussian() } }, h: 1e-4)
         #expect(abs(numeric - analytic) <= 3e-2 * abs(analytic), "\(kind): numeric \(numeric) vs analytic \(analytic)")
     }
 

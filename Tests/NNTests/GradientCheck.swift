@@ -369,27 +369,36 @@ func pow2(_ x: Double) -> Double { x * x }
         let B = 6
         let x = randomValues(input.size * B, seed: 20)
         let labels: [Int32] = [0, 1, 2, 3, 1, 2]
-        _ = net.lossAndGradient(x, batch: B, labels: labels, targets: nil)
-        let g = net.store.grads.array
-        let theta = net.store.values.array
-        // Unit direction mixing the gradient direction with a random one, so g·d is well above rounding.
-        let r = randomValues(theta.count, seed: 21)
-        let gn = Float(g.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot())
-        let rn = Float(r.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot())
-        var d = (0..<theta.count).map { g[$0] / gn + 0.5 * r[$0] / rn }
-        let dn = Float(d.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot())
-        d = d.map { $0 / dn }
-        let analytic = zip(g, d).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        func lossAt(_ h: Float) -> Double {
-            for i in 0..<theta.count { net.store.values[i] = theta[i] + h * d[i] }
-            let y = net.forward(x, batch: B, training: true)
-            return net.lossValue(outputs: y, batch: B, labels: labels, targets: nil, grad: nil)
-        }
-        let h: Float = 1e-3
-        let numeric = (lossAt(h) - lossAt(-h)) / Double(2 * h)
-        for i in 0..<theta.count { net.store.values[i] = theta[i] }
+        let (numeric, analytic) = directionalDerivative(
+            net, x: x, batch: B, labels: labels, random: { randomValues($0, seed: 21) }, h: 1e-3)
         #expect(abs(numeric - analytic) <= 1e-2 * abs(analytic), "\(kind): numeric \(numeric) vs analytic \(analytic)")
     }
+}
+
+/// The whole training-mode loss's derivative at x along a unit direction d mixing the gradient's direction
+/// with a random one (`random(n)`: n values), so g·d is well above rounding: the central difference
+/// (L(θ+hd) − L(θ−hd))/2h and g·d. The parameters are restored afterwards.
+func directionalDerivative(
+    _ net: Network, x: [Float], batch B: Int, labels: [Int32], random: (Int) -> [Float], h: Float
+) -> (numeric: Double, analytic: Double) {
+    _ = net.lossAndGradient(x, batch: B, labels: labels, targets: nil)
+    let g = net.store.grads.array
+    let theta = net.store.values.array
+    let r = random(theta.count)
+    let norm = { (v: [Float]) in Float(v.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot()) }
+    let (gn, rn) = (norm(g), norm(r))
+    var d = (0..<theta.count).map { g[$0] / gn + 0.5 * r[$0] / rn }
+    let dn = norm(d)
+    d = d.map { $0 / dn }
+    let analytic = zip(g, d).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+    func lossAt(_ h: Float) -> Double {
+        for i in 0..<theta.count { net.store.values[i] = theta[i] + h * d[i] }
+        let y = net.forward(x, batch: B, training: true)
+        return net.lossValue(outputs: y, batch: B, labels: labels, targets: nil, grad: nil)
+    }
+    let numeric = (lossAt(h) - lossAt(-h)) / Double(2 * h)
+    for i in 0..<theta.count { net.store.values[i] = theta[i] }
+    return (numeric, analytic)
 }
 
 @Suite struct ElementwiseThreading {

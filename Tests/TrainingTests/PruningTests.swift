@@ -424,7 +424,7 @@ func quadrantConfig(
             for c in 0..<space.channels {
                 var sum = 0.0
                 for p in space.producers {
-                    pruner.forEachIndex(p.ref, c) { sum += Double(s.values[$0] * s.values[$0]) }
+                    Pruner.forEachIndex(p.ref, c) { sum += Double(s.values[$0] * s.values[$0]) }
                 }
                 if sum > best.1 { best = (c, sum) }
             }
