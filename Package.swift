@@ -26,6 +26,13 @@ let package = Package(
             linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("z"), .linkedLibrary("m")]
         ),
 
+        // libjpeg-turbo and libpng (Debian libjpeg62-turbo-dev, libpng-dev): decoding for image-folder data.
+        .target(
+            name: "CImage",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
+        ),
+
         // OpenMPI: wrappers for the handle macros Swift cannot import, with collective timeouts.
         .target(name: "CMPI", linkerSettings: [.linkedLibrary("mpi")]),
 
@@ -42,8 +49,8 @@ let package = Package(
         .target(name: "BayesPruneKernels", dependencies: ["CShims", "CDNNL"], swiftSettings: fast),
         // OpenBLAS kernel selection at start-up, thread control, machine facts.
         .target(name: "BayesPruneRuntime", dependencies: ["CShims", "BayesPruneKernels"], swiftSettings: fast),
-        // Data sets: IDX, CIFAR binary, CSV; normalization, augmentation, shuffling, batching.
-        .target(name: "BayesPruneData", dependencies: ["CShims", "BayesPruneKernels"], swiftSettings: fast),
+        // Data sets: IDX, CIFAR binary, CSV, image folders; normalization, augmentation, shuffling, batching.
+        .target(name: "BayesPruneData", dependencies: ["CShims", "CImage", "BayesPruneKernels"], swiftSettings: fast),
         // Parameter layout, layers with forward/backward, losses, models.
         .target(name: "BayesPruneNN", dependencies: ["BayesPruneKernels"], swiftSettings: fast),
         // The multi-process layer: Communicator (MPI or single process) over pointers and sizes.
@@ -107,7 +114,7 @@ let package = Package(
             name: "BayesPruneBenchmark",
             dependencies: [
                 "BayesPruneKernels", "BayesPruneNN", "BayesPruneRuntime", "BayesPruneDistributed",
-                "BayesPruneSampling", "BayesPruneRunIO", "BayesPruneEvaluation",
+                "BayesPruneSampling", "BayesPruneRunIO", "BayesPruneEvaluation", "BayesPruneData",
             ],
             swiftSettings: fast
         ),
@@ -132,7 +139,8 @@ let package = Package(
         // MARK: - Tests
         // Helpers shared by the test targets: scratch files and data sets, the built binary, mpirun on
         // PATH, the process-wide thread-settings lock.
-        .target(name: "TestSupport", dependencies: ["CShims", "BayesPruneKernels"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport", dependencies: ["CShims", "BayesPruneKernels", "BayesPruneData"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["BayesPruneKernels"]),
         .testTarget(name: "RuntimeTests", dependencies: ["BayesPruneRuntime", "TestSupport"]),
         .testTarget(

@@ -3,7 +3,7 @@
 # otherwise prints the exact sudo command and exits 1.
 set -euo pipefail
 
-packages=(libopenblas-dev libdnnl-dev zlib1g-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist)
+packages=(libopenblas-dev libdnnl-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "deps: dpkg-query not found (not Debian?); make sure these are installed: ${packages[*]}" >&2

@@ -2,6 +2,7 @@
 // `--print-config`: the resolved settings as such a file.
 /// A config file that cannot be read or has a bad key or value. `description`: "FILE: what", one line.
 
+import BayesPruneData
 import BayesPruneKernels
 import BayesPruneNN
 import Foundation
@@ -101,7 +102,7 @@ extension TrainSettings {
 
     /// Values of the enum-valued keys, for messages.
     static let allowedValues: [String: String] = [
-        "data": "fashion-mnist, mnist, cifar10, cifar100, csv", "model": ModelKind.allCases.map(\.rawValue).joined(separator: ", "),
+        "data": DataKind.allCases.map(\.rawValue).joined(separator: ", "), "model": ModelKind.allCases.map(\.rawValue).joined(separator: ", "),
         "sampler": "sgd, adavb, sghmc, sgld", "schedule": "constant, cyclical", "e-step": "threshold, bayes",
         "task": "multiclass, binary, regression", "cifar100-labels": "fine, coarse",
         "init": "pytorch, he-normal", "target-scaling": "standardize, none", "shrink": "on, off",

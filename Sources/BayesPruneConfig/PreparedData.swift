@@ -20,12 +20,15 @@ public struct PreparedData {
         var (train, test) = try DataSource.load(
             kind: c.data, dataDir: c.dataDir, trainFile: c.trainFile,
             testFile: c.testFile, target: c.target, task: c.task, seed: c.seed,
-            cifar100Labels: c.cifar100Labels)
+            cifar100Labels: c.cifar100Labels, imageSize: c.imageSize,
+            decodeThreads: c.decodeThreads ?? c.threads ?? ProcessInfo.processInfo.activeProcessorCount)
         if let featureNames {
             train = try train.selectingFeatures(featureNames)
             test = try test.selectingFeatures(featureNames)
         }
-        let norm = stored ?? Normalization.fit(train)
+        // Image folders: statistics of 512 evenly spaced training images, center-cropped (decoding them all would
+        // take as long as an epoch).
+        let norm = try stored ?? Normalization.fit(Normalization.decodedSample(of: train))
         norm.apply(to: &train)
         norm.apply(to: &test)
         var scaling: TargetScaling? = nil

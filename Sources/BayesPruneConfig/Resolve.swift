@@ -22,6 +22,11 @@ extension TrainSettings {
         c.target = target
         c.task = task
         if let v = cifar100Labels { c.cifar100Labels = v }
+        if (imageSize != nil || decodeThreads != nil) && c.data != .imageFolder {
+            throw SettingError(imageSize != nil ? "image-size" : "decode-threads", "only for image-folder data")
+        }
+        c.imageSize = imageSize
+        c.decodeThreads = decodeThreads
         c.augment = augment.map(\.isOn)
         c.targetScaling = targetScaling ?? .standardize
         if let v = model { c.model = v }
@@ -137,6 +142,10 @@ extension TrainSettings {
         try atLeast(evalBatchSize, 1, "eval-batch-size")
         try atLeast(cycles, 1, "cycles")
         try atLeast(threads, 1, "threads")
+        try atLeast(decodeThreads, 1, "decode-threads")
+        if let v = imageSize, !(8...4096).contains(v) {
+            throw SettingError("image-size", "must be between 8 and 4096, got \(v)")
+        }
         try atLeast(syncCheckEvery, 0, "sync-check-every")
         try atLeast(checkpointEvery, 0, "checkpoint-every")
         try atLeast(keepCheckpoints, 1, "keep-checkpoints")
@@ -183,6 +192,8 @@ extension TrainSettings {
         target = c.target
         task = c.task
         cifar100Labels = c.cifar100Labels
+        imageSize = c.imageSize
+        decodeThreads = c.decodeThreads
         augment = c.augment.map { $0 ? .on : .off }
         targetScaling = c.targetScaling
         model = c.model

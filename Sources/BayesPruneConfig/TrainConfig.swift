@@ -17,6 +17,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// nil: inferred from the CSV target column.
     public var task: TaskKind?
     public var cifar100Labels: CIFAR100LabelKind = .fine
+    /// Image-folder data: the square side of the network's input (`--image-size`); nil: 224.
+    public var imageSize: Int?
+    /// Image-folder data: decoder threads per process (`--decode-threads`); nil: as many as BLAS threads.
+    public var decodeThreads: Int?
     /// Random crop + flip; nil: on for 3x32x32 images, off otherwise.
     public var augment: Bool?
     public var model: ModelKind = .lenet

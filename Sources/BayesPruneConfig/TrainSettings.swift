@@ -19,6 +19,8 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var target: String?
     public var task: TaskKind?
     public var cifar100Labels: CIFAR100LabelKind?
+    public var imageSize: Int?
+    public var decodeThreads: Int?
     public var augment: OnOff?
     public var targetScaling: TargetScalingMode?
     // Model, sampler, schedule
@@ -78,6 +80,8 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         case dataDir = "data-dir"
         case train, test, target, task
         case cifar100Labels = "cifar100-labels"
+        case imageSize = "image-size"
+        case decodeThreads = "decode-threads"
         case augment
         case targetScaling = "target-scaling"
         case model, hidden
@@ -120,7 +124,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     /// (`preset` is here because the values it fills in are compared one by one.)
     public static let numericallyFree: Set<CodingKeys> = [
         .threads, .out, .syncCheckEvery, .collectiveTimeout, .checkpointEvery, .keepCheckpoints, .evalBatchSize,
-        .checkpointMinutes, .preset,
+        .checkpointMinutes, .preset, .decodeThreads,
     ]
 
     /// `self` with every setting `other` gives replaced by `other`'s (the command line over a file).

@@ -27,9 +27,10 @@ public struct Augmentation: Equatable, Sendable {
 
     public var isEnabled: Bool { (randomCrop && padding > 0) || horizontalFlip }
 
-    /// On for CIFAR-shaped images (3×32×32), off otherwise (28×28 digits/clothes, CSV tables).
+    /// On for CIFAR-shaped images (3×32×32) and image folders (whose loader applies it as a random-resized
+    /// crop and flip instead), off otherwise (28×28 digits/clothes, CSV tables).
     public static func defaultFor(_ data: Dataset) -> Augmentation {
-        data.channels == 3 && data.height == 32 && data.width == 32 ? .cropAndFlip() : .none
+        data.isDecodedPerBatch || (data.channels == 3 && data.height == 32 && data.width == 32) ? .cropAndFlip() : .none
     }
 
     /// Draws one example's transform; `shiftY`/`shiftX` are in −padding…padding.
@@ -116,7 +117,10 @@ public struct TrainBatchLoader {
     /// This epoch's permutation of 0..<dataset.count (identical on every rank).
     public private(set) var order: [Int32]
     /// The per-(seed, epoch, rank) augmentation stream; advanced by `fill`, part of a checkpoint.
+    /// (Image-folder data draws per example instead: `ImageFolderSource.exampleStream`.)
     public var augmentationRNG: Xoshiro256
+    /// Image-folder data: the background decoder (random-resized crop and flip when augmenting).
+    let pipeline: ImageBatchPipeline?
 
     static let shuffleStream: UInt64 = 0x5348_5546_0000_0000
     static let augmentStream: UInt64 = 0x4155_4700_0000_0000
@@ -149,7 +153,15 @@ public struct TrainBatchLoader {
         self.epoch = epoch
         self.order = TrainBatchLoader.epochOrder(count: dataset.count, seed: seed, epoch: epoch)
         self.augmentationRNG = TrainBatchLoader.augmentationStream(seed: seed, epoch: epoch, rank: rank)
+        let transform: ImageTransform =
+            (augmentation ?? .defaultFor(dataset)).isEnabled ? .randomResizedCropAndFlip(seed: seed) : .resizeCenterCrop
+        self.pipeline = dataset.images.map {
+            ImageBatchPipeline(source: $0, transform: transform, normalization: dataset.pixelNormalization)
+        }
     }
+
+    /// Image-folder decoding counters (nil for in-memory data).
+    public var decodeStatistics: DecodeStatistics? { pipeline?.decodeStatistics }
 
     public var localBatchSize: Int { globalBatchSize / worldSize }
     public var batchesPerEpoch: Int { dataset.count / globalBatchSize }
@@ -190,13 +202,26 @@ public struct TrainBatchLoader {
 
     /// Copies this rank's shard of batch `batchIndex` into `x` (localBatchSize × exampleSize) and
     /// the labels/targets buffers when given, augmenting images when enabled. Returns the local
-    /// batch size.
+    /// batch size. Image-folder data: decoded in the background, the next batches queued meanwhile;
+    /// throws `DataError` naming a file that cannot be decoded (in-memory data never throws).
     @discardableResult
     public mutating func fill(
         batchIndex: Int, into x: UnsafeMutablePointer<Float>,
         labels: UnsafeMutablePointer<Int32>?, targets: UnsafeMutablePointer<Float>?
-    ) -> Int {
+    ) throws -> Int {
         let indices = shard(batchIndex: batchIndex)
+        if let pipeline {
+            let upcoming = (batchIndex + 1..<min(batchIndex + 1 + pipeline.depth, batchesPerEpoch)).map {
+                (key: epoch * batchesPerEpoch + $0, examples: Array(shard(batchIndex: $0)), epoch: epoch)
+            }
+            try pipeline.fetch(
+                key: epoch * batchesPerEpoch + batchIndex, examples: Array(indices), epoch: epoch, upcoming: upcoming,
+                into: x)
+            for (slot, index) in indices.enumerated() {
+                copyOutputs(dataset, example: Int(index), slot: slot, labels: labels, targets: targets)
+            }
+            return indices.count
+        }
         let size = dataset.exampleSize
         let augment = augmentation.isEnabled
         let (channels, height, width) = (dataset.channels, dataset.height, dataset.width)
@@ -231,6 +256,8 @@ public struct EvalBatchLoader {
     public let globalBatchSize: Int
     public let rank: Int
     public let worldSize: Int
+    /// Image-folder data: the background decoder (resize and center crop).
+    let pipeline: ImageBatchPipeline?
 
     public init(dataset: Dataset, globalBatchSize: Int, rank: Int = 0, worldSize: Int = 1) throws {
         guard worldSize >= 1, rank >= 0, rank < worldSize else {
@@ -241,6 +268,9 @@ public struct EvalBatchLoader {
         self.globalBatchSize = globalBatchSize
         self.rank = rank
         self.worldSize = worldSize
+        self.pipeline = dataset.images.map {
+            ImageBatchPipeline(source: $0, transform: .resizeCenterCrop, normalization: dataset.pixelNormalization)
+        }
     }
 
     /// Number of global batches, the last possibly partial.
@@ -258,16 +288,24 @@ public struct EvalBatchLoader {
     }
 
     /// Copies this rank's slice of batch `batchIndex` and returns how many examples it holds.
+    /// Throws `DataError` naming an image-folder file that cannot be decoded.
     @discardableResult
     public func fill(
         batchIndex: Int, into x: UnsafeMutablePointer<Float>,
         labels: UnsafeMutablePointer<Int32>?, targets: UnsafeMutablePointer<Float>?
-    ) -> Int {
+    ) throws -> Int {
         let examples = range(batchIndex: batchIndex)
         let size = dataset.exampleSize
-        dataset.features.withUnsafeBufferPointer { features in
-            if !examples.isEmpty {
-                x.update(from: features.baseAddress! + examples.lowerBound * size, count: examples.count * size)
+        if let pipeline {
+            let next = batchIndex + 1 < batchCount ? [batchIndex + 1] : []
+            try pipeline.fetch(
+                key: batchIndex, examples: examples.map { Int32($0) }, epoch: 0,
+                upcoming: next.map { (key: $0, examples: range(batchIndex: $0).map { Int32($0) }, epoch: 0) }, into: x)
+        } else {
+            dataset.features.withUnsafeBufferPointer { features in
+                if !examples.isEmpty {
+                    x.update(from: features.baseAddress! + examples.lowerBound * size, count: examples.count * size)
+                }
             }
         }
         for (slot, example) in examples.enumerated() {

@@ -6,6 +6,8 @@ import BayesPruneKernels
 public enum DataKind: String, CaseIterable, Codable, Sendable {
     case fashionMNIST = "fashion-mnist"
     case mnist, cifar10, cifar100, csv
+    /// DIR/train and DIR/val, one subfolder of JPEG/PNG files per class, decoded per batch.
+    case imageFolder = "image-folder"
 }
 
 public enum DataSource {
@@ -14,11 +16,17 @@ public enum DataSource {
     /// - `mnist`, `cifar10`, `cifar100`: `dataDir` required.
     /// - `csv`: `trainFile` required; `testFile`, `target`, `task` optional; without `testFile` a
     ///   seeded `holdoutFraction` of the rows is the test set.
+    /// - `image-folder`: `dataDir` required (train/ and val/); images of `imageSize` (default 224) decoded
+    ///   per batch on `decodeThreads` threads.
     public static func load(
         kind: DataKind, dataDir: String? = nil, trainFile: String? = nil, testFile: String? = nil,
         target: String? = nil, task: TaskKind? = nil, seed: UInt64,
-        cifar100Labels: CIFAR100LabelKind = .fine, holdoutFraction: Double = 0.2
+        cifar100Labels: CIFAR100LabelKind = .fine, holdoutFraction: Double = 0.2,
+        imageSize: Int? = nil, decodeThreads: Int = 1
     ) throws -> (train: Dataset, test: Dataset) {
+        if imageSize != nil && kind != .imageFolder {
+            throw SettingError("image-size", "only for image-folder data; \(kind.rawValue) images have a fixed size")
+        }
         if kind == .csv {
             guard let trainFile else { throw SettingError("train", "required for csv data (path to the training CSV)") }
             if dataDir != nil {
@@ -36,6 +44,13 @@ public enum DataSource {
             throw SettingError("task", "\(kind.rawValue) is a multiclass data set, not \(task.rawValue)")
         }
         switch kind {
+        case .imageFolder:
+            guard let dataDir else {
+                throw SettingError("data-dir", "required for image-folder (directory with train/ and val/)")
+            }
+            return try ImageFolderReader.load(
+                directory: dataDir, imageSize: imageSize ?? ImageFolderReader.defaultImageSize,
+                decodeThreads: decodeThreads)
         case .fashionMNIST:
             if let dataDir { return try IDXReader.loadDirectory(dataDir, name: kind.rawValue) }
             return try IDXReader.loadSystemFashionMNIST()

@@ -28,15 +28,20 @@ public struct Dataset: Sendable {
     public var classes: Int
     /// CSV: the feature column names in storage order; images: empty.
     public var featureNames: [String]
+    /// Image-folder data: the files, decoded per batch; `features` is then empty.
+    public var images: ImageFolderSource?
+    /// Image-folder data: the normalization the decoder applies (set by `Normalization.apply`).
+    public var pixelNormalization: Normalization?
 
     public var exampleSize: Int { channels * height * width }
 
     public init(
         name: String, count: Int, channels: Int, height: Int, width: Int,
         features: [Float], labels: [Int32], targets: [Float], task: TaskKind, classes: Int,
-        featureNames: [String] = []
+        featureNames: [String] = [], images: ImageFolderSource? = nil
     ) {
-        precondition(features.count == count * channels * height * width, "features do not match the shape")
+        precondition(
+            features.count == (images == nil ? count * channels * height * width : 0), "features do not match the shape")
         precondition(
             task == .regression
                 ? targets.count == count && labels.isEmpty
@@ -53,7 +58,11 @@ public struct Dataset: Sendable {
         self.task = task
         self.classes = classes
         self.featureNames = featureNames
+        self.images = images
     }
+
+    /// Whether examples are decoded from files per batch (image-folder) rather than held in `features`.
+    public var isDecodedPerBatch: Bool { images != nil }
 
     /// The examples at `indices`, in that order (used for the CSV hold-out split).
     /// The share of the most frequent class: the accuracy of always predicting it (classification).

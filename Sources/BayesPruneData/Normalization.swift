@@ -16,9 +16,29 @@ public struct Normalization: Equatable, Sendable {
     /// std is replaced by 1 so they are only centred (dividing by ~0 would blow up test values).
     public static let minimumStd: Float = 1e-6
 
+    /// Up to `limit` evenly spaced examples of image-folder data (in-memory data as it is), decoded with
+    /// the evaluation transform and no normalization, as an in-memory data set. Throws `DataError` naming a file that fails.
+    public static func decodedSample(of data: Dataset, limit: Int = 512) throws -> Dataset {
+        guard let source = data.images else { return data }
+        let n = min(limit, data.count)
+        let indices = (0..<n).map { Int32($0 * data.count / n) }
+        var features = [Float](repeating: 0, count: n * data.exampleSize)
+        let pipeline = ImageBatchPipeline(source: source, transform: .resizeCenterCrop, normalization: nil)
+        defer { pipeline.shutDown() }
+        try features.withUnsafeMutableBufferPointer {
+            try pipeline.fetch(key: 0, examples: indices, epoch: 0, upcoming: [], into: $0.baseAddress!)
+        }
+        return Dataset(
+            name: data.name, count: n, channels: data.channels, height: data.height, width: data.width,
+            features: features, labels: indices.map { data.labels[Int($0)] }, targets: [], task: data.task,
+            classes: data.classes)
+    }
+
     /// Mean and population standard deviation per channel over every example and pixel of `data`,
     /// accumulated in Double (tens of millions of Float pixels would lose precision otherwise).
+    /// In-memory data only; for image-folder data fit `decodedSample(of:)`.
     public static func fit(_ data: Dataset, minimumStd: Float = Normalization.minimumStd) -> Normalization {
+        precondition(!data.isDecodedPerBatch, "fit a decoded sample of image-folder data")
         let plane = data.height * data.width
         let size = data.exampleSize
         var sum = [Double](repeating: 0, count: data.channels)
@@ -52,9 +72,13 @@ public struct Normalization: Equatable, Sendable {
         return Normalization(mean: mean, std: std)
     }
 
-    /// x ← (x − mean[c]) / std[c] for every value of channel c, in place.
+    /// x ← (x − mean[c]) / std[c] for every value of channel c, in place (image-folder data: as decoded).
     public func apply(to data: inout Dataset) {
         precondition(data.channels == mean.count, "normalization has \(mean.count) channels, data has \(data.channels)")
+        if data.isDecodedPerBatch {
+            data.pixelNormalization = self
+            return
+        }
         let plane = data.height * data.width
         let size = data.exampleSize
         let inverseStd = std.map { 1 / $0 }

@@ -64,7 +64,7 @@ public enum Evaluator {
         let x = FloatBuffer(count: loader.maxLocalBatchSize * data.exampleSize)
         for b in 0..<loader.batchCount {
             let written = loader.range(batchIndex: b).lowerBound
-            let n = loader.fill(batchIndex: b, into: x.pointer, labels: nil, targets: nil)
+            let n = try loader.fill(batchIndex: b, into: x.pointer, labels: nil, targets: nil)
             if n == 0 { continue }
             let y = net.forward(x.pointer, batch: n, training: false)
             out.withUnsafeMutableBufferPointer { o in

@@ -187,6 +187,9 @@ public enum RunEvaluation {
         guard inDist.test.task != .regression else {
             throw SettingError("ood-data", "out-of-distribution scoring needs a classification run")
         }
+        if r.data == .imageFolder || inDist.test.isDecodedPerBatch {
+            throw SettingError("ood-data", "out-of-distribution scoring reads in-memory data sets, not image folders")
+        }
         var test: Dataset
         do {
             test = try DataSource.load(

@@ -54,6 +54,10 @@ public struct EpochMetrics {
     /// Forward multiply-adds per example of the network the epoch's steps ran on: the compact copy with
     /// `--shrink` once channels are removed, else the full network (nil in runs of earlier versions).
     public var trainingMACsPerExample: Int?
+    /// Image-folder data: seconds the epoch's steps waited for decoded batches, and the decoder's images
+    /// per second per thread over the epoch.
+    public var inputWaitSeconds: Double?
+    public var decodeImagesPerSecondPerThread: Double?
 
     private enum Key: String, CodingKey {
         case epoch, sampler
@@ -86,6 +90,8 @@ public struct EpochMetrics {
         case checkpointSeconds = "checkpoint_seconds"
         case sampleSeconds = "sample_seconds"
         case trainingMACsPerExample = "training_macs_per_example"
+        case inputWaitSeconds = "input_wait_seconds"
+        case decodeImagesPerSecondPerThread = "decode_images_per_second_per_thread"
     }
 
     /// Keys of the line: the fixed ones (`Key`) and "test_"/"bma_" + a metric's name.
@@ -140,6 +146,9 @@ public struct EpochMetrics {
             try c.encodeIfPresent(m.allreduceSecondsPerStep, forKey: .init(Key.allreduceSecondsPerStep))
             try c.encodeIfPresent(m.checkpointSeconds, forKey: .init(Key.checkpointSeconds))
             try c.encodeIfPresent(m.sampleSeconds, forKey: .init(Key.sampleSeconds))
+            try c.encodeIfPresent(m.inputWaitSeconds, forKey: .init(Key.inputWaitSeconds))
+            try c.encodeIfPresent(
+                m.decodeImagesPerSecondPerThread, forKey: .init(Key.decodeImagesPerSecondPerThread))
             try c.encodeIfPresent(m.trainingMACsPerExample, forKey: .init(Key.trainingMACsPerExample))
         }
 
@@ -174,6 +183,9 @@ public struct EpochMetrics {
         }
         if e.bmaSamples > 0 { s += "  samples \(e.bmaSamples)" }
         s += String(format: "  %.0f img/s  %.1f s", imagesPerSecond, seconds)
+        if let rate = decodeImagesPerSecondPerThread {
+            s += String(format: "  decode %.0f img/s per thread, waited %.1f s", rate, inputWaitSeconds ?? 0)
+        }
         if let p = pruning {
             s += String(
                 format: "  sparsity %.3f  channels %.3f  MACs saved %.3f",
@@ -292,6 +304,8 @@ extension EpochMetrics {
             m.allreduceSecondsPerStep = try optional(Double.self, .allreduceSecondsPerStep)
             m.checkpointSeconds = try optional(Double.self, .checkpointSeconds)
             m.sampleSeconds = try optional(Double.self, .sampleSeconds)
+            m.inputWaitSeconds = try optional(Double.self, .inputWaitSeconds)
+            m.decodeImagesPerSecondPerThread = try optional(Double.self, .decodeImagesPerSecondPerThread)
             m.trainingMACsPerExample = try optional(Int.self, .trainingMACsPerExample)
             metrics = m
         }

@@ -49,6 +49,8 @@ public final class Trainer {
     public var fault: (kind: Fault, rank: Int, step: Int)? = nil
     /// Seconds spent in the gradient allreduce, summed over the run (this rank).
     public private(set) var allreduceSeconds = 0.0
+    /// Image-folder decoding counters when the current epoch began (the epoch's figures are the difference).
+    var decodeAtEpochStart = DecodeStatistics()
     /// Set by `restore`: where the run continues.
     public internal(set) var resumePoint: CheckpointHeader?
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
@@ -116,6 +118,8 @@ public final class Trainer {
     )
         -> (dead: [String], attempts: Int, live: Bool)
     {
+        // Image folders are decoded per batch; their models (deep ResNets) have batch norm before every ReLU.
+        if data.isDecodedPerBatch { return ([], 0, true) }
         let n = min(data.count, 512)
         return data.features.withUnsafeBufferPointer { f in
             let first = net.deadReLULayers(f.baseAddress!, batch: n)
@@ -191,6 +195,14 @@ public final class Trainer {
         var h: UInt64 = 0x9E37_79B9_7F4A_7C15
         func mix(_ w: UInt64) { h = (h ^ w) &* 0xBF58_476D_1CE4_E5B9 &+ 0x94D0_49BB_1331_11EB }
         d.features.withUnsafeBufferPointer { for x in $0 { mix(UInt64(x.bitPattern)) } }
+        if let images = d.images {
+            // Files by path relative to the split and header size (the pixels are decoded per batch).
+            for (file, size) in zip(images.files, images.sizes) {
+                for byte in file.utf8 { mix(UInt64(byte)) }
+                mix(UInt64(UInt32(bitPattern: size.width)) << 32 | UInt64(UInt32(bitPattern: size.height)))
+            }
+            for x in d.pixelNormalization?.mean ?? [] { mix(UInt64(x.bitPattern)) }
+        }
         for l in d.labels { mix(UInt64(UInt32(bitPattern: l))) }
         for t in d.targets { mix(UInt64(t.bitPattern)) }
         return h
@@ -340,6 +352,7 @@ public final class Trainer {
     /// Shuffles, and either continues a restored mid-epoch checkpoint or (after the warm-up) runs the E-step.
     func beginEpoch(_ epoch: Int, _ run: inout RunState) throws -> EpochState {
         run.loader.startEpoch(epoch - 1)
+        decodeAtEpochStart = run.loader.decodeStatistics ?? DecodeStatistics()
         let pruningActive = pruner != nil && epoch > config.pruning.warmUp
         if let r = resumePoint, r.batchInEpoch > 0, epoch == run.firstEpoch {
             // Mid-epoch: this epoch's E-step is in the restored masks; the loader continues where it was.
@@ -382,6 +395,12 @@ public final class Trainer {
             preconditioner: Sampler.preconditionerSummary(sampler, state: compact?.state ?? state, lr: Float(e.lr)))
         m.trainingMACsPerExample = (compact?.network ?? network).macsPerExample
         if e.sampleSeconds > 0 { m.sampleSeconds = e.sampleSeconds }
+        if let now = run.loader.decodeStatistics {
+            let images = now.images - decodeAtEpochStart.images
+            let decodeSeconds = now.decodeSeconds - decodeAtEpochStart.decodeSeconds
+            m.inputWaitSeconds = now.waitSeconds - decodeAtEpochStart.waitSeconds
+            m.decodeImagesPerSecondPerThread = decodeSeconds > 0 ? Double(images) / decodeSeconds : nil
+        }
         if let pruner { describePruning(pruner, active: e.pruningActive, into: &m) }
         if communicator.size > 1 {
             m.ranks = communicator.size
@@ -474,9 +493,9 @@ public final class Trainer {
 
     /// Local gradient → allreduce (gradient mean, loss, stop flag) → sampler step → checks.
     func step(batch b: Int, _ e: inout EpochState, _ run: inout RunState) throws {
-        let n = run.labels.withUnsafeMutableBufferPointer { l in
-            run.targets.withUnsafeMutableBufferPointer { t in
-                run.loader.fill(batchIndex: b, into: run.x.pointer, labels: l.baseAddress!, targets: t.baseAddress!)
+        let n = try run.labels.withUnsafeMutableBufferPointer { l in
+            try run.targets.withUnsafeMutableBufferPointer { t in
+                try run.loader.fill(batchIndex: b, into: run.x.pointer, labels: l.baseAddress!, targets: t.baseAddress!)
             }
         }
         let lr = schedule.learningRate(step: state.step)

@@ -40,6 +40,15 @@ struct Bench: ParsableCommand {
                 "Instead of training throughput: sgemm GFLOPS of the shapes the models run, at 1 and 2 threads, "
                     + "to place the BLAS threading crossover.")
     ) var gemmCrossover = false
+    @Option(
+        help:
+            ArgumentHelp(
+                "Instead of training throughput: decoding rate of this image folder's training images (random-resized "
+                    + "crop to --image-size), per --threads count.")
+    ) var decode: String?
+    @Option(parsing: .unconditional, help: "With --decode: the crop side (default 224).") var imageSize: Int = 224
+    @Option(parsing: .unconditional, help: "With --decode: images decoded per repeat (default 512).")
+    var decodeImages: Int = 512
 
     func run() throws {
         try reportingErrors {
@@ -63,6 +72,16 @@ struct Bench: ParsableCommand {
             o.steps = steps
             o.warmup = warmup
             o.repeats = repeats
+            if let decode {
+                guard (8...4096).contains(imageSize), decodeImages >= 1 else {
+                    throw ValidationError("--image-size must be in 8...4096 and --decode-images positive")
+                }
+                let r = try Benchmark.decodeRate(
+                    directory: decode, imageSize: imageSize, threads: o.threads, images: decodeImages,
+                    repeats: repeats, log: { self.log($0) })
+                try printJSON(r)
+                return
+            }
             if gemmCrossover {
                 try printJSON(Benchmark.gemmCrossover(repeats: max(repeats, 3), log: { self.log($0) }))
                 return

@@ -39,6 +39,11 @@ struct DataOptions: ParsableArguments {
     @Option(help: "CSV task (default: inferred from the target column).") var task: TaskKind?
     @Option(help: "CIFAR-100 labels: fine (100 classes) or coarse (20).") var cifar100Labels: CIFAR100LabelKind?
     @Option(
+        help: "Image-folder data: side of the square network input (default 224; evaluation resizes to 256/224 of it).")
+    var imageSize: Int?
+    @Option(help: "Image-folder data: decoder threads per process (default: as many as BLAS threads).")
+    var decodeThreads: Int?
+    @Option(
         help:
             ArgumentHelp(
                 "Training augmentation (random crop with 4-pixel padding + horizontal flip) (default: on for 3x32x32 "
@@ -61,6 +66,8 @@ struct DataOptions: ParsableArguments {
         s.target = target
         s.task = task
         s.cifar100Labels = cifar100Labels
+        s.imageSize = imageSize
+        s.decodeThreads = decodeThreads
         s.augment = augment
     }
 }

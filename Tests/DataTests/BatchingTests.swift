@@ -77,9 +77,9 @@ func naiveCropFlip(
         #expect(loader.augmentation == .none)
         var x = [Float](repeating: -1, count: 4 * 18)
         var labels = [Int32](repeating: -1, count: 4)
-        let n = x.withUnsafeMutableBufferPointer { xp in
-            labels.withUnsafeMutableBufferPointer { lp in
-                loader.fill(batchIndex: 1, into: xp.baseAddress!, labels: lp.baseAddress!, targets: nil)
+        let n = try x.withUnsafeMutableBufferPointer { xp in
+            try labels.withUnsafeMutableBufferPointer { lp in
+                try loader.fill(batchIndex: 1, into: xp.baseAddress!, labels: lp.baseAddress!, targets: nil)
             }
         }
         #expect(n == 4)
@@ -123,8 +123,8 @@ func naiveCropFlip(
         var shifts = Set<Int>()
         for batch in 0..<4 {
             var x = [Float](repeating: .nan, count: 5 * size)
-            _ = x.withUnsafeMutableBufferPointer {
-                loader.fill(batchIndex: batch, into: $0.baseAddress!, labels: nil, targets: nil)
+            _ = try x.withUnsafeMutableBufferPointer {
+                try loader.fill(batchIndex: batch, into: $0.baseAddress!, labels: nil, targets: nil)
             }
             for (slot, index) in loader.shard(batchIndex: batch).enumerated() {
                 let oy = rng.nextInt(below: 2 * pad + 1)
@@ -160,19 +160,19 @@ func naiveCropFlip(
         let size = data.exampleSize
         var original = try TrainBatchLoader(dataset: data, globalBatchSize: 8, seed: 3, epoch: 1)
         var scratch = [Float](repeating: 0, count: 8 * size)
-        _ = scratch.withUnsafeMutableBufferPointer {
-            original.fill(batchIndex: 0, into: $0.baseAddress!, labels: nil, targets: nil)
+        _ = try scratch.withUnsafeMutableBufferPointer {
+            try original.fill(batchIndex: 0, into: $0.baseAddress!, labels: nil, targets: nil)
         }
         let saved = original.state
         var resumed = try TrainBatchLoader(dataset: data, globalBatchSize: 8, seed: 3, epoch: 0)
         resumed.restore(saved)
         var a = [Float](repeating: 0, count: 8 * size)
         var b = a
-        _ = a.withUnsafeMutableBufferPointer {
-            original.fill(batchIndex: 1, into: $0.baseAddress!, labels: nil, targets: nil)
+        _ = try a.withUnsafeMutableBufferPointer {
+            try original.fill(batchIndex: 1, into: $0.baseAddress!, labels: nil, targets: nil)
         }
-        _ = b.withUnsafeMutableBufferPointer {
-            resumed.fill(batchIndex: 1, into: $0.baseAddress!, labels: nil, targets: nil)
+        _ = try b.withUnsafeMutableBufferPointer {
+            try resumed.fill(batchIndex: 1, into: $0.baseAddress!, labels: nil, targets: nil)
         }
         #expect(a == b)
         #expect(a != scratch)
@@ -187,9 +187,9 @@ func naiveCropFlip(
         var loader = try TrainBatchLoader(dataset: data, globalBatchSize: 3, seed: 8)
         var x = [Float](repeating: 0, count: 6)
         var targets = [Float](repeating: 0, count: 3)
-        _ = x.withUnsafeMutableBufferPointer { xp in
-            targets.withUnsafeMutableBufferPointer {
-                loader.fill(batchIndex: 1, into: xp.baseAddress!, labels: nil, targets: $0.baseAddress!)
+        _ = try x.withUnsafeMutableBufferPointer { xp in
+            try targets.withUnsafeMutableBufferPointer {
+                try loader.fill(batchIndex: 1, into: xp.baseAddress!, labels: nil, targets: $0.baseAddress!)
             }
         }
         for (slot, index) in loader.shard(batchIndex: 1).enumerated() {
@@ -209,9 +209,9 @@ func naiveCropFlip(
                         dataset: data, globalBatchSize: global, rank: rank, worldSize: world)
                     var x = [Float](repeating: -1, count: loader.maxLocalBatchSize * 2)
                     var labels = [Int32](repeating: -1, count: loader.maxLocalBatchSize)
-                    let n = x.withUnsafeMutableBufferPointer { xp in
-                        labels.withUnsafeMutableBufferPointer {
-                            loader.fill(batchIndex: b, into: xp.baseAddress!, labels: $0.baseAddress!, targets: nil)
+                    let n = try x.withUnsafeMutableBufferPointer { xp in
+                        try labels.withUnsafeMutableBufferPointer {
+                            try loader.fill(batchIndex: b, into: xp.baseAddress!, labels: $0.baseAddress!, targets: nil)
                         }
                     }
                     let range = loader.range(batchIndex: b)

@@ -33,6 +33,23 @@ func learnableCIFAR10(_ tag: String, perBatch: Int, test: Int) throws -> String 
     return dir
 }
 
+/// The compact export of `run` scores what the run's masked network scored (its last weights, on the same
+/// test set): NLL within 1e-4 relative.
+func expectCompactExportScoresLikeTheRun(
+    _ run: String, metrics m: [String: Any], _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    let out = run + "-compact"
+    let e = try runCLI(["export", run, "--compact", out])
+    #expect(e.status == 0, "\(e.stderr)", sourceLocation: sourceLocation)
+    let ev = try runCLI(["evaluate", out])
+    #expect(ev.status == 0, "\(ev.stderr)", sourceLocation: sourceLocation)
+    let json = try JSONSerialization.jsonObject(with: Data(ev.stdout.utf8)) as! [String: Any]
+    let (nll, runNLL) = ((json["last"] as! [String: Any])["nll"] as! Double, m["test_nll"] as! Double)
+    #expect(
+        abs(nll - runNLL) <= 1e-4 * max(1, runNLL), "\(what): export NLL \(nll) vs run \(runNLL)",
+        sourceLocation: sourceLocation)
+}
+
 @Suite(.serialized) struct DeepResNetTraining {
     static let data = try! learnableCIFAR10("deep-cifar", perBatch: 32, test: 64)
 
@@ -53,15 +70,30 @@ func learnableCIFAR10(_ tag: String, perBatch: Int, test: Int) throws -> String 
         #expect(r.stderr.contains("training a compact copy"), "\(model): \(r.stderr)")
         let m = try lastMetrics(run)
         #expect((m["weight_sparsity"] as? Double ?? 0) >= 0.49, "\(model): \(m)")
-        // The export scores what the masked network scored (its last weights, on the same test set).
-        let out = run + "-compact"
-        let e = try runCLI(["export", run, "--compact", out])
-        #expect(e.status == 0, "\(e.stderr)")
-        let ev = try runCLI(["evaluate", out])
-        #expect(ev.status == 0, "\(ev.stderr)")
-        let json = try JSONSerialization.jsonObject(with: Data(ev.stdout.utf8)) as! [String: Any]
-        let last = json["last"] as! [String: Any]
-        let (nll, runNLL) = (last["nll"] as! Double, m["test_nll"] as! Double)
-        #expect(abs(nll - runNLL) <= 1e-4 * max(1, runNLL), "\(model): export NLL \(nll) vs run \(runNLL)")
+        try expectCompactExportScoresLikeTheRun(run, metrics: m, model)
+    }
+
+    /// resnet18 on a generated image folder (JPEG and PNG files of several sizes, random-resized crops of
+    /// 32×32): the loss falls, and the compact export of the pruned run scores what its masked network did
+    /// on the center-cropped validation images.
+    @Test func trainsOnAnImageFolder() throws {
+        let data = try writeImageFolder(
+            temporaryDirectory("deep-folder") + "/d", classes: 4, trainPerClass: 24, valPerClass: 8)
+        let run = try temporaryDirectory("deep-folder-run") + "/run"
+        let r = try runRanks(
+            0,
+            [
+                "train", "--data", "image-folder", "--data-dir", data, "--image-size", "32", "--model", "resnet18",
+                "--epochs", "3", "--batch-size", "16", "--lr", "0.05", "--prune", "--warm-up", "1", "--conv-groups",
+                "channels", "--target-sparsity", "0.5", "--target-epoch", "2", "--samples-per-cycle", "1",
+                "--threads", "2", "--seed", "2", "--out", run,
+            ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let losses = try trainLosses(run)
+        #expect(losses.count == 3 && losses[2] < losses[0], "train loss \(losses)")
+        let m = try lastMetrics(run)
+        #expect((m["weight_sparsity"] as? Double ?? 0) >= 0.49, "\(m)")
+        #expect((m["decode_images_per_second_per_thread"] as? Double ?? 0) > 0, "\(m)")
+        try expectCompactExportScoresLikeTheRun(run, metrics: m, "resnet18 on an image folder")
     }
 }

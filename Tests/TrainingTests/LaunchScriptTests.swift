@@ -116,4 +116,40 @@ func launchTree(_ bin: String) throws -> String {
         #expect(metrics.split(separator: "\n").count == 1, "metrics.jsonl: \(metrics)")
         #expect(fm.fileExists(atPath: out + "/weights.safetensors"))
     }
+
+    /// Image-folder data under launch/mpi: each of 2 ranks decodes its half of every global batch (its own
+    /// decoder thread, crops drawn per example), and the run equals one process at the same global batch up to
+    /// summation order (mlp: no batch norm, whose statistics are per rank). Tolerance as in
+    /// `Distributed.rankCountsAgree`: 10·S·u·⌈log2 B⌉ relative over S steps.
+    @Test func launchMPIOnAnImageFolderEqualsOneRank() throws {
+        let bin = try requireBayesprune()
+        try requireMPIRun()
+        let tree = try launchTree(bin)
+        let data = try writeImageFolder(
+            temporaryDirectory("launch-images") + "/d", classes: 3, trainPerClass: 16, valPerClass: 4)
+        let base = try temporaryDirectory("launch-images-run")
+        let args = [
+            "--data", "image-folder", "--data-dir", data, "--image-size", "12", "--model", "mlp", "--hidden", "16",
+            "--epochs", "2", "--batch-size", "16", "--seed", "3",
+        ]
+        let one = try runProcess(bin, ["train", "--threads", "1"] + args + ["--out", base + "/r1"])
+        #expect(one.status == 0, "one process: \(one.stderr)")
+        let two = try runProcess(
+            "/bin/bash", [tree + "/launch/mpi", "-n", "2", "--"] + args + ["--out", base + "/r2"],
+            environment: ["SLURM_NTASKS": nil, "SLURM_JOB_ID": nil, "MPIRUN_ARGS": nil, "OPENBLAS_CORETYPE": nil])
+        #expect(two.status == 0, "launch/mpi: \(two.stdout)\(two.stderr)")
+        #expect((two.stdout + two.stderr).contains("2 ranks"), "\(two.stdout)\(two.stderr)")
+        let (l1, l2) = (try trainLosses(base + "/r1"), try trainLosses(base + "/r2"))
+        #expect(l1.count == 2 && l2.count == 2)
+        let steps = 6.0  // 48 training images / 16 × 2 epochs
+        let tol = 10.0 * steps * pow(2.0, -24.0) * 4
+        for (a, b) in zip(l1, l2) { #expect(abs(a - b) <= tol * max(1, abs(a)), "loss \(a) vs \(b)") }
+        let (w1, w2) = (try allWeights(base + "/r1"), try allWeights(base + "/r2"))
+        #expect(w1.count == w2.count && !w1.isEmpty)
+        let worst = zip(w1, w2).map { Double(abs($0 - $1)) / max(1, Double(abs($0))) }.max() ?? .infinity
+        #expect(worst <= tol, "weights differ by \(worst)")
+        // And the images were really decoded per batch on both: the metrics say how fast.
+        let line = try String(contentsOfFile: base + "/r2/metrics.jsonl", encoding: .utf8)
+        #expect(line.contains("decode_images_per_second_per_thread"), "\(line)")
+    }
 }
