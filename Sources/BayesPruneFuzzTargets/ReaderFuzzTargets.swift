@@ -11,6 +11,8 @@ import Foundation
 /// A reader under fuzzing.
 public enum FuzzTarget: String, CaseIterable, Sendable {
     case idx, cifar, csv, safetensors, checkpoint
+    /// A JPEG or PNG file of an image folder: decoded (libjpeg-turbo/libpng through CImage) and resampled.
+    case image
 
     /// Runs the reader on `bytes` written to a scratch file in `directory`. Returns nil when the input was
     /// accepted, else the one-line message; traps (a finding) when the message breaks the rules above.
@@ -45,6 +47,18 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .checkpoint:
             _ = Checkpoint.readHeader(path: path)
             _ = try Checkpoint.read(path: path)
+        case .image:
+            let bytes = try ImageCodec.readFile(path)
+            let size = try ImageCodec.probe(bytes, path: path)
+            // Small images only: a fuzzed header may claim 32768² pixels, which decodes legitimately but slowly.
+            guard size.width * size.height <= 1 << 20 else { return }
+            let image = try ImageCodec.decode(bytes, path: path, scaleDenominator: size.width > 64 ? 2 : 1)
+            var out = [Float](repeating: 0, count: 3 * 8 * 8)
+            let crop = ImageGeometry.resizeCenterCrop(width: image.width, height: image.height, resize: 9, crop: 8)
+            out.withUnsafeMutableBufferPointer {
+                ImageResampler.cropResize(
+                    image, crop: crop, outputWidth: 8, outputHeight: 8, flip: true, into: $0.baseAddress!)
+            }
         }
     }
 
