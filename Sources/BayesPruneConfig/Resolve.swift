@@ -31,6 +31,12 @@ extension TrainSettings {
         c.targetScaling = targetScaling ?? .standardize
         if let v = model { c.model = v }
         if let v = hidden { c.hidden = v.values }
+        if let p = dropout, p > 0 {
+            guard [.wrn16x4, .wrn28x10].contains(c.model) else {
+                throw SettingError("dropout", "only for the WideResNets (wrn-16-4, wrn-28-10), not \(c.model.rawValue)")
+            }
+            c.dropout = p
+        }
         c.initScheme = initialization ?? TrainConfig.defaultInit(model: c.model, data: c.data)
         c.noiseVariance = noiseVariance ?? 1
         c.sampler = sampler ?? TrainConfig.defaultSampler
@@ -143,6 +149,7 @@ extension TrainSettings {
         try atLeast(cycles, 1, "cycles")
         try atLeast(threads, 1, "threads")
         try atLeast(decodeThreads, 1, "decode-threads")
+        if let v = dropout, !(v >= 0 && v < 1) { throw SettingError("dropout", "must be in [0, 1), got \(v)") }
         if let v = imageSize, !(8...4096).contains(v) {
             throw SettingError("image-size", "must be between 8 and 4096, got \(v)")
         }
@@ -198,6 +205,7 @@ extension TrainSettings {
         targetScaling = c.targetScaling
         model = c.model
         hidden = Widths(c.hidden)
+        dropout = c.dropout
         initialization = c.initScheme
         noiseVariance = c.noiseVariance
         sampler = c.sampler

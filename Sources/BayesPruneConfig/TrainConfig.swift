@@ -26,6 +26,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var model: ModelKind = .lenet
     /// Hidden widths of mlp.
     public var hidden: [Int] = [300, 100]
+    /// WideResNets: dropout probability between a block's convolutions (`--dropout`); nil: 0.
+    public var dropout: Double?
     public var sampler: SamplerKind = .sgd
     public var epochs: Int = 5
     /// Global minibatch size (split evenly across ranks).
@@ -85,6 +87,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         s.spaceWidths = spaceWidths
         s.initScheme = initScheme ?? .heNormal
         s.noiseVariance = Float(noiseVariance ?? 1)
+        s.dropout = Float(dropout ?? 0)
         return s
     }
 

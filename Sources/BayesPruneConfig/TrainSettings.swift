@@ -26,6 +26,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     // Model, sampler, schedule
     public var model: ModelKind?
     public var hidden: Widths?
+    public var dropout: Double?
     public var initialization: InitScheme?
     public var noiseVariance: Double?
     public var sampler: SamplerKind?
@@ -84,7 +85,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         case decodeThreads = "decode-threads"
         case augment
         case targetScaling = "target-scaling"
-        case model, hidden
+        case model, hidden, dropout
         case initialization = "init"
         case noiseVariance = "noise-variance"
         case sampler, temperature, beta1, beta2, eta

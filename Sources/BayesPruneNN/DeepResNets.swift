@@ -63,7 +63,11 @@ extension ModelBuilder {
                 description: "\(spec.kind.rawValue): width of \(bad.key) must be positive, got \(bad.value)")
         }
         func width(_ space: String, _ standard: Int) -> Int { spec.spaceWidths?[space] ?? standard }
+        guard spec.dropout == 0 || [.wrn16x4, .wrn28x10].contains(spec.kind) else {
+            throw SettingError("dropout", "only for the WideResNets (wrn-16-4, wrn-28-10), not \(spec.kind.rawValue)")
+        }
         var b = DeepResNetBuilder(store: store, post: !plan.preActivation)
+        b.dropout = spec.dropout
         b.graph.add(ChannelSpace(name: "input", channels: x.c, consumers: [], isInput: true))
         // Stem: its output is the first residual stream.
         let stemWidth = width("stem.stream", plan.stem.channels)
@@ -124,6 +128,8 @@ struct DeepResNetBuilder {
     var stream = ChannelSpace(name: "", channels: 0)
     /// The standard width of the current stream (a projection is needed when a block changes it).
     var streamStandard = 0
+    /// WideResNet's dropout probability between a block's convolutions (0: none).
+    var dropout: Float = 0
 
     init(store: ParameterStore, post: Bool) {
         self.store = store
@@ -170,6 +176,7 @@ struct DeepResNetBuilder {
                 if !last {
                     let bn = BatchNorm2d("\(name).bn\(k + 2)", store: store, shape: shape)
                     main += [bn, ReLU("\(name).relu\(k + 2)", shape: shape)]
+                    if dropout > 0 { main.append(Dropout("\(name).dropout", shape: shape, probability: dropout)) }
                     norms.append(bn)
                 } else {
                     norms.append(nil)

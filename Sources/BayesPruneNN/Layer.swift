@@ -18,7 +18,7 @@ public struct ActShape: Equatable, CustomStringConvertible, Sendable {
 }
 
 public enum LayerKind: String, CaseIterable, Sendable {
-    case conv, linear, batchnorm, relu, pool, residual, reshape
+    case conv, linear, batchnorm, relu, pool, residual, reshape, dropout
 }
 
 public protocol Layer: AnyObject {

@@ -46,6 +46,9 @@ public struct ModelSpec: Sendable {
     /// σ² of the Gaussian likelihood of a regression output: loss (y − t)²/(2σ²) (default 1; PyTorch's
     /// MSELoss, which the authors use, is σ² = ½).
     public var noiseVariance: Float = 1
+    /// WideResNets: dropout probability between each block's convolutions (Zagoruyko & Komodakis 2016;
+    /// default 0, none).
+    public var dropout: Float = 0
 
     public init(
         kind: ModelKind, input: ActShape, outputs: Int, loss: LossKind = .softmaxCrossEntropy,

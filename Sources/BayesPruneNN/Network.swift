@@ -147,6 +147,13 @@ public final class Network {
 
     public var macsPerExample: Int { layers.reduce(0) { $0 + $1.macsPerExample } }
 
+    /// Where the dropout layers draw the next training forward's masks: (seed, training step, rank).
+    public func setStochasticState(seed: UInt64, step: Int, rank: Int) {
+        for case let d as Dropout in flatLayers {
+            (d.seed, d.step, d.rank) = (seed, step, rank)
+        }
+    }
+
     /// Draws every layer's parameters from `seed`; `attempt` > 0 takes another draw of the same seed (used
     /// when a draw is dead, see `deadReLULayers`).
     public func initialize(seed: UInt64, scheme: InitScheme = .heNormal, attempt: Int = 0) {

@@ -502,6 +502,8 @@ public final class Trainer {
         e.lr = lr
         // [loss, stop requested]: one scalar allreduce carries both, so every rank stops at the same step.
         let net = working
+        // Dropout masks of this step (and rank): the same again after a resume.
+        net.setStochasticState(seed: config.seed, step: state.step, rank: communicator.rank)
         var loss = [
             net.lossAndGradient(run.x.pointer, batch: n, labels: run.labels, targets: run.targets),
             StopSignal.requested ? 1 : 0,

@@ -77,6 +77,10 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Hidden widths of mlp, comma-separated (default 300,100).", transform: parsed(Widths.init(parsing:)))
     var hidden: Widths?
     @Option(
+        parsing: .unconditional,
+        help: "WideResNets: dropout probability between each block's convolutions (default 0: none).")
+    var dropout: Double?
+    @Option(
         name: .customLong("init"),
         help:
             ArgumentHelp(
@@ -131,6 +135,7 @@ struct ModelOptions: ParsableArguments {
     func apply(to s: inout TrainSettings) {
         s.model = model
         s.hidden = hidden
+        s.dropout = dropout
         s.initialization = initialization
         s.noiseVariance = noiseVariance
         s.sampler = sampler

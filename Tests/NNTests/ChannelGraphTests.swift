@@ -78,12 +78,30 @@ import Testing
 
 /// The deep ResNets at toy widths (every channel space at most 6 wide), which keep every structural
 /// feature: projections, pre-activation, bottlenecks, the ImageNet stem.
-func tinyDeepResNet(_ kind: ModelKind, input: ActShape, outputs: Int = 4, seed: UInt64 = 1) throws -> Network {
+func tinyDeepResNet(
+    _ kind: ModelKind, input: ActShape, outputs: Int = 4, seed: UInt64 = 1, dropout: Float = 0
+) throws -> Network {
     let standard = try ModelBuilder.build(ModelSpec(kind: kind, input: input, outputs: outputs), seed: seed)
     var spec = ModelSpec(kind: kind, input: input, outputs: outputs)
     spec.spaceWidths = Dictionary(
         uniqueKeysWithValues: standard.graph.spaces.filter { !$0.isInput }.map { ($0.name, min($0.channels, 6)) })
+    spec.dropout = dropout
     return try ModelBuilder.build(spec, seed: seed)
+}
+
+/// The whole loss's directional derivative (training mode, batch 4, 4 classes) against g·d within 3 %.
+func expectWholeModelGradient(
+    _ net: Network, input: ActShape, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    let B = 4
+    var rng = Xoshiro256(seed: 20)
+    let x = (0..<(input.size * B)).map { _ in rng.nextGaussian() }
+    let labels = (0..<B).map { Int32($0 % 4) }
+    let (numeric, analytic) = directionalDerivative(
+        net, x: x, batch: B, labels: labels, random: { n in (0..<n).map { _ in rng.nextGaussian() } }, h: 1e-4)
+    #expect(
+        abs(numeric - analytic) <= 3e-2 * abs(analytic), "\(what): numeric \(numeric) vs analytic \(analytic)",
+        sourceLocation: sourceLocation)
 }
 
 @Suite struct DeepResNetTests {
@@ -102,13 +120,7 @@ func tinyDeepResNet(_ kind: ModelKind, input: ActShape, outputs: Int = 4, seed: 
     func wholeModelDirectionalDerivative(kind: ModelKind, input: ActShape) throws {
         let net = try tinyDeepResNet(kind, input: input, seed: 19)
         #expect(net.store.parameterCount < 60_000)
-        let B = 4
-        var rng = Xoshiro256(seed: 20)
-        let x = (0..<(input.size * B)).map { _ in rng.nextGaussian() }
-        let labels = (0..<B).map { Int32($0 % 4) }
-        let (numeric, analytic) = directionalDerivative(
-            net, x: x, batch: B, labels: labels, random: { n in (0..<n).map { _ in rng.nextGaussian() } }, h: 1e-4)
-        #expect(abs(numeric - analytic) <= 3e-2 * abs(analytic), "\(kind): numeric \(numeric) vs analytic \(analytic)")
+        expectWholeModelGradient(net, input: input, "\(kind)")
     }
 
     /// Stage structure: a projection starts every new residual stream, and a pre-activation block's

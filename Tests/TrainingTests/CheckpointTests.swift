@@ -75,17 +75,18 @@ func metricValues(_ dir: String) throws -> [[String: Double]] {
     }
 
     /// Image-folder data (crops drawn per example, decoded on background threads with prefetch): killed in
-    /// epoch 2 and resumed, the run ends bitwise identical to the uninterrupted one.
-    @Test func imageFolderRunKilledAndResumedIsBitwiseIdentical() throws {
+    /// epoch 2 and resumed, the run ends bitwise identical to the uninterrupted one; also a WideResNet with
+    /// dropout, whose masks follow the training step.
+    @Test(arguments: [["--model", "mlp", "--hidden", "24"], ["--model", "wrn-16-4", "--dropout", "0.3"]])
+    func imageFolderRunKilledAndResumedIsBitwiseIdentical(model: [String]) throws {
         let base = try temporaryDirectory("ckpt-images")
         let data = try writeImageFolder(base + "/d", classes: 3, trainPerClass: 16, valPerClass: 4)
         func imageArgs(_ out: String, _ extra: [String] = []) -> [String] {
             [
-                "train", "--data", "image-folder", "--data-dir", data, "--image-size", "12", "--model", "mlp",
-                "--hidden", "24", "--sampler", "adavb", "--epochs", "3", "--batch-size", "8", "--threads", "1",
-                "--decode-threads", "2", "--samples-per-cycle", "2", "--prune", "--warm-up", "1", "--out", out,
-                "--seed", "4",
-            ] + extra
+                "train", "--data", "image-folder", "--data-dir", data, "--image-size", "12", "--sampler", "adavb",
+                "--epochs", "3", "--batch-size", "8", "--threads", "1", "--decode-threads", "2",
+                "--samples-per-cycle", "2", "--prune", "--warm-up", "1", "--out", out, "--seed", "4",
+            ] + model + extra
         }
         #expect(try runRanks(0, imageArgs(base + "/full")).status == 0)
         // 48 images / 8 = 6 steps per epoch: step 9 is inside epoch 2.
