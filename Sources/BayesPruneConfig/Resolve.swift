@@ -77,6 +77,8 @@ extension TrainSettings {
         if let v = checkpointEvery { r.checkpointEvery = v }
         if let v = keepCheckpoints { r.keepCheckpoints = v }
         if let v = checkpointMinutes { r.checkpointMinutes = v }
+        if let v = allreduceBucketMb { r.allreduceBucketMB = v }
+        if let v = allreduceOverlap { r.allreduceOverlap = v.isOn }
         return (c, r)
     }
 
@@ -149,6 +151,9 @@ extension TrainSettings {
         try atLeast(cycles, 1, "cycles")
         try atLeast(threads, 1, "threads")
         try atLeast(decodeThreads, 1, "decode-threads")
+        if let v = allreduceBucketMb, !(v >= 0.001 && v <= 4096) {
+            throw SettingError("allreduce-bucket-mb", "must be between 0.001 and 4096, got \(v)")
+        }
         if let v = dropout, !(v >= 0 && v < 1) { throw SettingError("dropout", "must be in [0, 1), got \(v)") }
         if let v = imageSize, !(8...4096).contains(v) {
             throw SettingError("image-size", "must be between 8 and 4096, got \(v)")
@@ -232,6 +237,8 @@ extension TrainSettings {
         checkpointEvery = controls.checkpointEvery
         keepCheckpoints = controls.keepCheckpoints
         checkpointMinutes = controls.checkpointMinutes
+        allreduceBucketMb = controls.allreduceBucketMB
+        allreduceOverlap = controls.allreduceOverlap ? .on : .off
         prune = p.enabled
         warmUp = p.warmUp
         eStep = p.eStep

@@ -159,6 +159,13 @@ public struct RunControls: Equatable, Sendable {
     public var checkpointMinutes = 5.0
     /// Keep the newest K checkpoints.
     public var keepCheckpoints = 2
+    /// Under MPI: the gradient is summed in buckets of this many MB (`--allreduce-bucket-mb`).
+    public var allreduceBucketMB = RunControls.defaultAllreduceBucketMB
+    /// Under MPI: start each bucket's sum as soon as backward has finished it (`--allreduce-overlap`).
+    public var allreduceOverlap = true
+
+    /// `--allreduce-bucket-mb` when not given (README, "Several processes and clusters": measured).
+    public static let defaultAllreduceBucketMB = 4.0
 
     public init() {}
 }

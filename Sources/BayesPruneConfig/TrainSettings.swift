@@ -54,6 +54,8 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var checkpointEvery: Int?
     public var keepCheckpoints: Int?
     public var checkpointMinutes: Double?
+    public var allreduceBucketMb: Double?
+    public var allreduceOverlap: OnOff?
     // Pruning
     public var prune: Bool?
     public var warmUp: Int?
@@ -103,6 +105,8 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         case checkpointEvery = "checkpoint-every"
         case keepCheckpoints = "keep-checkpoints"
         case checkpointMinutes = "checkpoint-minutes"
+        case allreduceBucketMb = "allreduce-bucket-mb"
+        case allreduceOverlap = "allreduce-overlap"
         case prune
         case warmUp = "warm-up"
         case lambda1, lambda0
@@ -125,7 +129,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     /// (`preset` is here because the values it fills in are compared one by one.)
     public static let numericallyFree: Set<CodingKeys> = [
         .threads, .out, .syncCheckEvery, .collectiveTimeout, .checkpointEvery, .keepCheckpoints, .evalBatchSize,
-        .checkpointMinutes, .preset, .decodeThreads,
+        .checkpointMinutes, .preset, .decodeThreads, .allreduceBucketMb, .allreduceOverlap,
     ]
 
     /// `self` with every setting `other` gives replaced by `other`'s (the command line over a file).

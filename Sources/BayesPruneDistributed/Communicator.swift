@@ -16,6 +16,12 @@ public protocol Communicator: AnyObject {
     /// In-place sum over ranks.
     func allreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, what: String) throws
     func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int, what: String) throws
+    /// Starts an in-place sum over ranks and returns at once; the buffer is final after `waitForStarted`.
+    func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, what: String) throws
+    /// Lets started sums progress (MPI moves data only inside its calls).
+    func progress()
+    /// Waits for every started sum.
+    func waitForStarted(what: String) throws
     func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int, what: String) throws
     /// Every rank's value, rank-major.
     func allgather(_ value: UInt64, what: String) throws -> [UInt64]
@@ -38,6 +44,9 @@ public final class SingleProcess: Communicator {
     public var size: Int { 1 }
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, what: String) throws {}
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int, what: String) throws {}
+    public func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, what: String) throws {}
+    public func progress() {}
+    public func waitForStarted(what: String) throws {}
     public func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int, what: String) throws {}
     public func allgather(_ value: UInt64, what: String) throws -> [UInt64] { [value] }
     public func allgather(_ value: UnsafeRawPointer, bytes: Int, into out: UnsafeMutableRawPointer, what: String) throws
@@ -76,6 +85,11 @@ public final class MPICommunicator: Communicator {
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int, what: String) throws {
         try check(bp_mpi_allreduce_sum_double(buffer, count, what), what)
     }
+    public func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, what: String) throws {
+        try check(bp_mpi_start_allreduce_sum_float(buffer, count, what), what)
+    }
+    public func progress() { _ = bp_mpi_progress() }
+    public func waitForStarted(what: String) throws { try check(bp_mpi_wait_pending(what), what) }
     public func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int, what: String) throws {
         try check(bp_mpi_broadcast(buffer, bytes, Int32(root), what), what)
     }

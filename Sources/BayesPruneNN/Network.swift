@@ -221,11 +221,55 @@ public final class Network {
     /// Back-propagates d(loss)/d(outputs) [outputs, batch]; accumulates into `store.grads`.
     public func backward(_ dy: UnsafePointer<Float>, batch: Int) {
         var g = dy
-        for l in layers.reversed() {
-            guard let next = profiler.backward(l, g, batch: batch) else { break }
+        for (i, l) in layers.enumerated().reversed() {
+            let next = profiler.backward(l, g, batch: batch)
+            if i > 0, let ready = gradientsReady { ready(gradientReadyOffsets[i]) }
+            guard let next else { break }
             g = next
         }
+        gradientsReady?(0)
     }
+
+    /// Called during backward after each top-level layer with the lowest offset from which `store.grads` is
+    /// final (its layers' parameters all lie above it); the last call passes 0. For an allreduce that
+    /// overlaps the backward pass (`BucketedAllreduce`).
+    public var gradientsReady: ((Int) -> Void)?
+
+    /// For each top-level layer i: where the gradients that are final once layers i… have run backward
+    /// begin. Parameters are registered in construction (forward) order, so these are the layers' first
+    /// offsets; should a layer's parameters lie below an earlier layer's, nothing is reported early.
+    public private(set) lazy var gradientReadyOffsets: [Int] = {
+        var topIndex: [String: Int] = [:]
+        for (i, l) in layers.enumerated() {
+            topIndex[l.name] = i
+            func walk(_ c: Layer) {
+                topIndex[c.name] = i
+                c.children.forEach(walk)
+            }
+            l.children.forEach(walk)
+        }
+        let n = layers.count
+        var lo = [Int](repeating: Int.max, count: n)
+        var hi = [Int](repeating: 0, count: n)
+        for e in store.entries {
+            guard let i = topIndex[e.layer] else { return [Int](repeating: store.parameterCount, count: n) }
+            lo[i] = min(lo[i], e.offset)
+            hi[i] = max(hi[i], e.offset + e.count)
+        }
+        var ready = [Int](repeating: store.parameterCount, count: n)
+        var low = store.parameterCount
+        for i in (0..<n).reversed() {
+            low = min(low, lo[i])
+            ready[i] = low
+        }
+        // Layers before i must not own anything at or above ready[i].
+        var highest = 0
+        for i in 0..<n {
+            if highest > ready[i] { return [Int](repeating: store.parameterCount, count: n) }
+            highest = max(highest, hi[i])
+        }
+        return ready
+    }()
 
     /// The likelihood term on outputs [outputs, batch]: mean loss, and its gradient into `grad` if given.
     public func lossValue(

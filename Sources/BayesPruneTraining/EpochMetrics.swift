@@ -47,6 +47,9 @@ public struct EpochMetrics {
     /// Under MPI: the rank count and the mean gradient-allreduce time per step of this rank.
     public var ranks: Int?
     public var allreduceSecondsPerStep: Double?
+    /// Under MPI: the gradient's buckets, and how many of them the last step started during backward.
+    public var allreduceBuckets: Int?
+    public var allreduceBucketsDuringBackward: Int?
     public var checkpointSeconds: Double?
     /// Time spent inside the epoch on posterior samples taken between its steps (scoring the test set and
     /// writing the sample), which `seconds` and `imagesPerSecond` leave out.
@@ -87,6 +90,8 @@ public struct EpochMetrics {
         case connectedInputs = "connected_inputs"
         case ranks
         case allreduceSecondsPerStep = "allreduce_seconds_per_step"
+        case allreduceBuckets = "allreduce_buckets"
+        case allreduceBucketsDuringBackward = "allreduce_buckets_during_backward"
         case checkpointSeconds = "checkpoint_seconds"
         case sampleSeconds = "sample_seconds"
         case trainingMACsPerExample = "training_macs_per_example"
@@ -144,6 +149,8 @@ public struct EpochMetrics {
             try encodePruning(&c)
             try c.encodeIfPresent(m.ranks, forKey: .init(Key.ranks))
             try c.encodeIfPresent(m.allreduceSecondsPerStep, forKey: .init(Key.allreduceSecondsPerStep))
+            try c.encodeIfPresent(m.allreduceBuckets, forKey: .init(Key.allreduceBuckets))
+            try c.encodeIfPresent(m.allreduceBucketsDuringBackward, forKey: .init(Key.allreduceBucketsDuringBackward))
             try c.encodeIfPresent(m.checkpointSeconds, forKey: .init(Key.checkpointSeconds))
             try c.encodeIfPresent(m.sampleSeconds, forKey: .init(Key.sampleSeconds))
             try c.encodeIfPresent(m.inputWaitSeconds, forKey: .init(Key.inputWaitSeconds))
@@ -302,6 +309,8 @@ extension EpochMetrics {
             }
             m.ranks = try optional(Int.self, .ranks)
             m.allreduceSecondsPerStep = try optional(Double.self, .allreduceSecondsPerStep)
+            m.allreduceBuckets = try optional(Int.self, .allreduceBuckets)
+            m.allreduceBucketsDuringBackward = try optional(Int.self, .allreduceBucketsDuringBackward)
             m.checkpointSeconds = try optional(Double.self, .checkpointSeconds)
             m.sampleSeconds = try optional(Double.self, .sampleSeconds)
             m.inputWaitSeconds = try optional(Double.self, .inputWaitSeconds)

@@ -49,6 +49,10 @@ public final class Trainer {
     public var fault: (kind: Fault, rank: Int, step: Int)? = nil
     /// Seconds spent in the gradient allreduce, summed over the run (this rank).
     public private(set) var allreduceSeconds = 0.0
+    /// The bucketed gradient sum of the network the steps run on (rebuilt when that changes: compaction).
+    var gradientReducer: BucketedAllreduce?
+    /// The first error a bucket's start raised inside backward (which cannot throw), thrown after it.
+    var backwardError: Error?
     /// Image-folder decoding counters when the current epoch began (the epoch's figures are the difference).
     var decodeAtEpochStart = DecodeStatistics()
     /// Set by `restore`: where the run continues.
@@ -405,6 +409,10 @@ public final class Trainer {
         if communicator.size > 1 {
             m.ranks = communicator.size
             m.allreduceSecondsPerStep = allreduceSeconds / Double(max(state.step, 1))
+            if let r = gradientReducer {
+                m.allreduceBuckets = r.bucketCount
+                m.allreduceBucketsDuringBackward = r.startedEarly
+            }
         }
         let checkpointing = try checkpointDue(epoch: e.epoch)
         if checkpointing {
@@ -504,6 +512,7 @@ public final class Trainer {
         let net = working
         // Dropout masks of this step (and rank): the same again after a resume.
         net.setStochasticState(seed: config.seed, step: state.step, rank: communicator.rank)
+        reducer(for: net)?.beginStep()
         var loss = [
             net.lossAndGradient(run.x.pointer, batch: n, labels: run.labels, targets: run.targets),
             StopSignal.requested ? 1 : 0,
@@ -536,14 +545,35 @@ public final class Trainer {
         if showProgress { progress(&e, batch: b, run) }
     }
 
+    /// The bucketed sum over `net`'s gradient (nil alone), hooked into its backward pass when overlapping.
+    @discardableResult
+    func reducer(for net: Network) -> BucketedAllreduce? {
+        guard communicator.size > 1 else { return nil }
+        if let r = gradientReducer, r.buffer == net.store.grads.pointer, r.count == net.store.parameterCount {
+            return r
+        }
+        let r = BucketedAllreduce(
+            communicator: communicator, buffer: net.store.grads.pointer, count: net.store.parameterCount,
+            bucketBytes: Int(controls.allreduceBucketMB * 1_048_576), overlap: controls.allreduceOverlap)
+        net.gradientsReady =
+            controls.allreduceOverlap
+            ? { [weak self, weak r] offset in
+                guard let self, let r, self.backwardError == nil else { return }
+                do { try r.gradientsReady(from: offset) } catch { self.backwardError = error }
+            } : nil
+        gradientReducer = r
+        return r
+    }
+
     /// The ranks' local mean gradients summed (the sampler scales by 1/R as it reads them: g is the global
     /// minibatch mean) and the loss averaged.
     func reduceAcrossRanks(_ loss: inout [Double]) throws {
         let comm = communicator
-        let store = working.store
         guard comm.size > 1 else { return }
         let t = monotonicSeconds()
-        try comm.allreduceSum(store.grads.pointer, count: store.parameterCount, what: "gradient allreduce")
+        if let e = backwardError { throw e }
+        // With overlap most buckets are under way already: this waits for the rest (the exposed time).
+        try reducer(for: working)!.finish()
         allreduceSeconds += monotonicSeconds() - t
         try comm.allreduceSum(&loss, what: "loss allreduce")
         loss[0] /= Double(comm.size)

@@ -134,6 +134,51 @@ int bp_mpi_allreduce_sum_double(double *buffer, size_t count, const char *what) 
     return allreduce_sum(buffer, count, MPI_DOUBLE, what);
 }
 
+// Started, not yet waited-for collectives (bucketed gradient sums overlapping the backward pass).
+static MPI_Request pending[BP_MPI_MAX_PENDING];
+static long long pending_seq[BP_MPI_MAX_PENDING];
+static int pending_done[BP_MPI_MAX_PENDING];
+static int pending_count = 0;
+
+int bp_mpi_start_allreduce_sum_float(float *buffer, size_t count, const char *what) {
+    if (world_size == 1) return 0;
+    if (pending_count == BP_MPI_MAX_PENDING) {
+        int rc = bp_mpi_wait_pending(what);
+        if (rc != 0) return rc;
+    }
+    long long seq = begin();
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buffer, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                            &pending[pending_count]);
+    if (rc != MPI_SUCCESS) return rc;
+    pending_seq[pending_count] = seq;
+    pending_done[pending_count] = 0;
+    pending_count++;
+    return 0;
+}
+
+int bp_mpi_progress(void) {
+    int completed = 0;
+    for (int i = 0; i < pending_count; i++) {
+        if (!pending_done[i]) {
+            int done = 0;
+            if (MPI_Test(&pending[i], &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return completed;
+            pending_done[i] = done;
+        }
+        completed += pending_done[i];
+    }
+    return completed;
+}
+
+int bp_mpi_wait_pending(const char *what) {
+    for (int i = 0; i < pending_count; i++) {
+        if (pending_done[i]) continue;
+        int rc = wait_for(&pending[i], pending_seq[i], what);
+        if (rc != 0) return rc;
+    }
+    pending_count = 0;
+    return 0;
+}
+
 int bp_mpi_broadcast(void *buffer, size_t bytes, int root, const char *what) {
     if (world_size == 1) return 0;
     long long seq = begin();

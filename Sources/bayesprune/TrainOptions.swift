@@ -182,6 +182,13 @@ struct RunOptions: ParsableArguments {
                     + "count only; default 5). A stop signal (SIGTERM, SIGINT, SIGUSR1) always writes one at once."))
     var checkpointMinutes: Double?
     @Option(parsing: .unconditional, help: "Keep the newest K checkpoints (default 2).") var keepCheckpoints: Int?
+    @Option(
+        parsing: .unconditional,
+        help: "Under MPI: sum the gradient over ranks in buckets of this many MB (default 4).")
+    var allreduceBucketMb: Double?
+    @Option(
+        help: "Under MPI: start each bucket's sum while backward still runs (on) or after it (off) (default on).")
+    var allreduceOverlap: OnOff?
 
     func apply(to s: inout TrainSettings) {
         s.threads = threads
@@ -191,6 +198,8 @@ struct RunOptions: ParsableArguments {
         s.checkpointEvery = checkpointEvery
         s.keepCheckpoints = keepCheckpoints
         s.checkpointMinutes = checkpointMinutes
+        s.allreduceBucketMb = allreduceBucketMb
+        s.allreduceOverlap = allreduceOverlap
     }
 }
 

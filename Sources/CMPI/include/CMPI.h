@@ -20,6 +20,14 @@ void bp_mpi_set_timeout(double seconds);
 /// In-place sum over ranks. Return 0 on success; otherwise the job is being aborted.
 int bp_mpi_allreduce_sum_float(float *buffer, size_t count, const char *what);
 int bp_mpi_allreduce_sum_double(double *buffer, size_t count, const char *what);
+/// Starts an in-place float sum over ranks without waiting for it (at most BP_MPI_MAX_PENDING at a time);
+/// the buffer must stay untouched until bp_mpi_wait_pending returns. Returns 0, or an MPI error code.
+#define BP_MPI_MAX_PENDING 1024
+int bp_mpi_start_allreduce_sum_float(float *buffer, size_t count, const char *what);
+/// Lets the started collectives progress (MPI moves data only inside its calls); returns how many are done.
+int bp_mpi_progress(void);
+/// Waits, with the timeout and arrival tracking of the blocking collectives, for every started collective.
+int bp_mpi_wait_pending(const char *what);
 /// Broadcast `bytes` bytes from `root`.
 int bp_mpi_broadcast(void *buffer, size_t bytes, int root, const char *what);
 /// Every rank contributes `bytes` bytes; `out` receives size·bytes, rank-major.
