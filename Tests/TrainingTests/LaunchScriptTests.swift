@@ -153,3 +153,21 @@ func launchTree(_ bin: String) throws -> String {
         #expect(line.contains("decode_images_per_second_per_thread"), "\(line)")
     }
 }
+
+/// A real Slurm job (Tests/scripts/slurm-job.sh): a one-node Slurm with munge started on this machine, the
+/// README's `sbatch -n 2 --wrap "launch/mpi ..."` submitted from a launch tree, the run directory checked.
+@Suite(.serialized) struct SlurmJob {
+    @Test func sbatchOfLaunchMPIRunsTwoRanks() throws {
+        let bin = try requireBayesprune()
+        try requireMPIRun()
+        try #require(getuid() == 0, "starting slurmctld, slurmd and munged needs root: run `swift test` as root (CI does)")
+        let tree = try launchTree(bin)
+        let data = try quadrantDataset("slurm-data", train: 128, test: 32)
+        let out = try temporaryDirectory("slurm-run") + "/run"
+        let r = try runProcess("/bin/bash", [packageRoot + "/Tests/scripts/slurm-job.sh", tree, data, out])
+        #expect(r.status == 0, "slurm-job.sh exited \(r.status)\nstdout: \(r.stdout)\nstderr: \(r.stderr)")
+        #expect(r.stdout.contains("slurm-job: ok"), "\(r.stdout)")
+        let metrics = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8)
+        #expect(metrics.contains("\"ranks\":2"), "\(metrics)")
+    }
+}
