@@ -165,7 +165,7 @@ public struct RunControls: Equatable, Sendable {
     public var allreduceOverlap = true
 
     /// `--allreduce-bucket-mb` when not given (README, "Several processes and clusters": measured).
-    public static let defaultAllreduceBucketMB = 4.0
+    public static let defaultAllreduceBucketMB = 0.25
 
     public init() {}
 }

@@ -184,7 +184,7 @@ struct RunOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Keep the newest K checkpoints (default 2).") var keepCheckpoints: Int?
     @Option(
         parsing: .unconditional,
-        help: "Under MPI: sum the gradient over ranks in buckets of this many MB (default 4).")
+        help: "Under MPI: sum the gradient over ranks in buckets of this many MB (default 0.25).")
     var allreduceBucketMb: Double?
     @Option(
         help: "Under MPI: start each bucket's sum while backward still runs (on) or after it (off) (default on).")
