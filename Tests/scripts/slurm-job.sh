@@ -28,7 +28,11 @@ cleanup() {
     done
     for _ in 1 2 3 4 5 6 7 8 9 10; do pgrep -f "$conf" >/dev/null || break; sleep 0.3; done
     pkill -9 -f "$conf" 2>/dev/null || true
-    ((started_munge)) && pkill -x munged 2>/dev/null || true
+    if ((started_munge)); then
+        pkill -u munge -x munged 2>/dev/null || true
+        for _ in 1 2 3 4 5 6 7 8 9 10; do pgrep -u munge -x munged >/dev/null || break; sleep 0.3; done
+        pkill -9 -u munge -x munged 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
