@@ -38,6 +38,14 @@ static void bp_jpeg_error_exit(j_common_ptr info) {
 
 static void bp_jpeg_silent(j_common_ptr info, int level) { (void)info; (void)level; }
 
+/// libjpeg's error manager with our exit (longjmp to error->escape, which the caller setjmps) and no warnings.
+static struct jpeg_error_mgr *bp_jpeg_errors(struct bp_jpeg_error *error) {
+    struct jpeg_error_mgr *manager = jpeg_std_error(&error->manager);
+    manager->error_exit = bp_jpeg_error_exit;
+    manager->emit_message = bp_jpeg_silent;
+    return manager;
+}
+
 static int jpeg_decode(
     const uint8_t *data, size_t size, int probe_only, int scale_denominator, uint8_t **pixels, int *width,
     int *height, char *message, size_t message_size) {
@@ -46,9 +54,7 @@ static int jpeg_decode(
     // volatile: read after a longjmp.
     uint8_t *volatile out = NULL;
     uint8_t *volatile row = NULL;
-    info.err = jpeg_std_error(&error.manager);
-    error.manager.error_exit = bp_jpeg_error_exit;
-    error.manager.emit_message = bp_jpeg_silent;
+    info.err = bp_jpeg_errors(&error);
     if (setjmp(error.escape)) {
         jpeg_destroy_decompress(&info);
         free(out);
@@ -177,9 +183,7 @@ int bp_jpeg_encode(const uint8_t *pixels, int width, int height, int channels, i
     struct bp_jpeg_error error;
     unsigned char *volatile buffer = NULL;
     unsigned long length = 0;
-    info.err = jpeg_std_error(&error.manager);
-    error.manager.error_exit = bp_jpeg_error_exit;
-    error.manager.emit_message = bp_jpeg_silent;
+    info.err = bp_jpeg_errors(&error);
     if (setjmp(error.escape)) {
         jpeg_destroy_compress(&info);
         free(buffer);
