@@ -6,6 +6,7 @@
 // stdio before jpeglib.h, which uses FILE without including it.
 #include <stdio.h>
 #include <jpeglib.h>
+#include <jerror.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ struct bp_jpeg_error {
     struct jpeg_error_mgr manager;
     jmp_buf escape;
     char text[JMSG_LENGTH_MAX];
+    /// Set by a warning that means pixels are missing (data cut short, or a marker inside the image data).
+    int truncated;
 };
 
 static void bp_jpeg_error_exit(j_common_ptr info) {
@@ -36,13 +39,22 @@ static void bp_jpeg_error_exit(j_common_ptr info) {
     longjmp(error->escape, 1);
 }
 
-static void bp_jpeg_silent(j_common_ptr info, int level) { (void)info; (void)level; }
+/// Warnings are not errors (as in PIL), except those that mean the image is incomplete: libjpeg would fill
+/// the missing rows with grey, and PIL and torchvision refuse such a file as truncated.
+static void bp_jpeg_silent(j_common_ptr info, int level) {
+    if (level == -1 && (info->err->msg_code == JWRN_JPEG_EOF || info->err->msg_code == JWRN_HIT_MARKER)) {
+        struct bp_jpeg_error *error = (struct bp_jpeg_error *)info->err;
+        if (!error->truncated) (*info->err->format_message)(info, error->text);
+        error->truncated = 1;
+    }
+}
 
 /// libjpeg's error manager with our exit (longjmp to error->escape, which the caller setjmps) and no warnings.
 static struct jpeg_error_mgr *bp_jpeg_errors(struct bp_jpeg_error *error) {
     struct jpeg_error_mgr *manager = jpeg_std_error(&error->manager);
     manager->error_exit = bp_jpeg_error_exit;
     manager->emit_message = bp_jpeg_silent;
+    error->truncated = 0;
     return manager;
 }
 
@@ -106,6 +118,7 @@ static int jpeg_decode(
             memcpy(dst, row, w * 3);
         }
     }
+    if (error.truncated) longjmp(error.escape, 1);
     jpeg_finish_decompress(&info);
     jpeg_destroy_decompress(&info);
     free(row);

@@ -90,6 +90,10 @@ func resampled(_ image: RGBImage, crop: CropRegion, width: Int, height: Int, fli
         expectDataError(containing: ["cut.png", "PNG"]) { _ = try ImageCodec.decode(Array(png.prefix(20)), path: "cut.png") }
         let jpeg = ImageCodec.encode(RGBImage(width: 16, height: 16, pixels: testBytes(768, seed: 2)), jpegQuality: 90)
         expectDataError(containing: ["cut.jpg", "JPEG"]) { _ = try ImageCodec.decode(Array(jpeg.prefix(4)), path: "cut.jpg") }
+        // Cut inside the image data: libjpeg would fill the rest with grey; refused as PIL does.
+        expectDataError(containing: ["half.jpg", "not a readable JPEG"]) {
+            _ = try ImageCodec.decode(Array(jpeg.prefix(jpeg.count * 2 / 3)), path: "half.jpg")
+        }
     }
 }
 
