@@ -18,8 +18,8 @@ public protocol Communicator: AnyObject {
     func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int, what: String) throws
     /// Starts an in-place sum over ranks and returns at once; the buffer is final after `waitForStarted`.
     func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, what: String) throws
-    /// Lets started sums progress (MPI moves data only inside its calls).
-    func progress()
+    /// Lets started sums progress (MPI moves data only inside its calls); true when all of them are done.
+    @discardableResult func progress() -> Bool
     /// Waits for every started sum.
     func waitForStarted(what: String) throws
     func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int, what: String) throws
@@ -45,7 +45,7 @@ public final class SingleProcess: Communicator {
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, what: String) throws {}
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int, what: String) throws {}
     public func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, what: String) throws {}
-    public func progress() {}
+    @discardableResult public func progress() -> Bool { true }
     public func waitForStarted(what: String) throws {}
     public func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int, what: String) throws {}
     public func allgather(_ value: UInt64, what: String) throws -> [UInt64] { [value] }
@@ -88,7 +88,7 @@ public final class MPICommunicator: Communicator {
     public func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, what: String) throws {
         try check(bp_mpi_start_allreduce_sum_float(buffer, count, what), what)
     }
-    public func progress() { _ = bp_mpi_progress() }
+    @discardableResult public func progress() -> Bool { bp_mpi_progress() == bp_mpi_pending() }
     public func waitForStarted(what: String) throws { try check(bp_mpi_wait_pending(what), what) }
     public func broadcast(_ buffer: UnsafeMutableRawPointer, bytes: Int, root: Int, what: String) throws {
         try check(bp_mpi_broadcast(buffer, bytes, Int32(root), what), what)

@@ -18,6 +18,7 @@ static int world_rank = 0, world_size = 1;
 static long long sequence = 0;                 // collectives started by this rank
 static long long *arrived = NULL;               // rank 0: highest sequence each rank announced
 static long long arrival_ring[RING];            // send buffers for announcements (MPI_Isend needs them alive)
+static int oversubscribed = 0;                  // more ranks on this node than cores: never spin
 
 int bp_mpi_launched(void) {
     return getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMIX_RANK") != NULL || getenv("PMI_RANK") != NULL;
@@ -31,6 +32,11 @@ int bp_mpi_init(int *rank, int *size) {
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
     if (world_rank == 0) arrived = calloc((size_t)world_size, sizeof(long long));
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    // BAYESPRUNE_MPI_YIELD=1/0 overrides the guess (ranks in network namespaces each see a node of their own).
+    const char *yield = getenv("BAYESPRUNE_MPI_YIELD");
+    oversubscribed = yield != NULL ? atoi(yield) != 0 : local != NULL && cores > 0 && atol(local) > cores;
     *rank = world_rank;
     *size = world_size;
     return 0;
@@ -107,8 +113,11 @@ static int wait_for(MPI_Request *req, long long seq, const char *what) {
             bp_mpi_abort(4);
             return -1;
         }
-        // MPI progresses only inside its calls: poll tightly at first, then yield the core now and then.
-        if (now() - start > 0.05) usleep(100);
+        // MPI progresses only inside its calls: poll tightly at first, then yield the core now and then. Ranks
+        // sharing cores sleep between polls at once: a spinning rank would hold the core the rank it waits for
+        // needs (4 ranks on 2 cores: a 4 KB sum over TCP took 9 ms spinning, see docs/SCALING.md).
+        if (oversubscribed) usleep(20);
+        else if (now() - start > 0.05) usleep(100);
     }
 }
 
@@ -118,20 +127,41 @@ static long long begin(void) {
     return seq;
 }
 
-static int allreduce_sum(void *buffer, size_t count, MPI_Datatype type, const char *what) {
+// Sums are never run in place: Open MPI 4.1's libnbc answers MPI_IN_PLACE with its binomial algorithm
+// (reduce to rank 0, then broadcast: 2·log2(p) rounds each moving the whole buffer), while a separate send
+// buffer lets it pick reduce-scatter + allgather for 4 or more ranks and 64 KB or more (2·log2(p) rounds
+// moving 2(p−1)/p of the buffer in all), measured in docs/SCALING.md. The copy costs one memcpy.
+typedef struct { void *bytes; size_t capacity; } staging_t;
+
+static void *staged(staging_t *s, const void *buffer, size_t bytes) {
+    if (s->capacity < bytes) {
+        void *grown = realloc(s->bytes, bytes);
+        if (grown == NULL) return NULL;
+        s->bytes = grown;
+        s->capacity = bytes;
+    }
+    memcpy(s->bytes, buffer, bytes);
+    return s->bytes;
+}
+
+static staging_t blocking_staging;
+
+static int allreduce_sum(void *buffer, size_t count, MPI_Datatype type, size_t size, const char *what) {
     if (world_size == 1) return 0;
     long long seq = begin();
+    void *send = staged(&blocking_staging, buffer, count * size);
+    if (send == NULL) return MPI_ERR_NO_MEM;
     MPI_Request req;
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, buffer, (int)count, type, MPI_SUM, MPI_COMM_WORLD, &req);
+    int rc = MPI_Iallreduce(send, buffer, (int)count, type, MPI_SUM, MPI_COMM_WORLD, &req);
     return rc != MPI_SUCCESS ? rc : wait_for(&req, seq, what);
 }
 
 int bp_mpi_allreduce_sum_float(float *buffer, size_t count, const char *what) {
-    return allreduce_sum(buffer, count, MPI_FLOAT, what);
+    return allreduce_sum(buffer, count, MPI_FLOAT, sizeof(float), what);
 }
 
 int bp_mpi_allreduce_sum_double(double *buffer, size_t count, const char *what) {
-    return allreduce_sum(buffer, count, MPI_DOUBLE, what);
+    return allreduce_sum(buffer, count, MPI_DOUBLE, sizeof(double), what);
 }
 
 // Started, not yet waited-for collectives (bucketed gradient sums overlapping the backward pass).
@@ -139,6 +169,7 @@ static MPI_Request pending[BP_MPI_MAX_PENDING];
 static long long pending_seq[BP_MPI_MAX_PENDING];
 static int pending_done[BP_MPI_MAX_PENDING];
 static int pending_count = 0;
+static staging_t pending_staging[BP_MPI_MAX_PENDING];
 
 int bp_mpi_start_allreduce_sum_float(float *buffer, size_t count, const char *what) {
     if (world_size == 1) return 0;
@@ -147,7 +178,10 @@ int bp_mpi_start_allreduce_sum_float(float *buffer, size_t count, const char *wh
         if (rc != 0) return rc;
     }
     long long seq = begin();
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, buffer, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+    // Each pending sum keeps its own send copy until it completes.
+    void *send = staged(&pending_staging[pending_count], buffer, count * sizeof(float));
+    if (send == NULL) return MPI_ERR_NO_MEM;
+    int rc = MPI_Iallreduce(send, buffer, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
                             &pending[pending_count]);
     if (rc != MPI_SUCCESS) return rc;
     pending_seq[pending_count] = seq;
@@ -168,6 +202,8 @@ int bp_mpi_progress(void) {
     }
     return completed;
 }
+
+int bp_mpi_pending(void) { return pending_count; }
 
 int bp_mpi_wait_pending(const char *what) {
     for (int i = 0; i < pending_count; i++) {

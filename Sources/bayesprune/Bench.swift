@@ -12,7 +12,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure training throughput on random data (JSON on stdout).")
 
-    @Option(help: "Models, comma-separated.") var models: String = "mlp,lenet,resnet20"
+    @Option(help: "Models, comma-separated (default mlp,lenet,resnet20; with --scaling resnet20,resnet56,resnet50).")
+    var models: String?
     @Option(help: "BLAS thread counts to measure, comma-separated.") var threads: String = "1,2"
     @Option(parsing: .unconditional, help: "Batch size per rank (default 128; resnet50 32).") var batchSize: Int?
     @Option(parsing: .unconditional, help: "Timed steps per repeat.") var steps: Int = 30
@@ -50,10 +51,41 @@ struct Bench: ParsableCommand {
     @Option(parsing: .unconditional, help: "With --decode: images decoded per repeat (default 512).")
     var decodeImages: Int = 512
 
+    @Flag(
+        help:
+            ArgumentHelp(
+                "Instead of training throughput: the scaling model (docs/SCALING.md). Profiles each model's step, "
+                    + "fits the --links measurements, checks the model against their distributed steps and prints "
+                    + "projected images/s and efficiency per node count as Markdown tables.")
+    ) var scaling = false
+    @Option(
+        help:
+            ArgumentHelp(
+                "Under mpirun, instead of training throughput: measure this link (a name, e.g. \"tcp 1gbit\"): "
+                    + "non-blocking allreduce times from 4 KB to 4 MB and distributed steps of --models with overlap "
+                    + "off and on, as JSON for --scaling --links.")
+    ) var linkProfile: String?
+    @Option(parsing: .unconditional, help: "With --link-profile: the link's nominal rate in Gb/s (omit for shared memory).")
+    var nominalGbps: Double?
+    @Option(help: "With --scaling: link measurement files (from --link-profile), comma-separated.") var links: String?
+    @Option(parsing: .unconditional, help: "With --scaling: node counts to project (default 2,4,8,16,32,64).")
+    var nodes: String = "2,4,8,16,32,64"
+    @Option(parsing: .unconditional, help: "With --scaling: the fixed global batch (default 1024).")
+    var globalBatch: Int = 1024
+    @Option(
+        parsing: .unconditional,
+        help: "With --scaling: latency (µs) a real link adds per ring step over the measured one (default 50).")
+    var hopLatencyUs: Double = 50
+    @Option(
+        parsing: .unconditional,
+        help: "With --scaling and --link-profile: the allreduce bucket size in MB (default 0.25, as train).")
+    var allreduceBucketMb: Double = 0.25
+
     func run() throws {
         try reportingErrors {
             var o = BenchOptions()
-            o.models = try models.split(separator: ",").map {
+            let defaultModels = scaling ? "resnet20,resnet56,resnet50" : (linkProfile != nil ? "resnet20" : "mlp,lenet,resnet20")
+            o.models = try (models ?? defaultModels).split(separator: ",").map {
                 guard let kind = ModelKind(rawValue: String($0)) else {
                     throw ValidationError("--models: unknown model \"\($0)\"; expected one of \(ModelKind.names)")
                 }
@@ -72,6 +104,18 @@ struct Bench: ParsableCommand {
             o.steps = steps
             o.warmup = warmup
             o.repeats = repeats
+            guard allreduceBucketMb > 0, allreduceBucketMb <= 1024 else {
+                throw ValidationError("--allreduce-bucket-mb must be in (0, 1024], got \(allreduceBucketMb)")
+            }
+            let bucketBytes = max(4, Int(allreduceBucketMb * 1_048_576))
+            if scaling {
+                try runScaling(o, bucketBytes: bucketBytes)
+                return
+            }
+            if let linkProfile {
+                try runLinkProfile(linkProfile, o, bucketBytes: bucketBytes)
+                return
+            }
             if let decode {
                 guard (8...4096).contains(imageSize), decodeImages >= 1 else {
                     throw ValidationError("--image-size must be in 8...4096 and --decode-images positive")
@@ -110,6 +154,74 @@ struct Bench: ParsableCommand {
             if let output { try AtomicFile.write(json, to: output) }
             print(String(decoding: json, as: UTF8.self))
         }
+    }
+
+    func runScaling(_ b: BenchOptions, bucketBytes: Int) throws {
+        var o = ScalingOptions()
+        o.models = b.models
+        o.cores = ProcessInfo.processInfo.activeProcessorCount
+        o.threads = threads == "1,2" ? o.cores : b.threads[0]
+        o.nodes = try nodes.split(separator: ",").map {
+            guard let n = Int($0), (2...100_000).contains(n) else {
+                throw ValidationError("--nodes: expected node counts of at least 2, got \(nodes)")
+            }
+            return n
+        }
+        guard globalBatch >= 1, hopLatencyUs >= 0 else {
+            throw ValidationError("--global-batch must be positive and --hop-latency-us non-negative")
+        }
+        o.globalBatch = globalBatch
+        o.nodeBatch = batchSize
+        o.hopLatencySeconds = hopLatencyUs * 1e-6
+        o.bucketBytes = bucketBytes
+        o.steps = min(steps, 10)
+        o.warmup = min(warmup, 3)
+        o.links = try (links ?? "").split(separator: ",").map { try LinkMeasurementFile.load(String($0)) }
+        let result = try Benchmark.scaling(o, log: { self.log($0) })
+        if let output {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(try encoder.encode(result), to: output)
+        }
+        print(result.markdown(o), terminator: "")
+    }
+
+    func runLinkProfile(_ name: String, _ b: BenchOptions, bucketBytes: Int) throws {
+        guard MPICommunicator.launchedUnderMPI else {
+            throw ValidationError("--link-profile: run it under mpirun (it measures the link between ranks)")
+        }
+        if let nominalGbps, !(nominalGbps > 0) {
+            throw ValidationError("--nominal-gbps must be positive, got \(nominalGbps)")
+        }
+        let comm = try MPICommunicator(timeoutSeconds: 300)
+        defer { comm.finalize() }
+        let threads = b.threads[0]
+        let sizes = [4096, 16384, 65536, 262_144, 1_048_576, 4_194_304]
+        let samples = try Benchmark.allreduceSamples(comm, bytes: sizes, repeats: max(repeats, 3))
+        var steps: [DistributedStepSample] = []
+        for kind in b.models {
+            for overlap in [false, true] {
+                let s = try Benchmark.distributedSteps(
+                    kind, batch: batchSize ?? 32, threads: threads, comm: comm, bucketBytes: bucketBytes,
+                    overlap: overlap, steps: self.steps, warmup: warmup, repeats: repeats)
+                if comm.isRoot {
+                    log(
+                        String(
+                            format: "%@ overlap %@: step %.1f ms, exposed allreduce %.2f ms", kind.rawValue,
+                            overlap ? "on" : "off", 1e3 * s.stepSeconds, 1e3 * s.exposedSeconds))
+                }
+                steps.append(s)
+            }
+        }
+        guard comm.isRoot else { return }
+        let m = LinkMeasurement(
+            link: name, nominalBitsPerSecond: nominalGbps.map { $0 * 1e9 }, ranks: comm.size,
+            cores: ProcessInfo.processInfo.activeProcessorCount, allreduce: samples, steps: steps)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let json = try encoder.encode(m)
+        if let output { try AtomicFile.write(json, to: output) }
+        print(String(decoding: json, as: UTF8.self))
     }
 
     func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }

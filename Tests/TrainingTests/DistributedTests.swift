@@ -167,10 +167,12 @@ struct TwoHosts {
         try #require(getuid() == 0, "creating network namespaces needs root: run `swift test` as root (CI does)")
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/two-hosts.sh").path
+        try requireExecutable("tc", "install iproute2 (the shaped link between the two hosts)")
         let out = try temporaryDirectory("netns") + "/run"
+        let profile = try temporaryDirectory("netns-link") + "/link.json"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [script, try requireBayesprune(), Distributed.data, out]
+        p.arguments = [script, try requireBayesprune(), Distributed.data, out, profile]
         let err = Pipe()
         p.standardError = err
         p.standardOutput = FileHandle.nullDevice
@@ -190,5 +192,12 @@ struct TwoHosts {
         let a = try trainLosses(out)
         let b = try trainLosses(single)
         #expect(a.count == 2 && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "\(a) vs \(b)")
+        // The link is really shaped: 4 MB cannot be summed faster than each end sends 4 MB at 1 Gb/s (an
+        // unshaped veth pair does it in about 2 ms), and the fitted bandwidth stays below the rate.
+        let m = try LinkMeasurementFile.load(profile)
+        let big = try #require(m.allreduce.first { $0.bytes == 1 << 22 })
+        #expect(big.seconds >= 0.9 * Double(1 << 22) / 125e6, "4 MB summed in \(big.seconds) s over a 1 Gb/s link")
+        let fit = LinkModel.fit(name: m.link, samples: Benchmark.fitSamples(m.link, [m]))
+        #expect(fit.bytesPerSecond <= 1.1 * 125e6, "fitted \(fit.bytesPerSecond) B/s over a 1 Gb/s link")
     }
 }
