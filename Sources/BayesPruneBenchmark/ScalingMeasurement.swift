@@ -12,13 +12,17 @@ import Foundation
 
 /// Measured distributed steps on one link: what the model's predictions are checked against.
 public struct DistributedStepSample: Codable, Equatable, Sendable {
+    /// `ModelKind` raw value.
     public var model: String
     /// Examples per rank per step.
     public var batch: Int
+    /// Ranks of the run.
     public var ranks: Int
     /// BLAS threads per rank.
     public var threads: Int
+    /// Gradient bucket size (bytes).
     public var bucketBytes: Int
+    /// Whether buckets started during backward.
     public var overlap: Bool
     /// Median seconds per step.
     public var stepSeconds: Double
@@ -32,12 +36,16 @@ public struct LinkMeasurement: Codable, Equatable, Sendable {
     public var link: String
     /// The link's nominal rate (bits/s) when it was shaped; nil for shared memory.
     public var nominalBitsPerSecond: Double?
+    /// Ranks of the run.
     public var ranks: Int
     /// Cores of the machine the ranks shared (ranks above it were oversubscribed).
     public var cores: Int
+    /// Allreduce costs, 4 KB to 4 MB.
     public var allreduce: [AllreduceSample]
+    /// Distributed steps per model, overlap off and on.
     public var steps: [DistributedStepSample]
 
+    /// A measurement from its parts.
     public init(
         link: String, nominalBitsPerSecond: Double?, ranks: Int, cores: Int, allreduce: [AllreduceSample],
         steps: [DistributedStepSample]
@@ -149,7 +157,9 @@ extension Benchmark {
             let t0 = monotonicSeconds()
             for _ in 0..<calls {
                 try comm.startAllreduceSum(buffer.pointer, count: n, what: "allreduce benchmark")
-                while !comm.progress() { usleep(50) }
+                // Sleeping polls for at most 10 s; then the shim's own wait, with its timeout and report.
+                let deadline = monotonicSeconds() + 10
+                while !comm.progress() && monotonicSeconds() < deadline { usleep(50) }
                 try comm.waitForStarted(what: "allreduce benchmark")
             }
             var mean = [

@@ -10,11 +10,17 @@
 /// Waiting by sleeping between polls instead, it took `sleepingSeconds`, of which the rank's own CPU was
 /// busy `cpuSeconds` (user and system time).
 public struct AllreduceSample: Codable, Equatable, Sendable {
+    /// Bytes summed.
     public var bytes: Int
+    /// Ranks that summed them.
     public var ranks: Int
+    /// Seconds per sum, waiting by polling.
     public var seconds: Double
+    /// CPU seconds per sum, waiting by sleeping.
     public var cpuSeconds: Double
+    /// Seconds per sum, waiting by sleeping.
     public var sleepingSeconds: Double
+    /// A sample; the CPU figures default to 0 (unknown).
     public init(bytes: Int, ranks: Int, seconds: Double, cpuSeconds: Double = 0, sleepingSeconds: Double = 0) {
         self.bytes = bytes
         self.ranks = ranks
@@ -32,7 +38,8 @@ public enum AllreduceAlgorithm: String, Codable, CaseIterable, Sendable {
     /// Reduce to one rank along a binomial tree, then broadcast: 2⌈log2 p⌉ rounds of the whole n.
     case binomial
     /// Rabenseifner's recursive-halving reduce-scatter and recursive-doubling allgather: 2·log2 p′ rounds and
-    /// 2(p′−1)/p′·n bytes over the largest power of two p′ ≤ p, plus one exchange of n each way for the rest.
+    /// 2(p′−1)/p′·n bytes over the largest power of two p′ ≤ p; with p ≠ p′, libnbc adds two rounds of half
+    /// the buffer before (folding the extra ranks in) and one of all of it after (3 rounds, 2n bytes).
     case reduceScatterAllgather = "reduce-scatter-allgather"
 
     /// Rounds paying α.
@@ -43,7 +50,7 @@ public enum AllreduceAlgorithm: String, Codable, CaseIterable, Sendable {
         case .binomial: return 2 * Double(ceilLog2(p))
         case .reduceScatterAllgather:
             let q = 1 << floorLog2(p)
-            return 2 * Double(floorLog2(p)) + (q == p ? 0 : 2)
+            return 2 * Double(floorLog2(p)) + (q == p ? 0 : 3)
         }
     }
 
@@ -74,6 +81,7 @@ func ceilLog2(_ n: Int) -> Int { n <= 1 ? 0 : floorLog2(n - 1) + 1 }
 /// A link as an allreduce sees it: T = rounds·α + bytesSent/β (the algorithm's rounds and bytes,
 /// `AllreduceAlgorithm`; the reduction's arithmetic is folded into β).
 public struct LinkModel: Codable, Equatable, Sendable {
+    /// The link's name, e.g. "tcp 1gbit" or "10 Gb/s".
     public var name: String
     /// α: seconds per round (message latency, software included).
     public var latencySeconds: Double
@@ -83,6 +91,7 @@ public struct LinkModel: Codable, Equatable, Sendable {
     /// stack), taken from the compute when the allreduce runs behind backward on busy cores.
     public var cpuShare: Double
 
+    /// A link of latency α, bandwidth β and CPU share ρ (default 0).
     public init(name: String, latencySeconds: Double, bytesPerSecond: Double, cpuShare: Double = 0) {
         self.name = name
         self.latencySeconds = latencySeconds
@@ -150,8 +159,11 @@ public struct LinkModel: Codable, Equatable, Sendable {
 
 /// A point of the backward pass: from `seconds` after the step began, gradients[offset...] are final.
 public struct ReadyPoint: Codable, Equatable, Sendable {
+    /// First final float of the flat gradient.
     public var offset: Int
+    /// Seconds since the step began.
     public var seconds: Double
+    /// A point of the backward pass.
     public init(offset: Int, seconds: Double) {
         self.offset = offset
         self.seconds = seconds
@@ -160,6 +172,7 @@ public struct ReadyPoint: Codable, Equatable, Sendable {
 
 /// One node's training step at one batch, measured without communication.
 public struct StepProfile: Codable, Equatable, Sendable {
+    /// `ModelKind` raw value.
     public var model: String
     /// Examples per node per step.
     public var batch: Int
@@ -174,6 +187,7 @@ public struct StepProfile: Codable, Equatable, Sendable {
     /// In backward order (offsets falling); the last one is offset 0 at `forwardBackwardSeconds`.
     public var readiness: [ReadyPoint]
 
+    /// A profile from its measured parts.
     public init(
         model: String, batch: Int, threads: Int, parameterCount: Int, forwardBackwardSeconds: Double,
         samplerSeconds: Double, readiness: [ReadyPoint]
@@ -201,6 +215,14 @@ public struct StepProfile: Codable, Equatable, Sendable {
         return p
     }
 
+    /// This profile on a node whose ranks share cores, every CPU second taking `slowdown` wall seconds:
+    /// forward, backward and the sampler all stretch.
+    public func sharingCores(slowdown: Double) -> StepProfile {
+        var p = scaled(by: slowdown)
+        p.samplerSeconds *= slowdown
+        return p
+    }
+
     /// When the bucket starting at float `start` is final: the first point whose offset reaches it.
     func readySeconds(bucketStart start: Int) -> Double {
         readiness.first { $0.offset <= start }?.seconds ?? forwardBackwardSeconds
@@ -217,6 +239,7 @@ public struct StepPrediction: Codable, Equatable, Sendable {
     public var exposedSeconds: Double
     /// CPU time the hidden communication took from backward (ρ × hidden seconds).
     public var overlapCPUSeconds: Double
+    /// The step: compute, the CPU hidden communication took, and the exposed communication.
     public var stepSeconds: Double { computeSeconds + overlapCPUSeconds + exposedSeconds }
     /// Share of the communication hidden behind backward.
     public var hiddenShare: Double { communicationSeconds > 0 ? 1 - exposedSeconds / communicationSeconds : 1 }
@@ -224,6 +247,7 @@ public struct StepPrediction: Codable, Equatable, Sendable {
     public var efficiency: Double { computeSeconds / stepSeconds }
 }
 
+/// The step model of docs/SCALING.md.
 public enum ScalingModel {
     /// Bytes of the loss allreduce each step also runs (two doubles).
     public static let lossBytes = 16

@@ -7,13 +7,17 @@ import BayesPruneKernels
 import BayesPruneNN
 import Foundation
 
+/// What `bench --scaling` profiles, checks and projects.
 public struct ScalingOptions: Sendable {
+    /// Models projected.
     public var models: [ModelKind] = [.resnet20, .resnet56, .resnet50]
-    /// BLAS threads of one projected node (this machine's cores by default).
+    /// BLAS threads of one projected node (the CLI passes this machine's cores).
     public var threads = 1
     /// Cores of this machine: measured ranks beyond them shared cores (their compute is slowed to match).
     public var cores = 1
+    /// Node counts projected.
     public var nodes = [2, 4, 8, 16, 32, 64]
+    /// The fixed global batch of the fixed-global tables.
     public var globalBatch = 1024
     /// Per-node batch of the fixed-per-node tables; nil: 128 (ResNet-50: 32).
     public var nodeBatch: Int?
@@ -21,12 +25,18 @@ public struct ScalingOptions: Sendable {
     public var rates: [Double] = [1e9, 10e9, 100e9]
     /// Latency a real link adds per round over the fitted software latency (veth links have none).
     public var hopLatencySeconds = 50e-6
+    /// Gradient bucket size (bytes), as `--allreduce-bucket-mb`.
     public var bucketBytes = 262_144
+    /// Timed steps per profile.
     public var steps = 5
+    /// Untimed steps before them.
     public var warmup = 2
+    /// The measured links (`bench --link-profile` files).
     public var links: [LinkMeasurement] = []
+    /// The defaults above.
     public init() {}
 
+    /// The per-node batch of the fixed-per-node tables.
     public func nodeBatch(for kind: ModelKind) -> Int { nodeBatch ?? (kind == .resnet50 ? 32 : 128) }
     /// Largest batch profiled directly; larger ones scale its profile linearly in the batch.
     public func largestProfiledBatch(for kind: ModelKind) -> Int { kind == .resnet50 ? 64 : 512 }
@@ -36,25 +46,39 @@ public struct ScalingOptions: Sendable {
 /// in the same run (same ranks, same conditions: checks the step model), and from the link's fit used for
 /// the projections (also checks carrying the allreduce cost over to other rank counts).
 public struct ScalingCheck: Codable, Sendable {
+    /// The link measured.
     public var link: String
+    /// The measured step.
     public var measured: DistributedStepSample
+    /// Predicted step (seconds) from the same run's allreduce costs.
     public var predictedStepSeconds: Double
+    /// Predicted exposed communication (seconds), same fit.
     public var predictedExposedSeconds: Double
+    /// Predicted step (seconds) from the link's fit used for the projections.
     public var linkFitStepSeconds: Double
+    /// Relative error of `predictedStepSeconds`.
     public var stepError: Double { predictedStepSeconds / measured.stepSeconds - 1 }
+    /// Relative error of `linkFitStepSeconds`.
     public var linkFitStepError: Double { linkFitStepSeconds / measured.stepSeconds - 1 }
 }
 
 /// One projected configuration.
 public struct ScalingRow: Codable, Sendable {
+    /// `ModelKind` raw value.
     public var model: String
+    /// The projected link's nominal rate (bits/s).
     public var linkBitsPerSecond: Double
     /// "global" (fixed global batch) or "node" (fixed per-node batch).
     public var mode: String
+    /// Nodes (one rank each).
     public var nodes: Int
+    /// Examples per node per step.
     public var nodeBatch: Int
+    /// Buckets started during backward.
     public var overlap: Bool
+    /// The predicted step.
     public var prediction: StepPrediction
+    /// All nodes' images per second.
     public var imagesPerSecond: Double
     /// Images/s over nodes × one node's images/s at the global batch (fixed-global rows only).
     public var strongEfficiency: Double?
@@ -62,14 +86,21 @@ public struct ScalingRow: Codable, Sendable {
     public var extrapolated: Bool
 }
 
+/// Everything `bench --scaling` found (its JSON output).
 public struct ScalingResult: Codable, Sendable {
+    /// One fit per measured link.
     public var fits: [LinkModel]
+    /// The 1/10/100 Gb/s links projected.
     public var projectionLinks: [LinkModel]
+    /// Measured steps against predictions.
     public var checks: [ScalingCheck]
+    /// The projections.
     public var rows: [ScalingRow]
+    /// The step profiles measured.
     public var profiles: [StepProfile]
     /// The allreduce samples each link was fitted to.
     public var samplesByLink: [String: [AllreduceSample]]
+    /// ResNet-20 on the most nodes at 10 Gb/s, in words.
     public var headline: String
 }
 
@@ -107,9 +138,9 @@ extension Benchmark {
                 // Fitted on allreduces measured with idle cores; the steps' allreduces share them with compute.
                 let own = LinkModel.fit(name: m.link, samples: fitSamples(m.link, [m])).sharingCores(slowdown: slowdown)
                 let p = predict(
-                    base.scaled(by: slowdown), link: own, ranks: s.ranks, bucketBytes: s.bucketBytes, overlap: s.overlap)
+                    base.sharingCores(slowdown: slowdown), link: own, ranks: s.ranks, bucketBytes: s.bucketBytes, overlap: s.overlap)
                 let q = predict(
-                    base.scaled(by: slowdown), link: fit(m.link).sharingCores(slowdown: slowdown), ranks: s.ranks,
+                    base.sharingCores(slowdown: slowdown), link: fit(m.link).sharingCores(slowdown: slowdown), ranks: s.ranks,
                     bucketBytes: s.bucketBytes, overlap: s.overlap)
                 checks.append(
                     ScalingCheck(

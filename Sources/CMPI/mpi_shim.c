@@ -130,10 +130,14 @@ static long long begin(void) {
 // Sums are never run in place: Open MPI 4.1's libnbc answers MPI_IN_PLACE with its binomial algorithm
 // (reduce to rank 0, then broadcast: 2·log2(p) rounds each moving the whole buffer), while a separate send
 // buffer lets it pick reduce-scatter + allgather for 4 or more ranks and 64 KB or more (2·log2(p) rounds
-// moving 2(p−1)/p of the buffer in all), measured in docs/SCALING.md. The copy costs one memcpy.
+// moving 2(p−1)/p of the buffer in all), measured in docs/SCALING.md. The copy costs one memcpy per sum,
+// and the staging buffers (kept for reuse) one more copy of the gradient per rank.
 typedef struct { void *bytes; size_t capacity; } staging_t;
 
+static char empty_send;  // the send buffer of an empty sum
+
 static void *staged(staging_t *s, const void *buffer, size_t bytes) {
+    if (bytes == 0) return &empty_send;
     if (s->capacity < bytes) {
         void *grown = realloc(s->bytes, bytes);
         if (grown == NULL) return NULL;
@@ -148,9 +152,9 @@ static staging_t blocking_staging;
 
 static int allreduce_sum(void *buffer, size_t count, MPI_Datatype type, size_t size, const char *what) {
     if (world_size == 1) return 0;
-    long long seq = begin();
     void *send = staged(&blocking_staging, buffer, count * size);
     if (send == NULL) return MPI_ERR_NO_MEM;
+    long long seq = begin();
     MPI_Request req;
     int rc = MPI_Iallreduce(send, buffer, (int)count, type, MPI_SUM, MPI_COMM_WORLD, &req);
     return rc != MPI_SUCCESS ? rc : wait_for(&req, seq, what);
@@ -177,10 +181,10 @@ int bp_mpi_start_allreduce_sum_float(float *buffer, size_t count, const char *wh
         int rc = bp_mpi_wait_pending(what);
         if (rc != 0) return rc;
     }
-    long long seq = begin();
     // Each pending sum keeps its own send copy until it completes.
     void *send = staged(&pending_staging[pending_count], buffer, count * sizeof(float));
     if (send == NULL) return MPI_ERR_NO_MEM;
+    long long seq = begin();
     int rc = MPI_Iallreduce(send, buffer, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
                             &pending[pending_count]);
     if (rc != MPI_SUCCESS) return rc;

@@ -14,8 +14,12 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Models, comma-separated (default mlp,lenet,resnet20; with --scaling resnet20,resnet56,resnet50).")
     var models: String?
-    @Option(help: "BLAS thread counts to measure, comma-separated.") var threads: String = "1,2"
-    @Option(parsing: .unconditional, help: "Batch size per rank (default 128; resnet50 32).") var batchSize: Int?
+    @Option(help: "BLAS thread counts to measure, comma-separated (default 1,2; with --scaling this machine's cores).")
+    var threads: String?
+    @Option(
+        parsing: .unconditional,
+        help: "Batch size per rank (default 128, resnet50 32; with --link-profile 32; with --scaling the per-node batch).")
+    var batchSize: Int?
     @Option(parsing: .unconditional, help: "Timed steps per repeat.") var steps: Int = 30
     @Option(parsing: .unconditional, help: "Untimed warm-up steps.") var warmup: Int = 5
     @Option(parsing: .unconditional, help: "Repeats (the median is reported).") var repeats: Int = 3
@@ -74,7 +78,7 @@ struct Bench: ParsableCommand {
     var globalBatch: Int = 1024
     @Option(
         parsing: .unconditional,
-        help: "With --scaling: latency (µs) a real link adds per ring step over the measured one (default 50).")
+        help: "With --scaling: latency (µs) a real link adds per allreduce round over the measured one (default 50).")
     var hopLatencyUs: Double = 50
     @Option(
         parsing: .unconditional,
@@ -91,9 +95,10 @@ struct Bench: ParsableCommand {
                 }
                 return kind
             }
-            o.threads = try threads.split(separator: ",").map {
+            guard !o.models.isEmpty else { throw ValidationError("--models: expected at least one model") }
+            o.threads = try (threads ?? "1,2").split(separator: ",").map {
                 guard let t = Int($0), t >= 1 else {
-                    throw ValidationError("--threads: expected positive integers, got \(threads)")
+                    throw ValidationError("--threads: expected positive integers, got \(threads ?? "")")
                 }
                 return t
             }
@@ -160,7 +165,7 @@ struct Bench: ParsableCommand {
         var o = ScalingOptions()
         o.models = b.models
         o.cores = ProcessInfo.processInfo.activeProcessorCount
-        o.threads = threads == "1,2" ? o.cores : b.threads[0]
+        o.threads = threads == nil ? o.cores : b.threads[0]
         o.nodes = try nodes.split(separator: ",").map {
             guard let n = Int($0), (2...100_000).contains(n) else {
                 throw ValidationError("--nodes: expected node counts of at least 2, got \(nodes)")

@@ -192,11 +192,12 @@ struct TwoHosts {
         let a = try trainLosses(out)
         let b = try trainLosses(single)
         #expect(a.count == 2 && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "\(a) vs \(b)")
-        // The link is really shaped: 4 MB cannot be summed faster than each end sends 4 MB at 1 Gb/s (an
-        // unshaped veth pair does it in about 2 ms), and the fitted bandwidth stays below the rate.
+        // The link is really shaped: on 2 ranks libnbc's binomial sum sends 4 MB one way, then the result
+        // back, each at 1 Gb/s at most (an unshaped veth pair does it in about 2 ms); the fitted bandwidth
+        // stays below the rate.
         let m = try LinkMeasurementFile.load(profile)
         let big = try #require(m.allreduce.first { $0.bytes == 1 << 22 })
-        #expect(big.seconds >= 0.9 * Double(1 << 22) / 125e6, "4 MB summed in \(big.seconds) s over a 1 Gb/s link")
+        #expect(big.seconds >= 1.6 * Double(1 << 22) / 125e6, "4 MB summed in \(big.seconds) s over a 1 Gb/s link")
         let fit = LinkModel.fit(name: m.link, samples: Benchmark.fitSamples(m.link, [m]))
         #expect(fit.bytesPerSecond <= 1.1 * 125e6, "fitted \(fit.bytesPerSecond) B/s over a 1 Gb/s link")
     }

@@ -17,8 +17,9 @@ import TestSupport
         #expect(AllreduceAlgorithm.binomial.bytesSent(n, ranks: 5) == 6 * n)  // ⌈log2 5⌉ = 3
         #expect(AllreduceAlgorithm.reduceScatterAllgather.rounds(ranks: 8) == 6)
         #expect(AllreduceAlgorithm.reduceScatterAllgather.bytesSent(n, ranks: 8) == 1.75 * n)
-        // 6 ranks: the 4 of the power of two plus one exchange each way for the other 2.
-        #expect(AllreduceAlgorithm.reduceScatterAllgather.rounds(ranks: 6) == 6)
+        // 6 ranks: the 4 of the power of two, plus two half-buffer rounds folding the other 2 in and one
+        // whole-buffer round handing them the result.
+        #expect(AllreduceAlgorithm.reduceScatterAllgather.rounds(ranks: 6) == 7)
         #expect(AllreduceAlgorithm.reduceScatterAllgather.bytesSent(n, ranks: 6) == 1.5 * n + 2 * n)
         for a in AllreduceAlgorithm.allCases {
             #expect(a.rounds(ranks: 1) == 0 && a.bytesSent(n, ranks: 1) == 0)
@@ -30,6 +31,12 @@ import TestSupport
         #expect(AllreduceAlgorithm.libnbcChoice(bytes: 32768, ranks: 8) == .binomial)
         #expect(AllreduceAlgorithm.libnbcChoice(bytes: 65536, ranks: 8) == .reduceScatterAllgather)
         #expect(AllreduceAlgorithm.libnbcChoice(bytes: 1 << 20, ranks: 64) == .reduceScatterAllgather)
+        #expect(AllreduceAlgorithm.libnbcChoice(bytes: 1 << 20, ranks: 3) == .binomial)
+        #expect(AllreduceAlgorithm.libnbcChoice(bytes: 65535, ranks: 4) == .binomial)
+        #expect(AllreduceAlgorithm.libnbcChoice(bytes: 65536, ranks: 4) == .reduceScatterAllgather)
+        #expect(AllreduceAlgorithm.libnbcChoice(bytes: 65536, ranks: 6) == .reduceScatterAllgather)
+        // Fewer floats than the power of two below p: the ring (16384 floats, 32768 ranks).
+        #expect(AllreduceAlgorithm.libnbcChoice(bytes: 65536, ranks: 32768) == .ring)
     }
 
     @Test func fitRecoversKnownLatencyAndBandwidth() {
@@ -141,7 +148,8 @@ import TestSupport
         let net = try ModelBuilder.build(ModelSpec(kind: .lenet, input: ActShape(1, 28, 28), outputs: 10), seed: 1)
         #expect(p.parameterCount == net.store.parameterCount)
         #expect(p.readiness.last?.offset == 0)
-        #expect(p.readiness.last?.seconds == p.forwardBackwardSeconds)
+        // The first point comes after forward (backward has begun), well inside the step.
+        #expect(p.readiness.first!.seconds > 0.05 * p.forwardBackwardSeconds)
         // Offsets fall and times rise along backward; some gradients are final before the end.
         #expect(zip(p.readiness, p.readiness.dropFirst()).allSatisfy { $0.offset >= $1.offset && $0.seconds <= $1.seconds })
         #expect(p.readiness.contains { $0.offset > 0 && $0.offset < p.parameterCount })
@@ -154,7 +162,14 @@ import TestSupport
         let dir = try temporaryDirectory("scaling-bad")
         let junk = dir + "/junk.json"
         try Data("{\"link\": 3}".utf8).write(to: URL(fileURLWithPath: junk))
-        for (file, words) in [(dir + "/missing.json", "cannot read"), (junk, "not a link measurement")] {
+        let impossible = dir + "/impossible.json"
+        let m = LinkMeasurement(
+            link: "x", nominalBitsPerSecond: nil, ranks: 2, cores: 2,
+            allreduce: [AllreduceSample(bytes: 4096, ranks: 2, seconds: -1)], steps: [])
+        try JSONEncoder().encode(m).write(to: URL(fileURLWithPath: impossible))
+        for (file, words) in [
+            (dir + "/missing.json", "cannot read"), (junk, "not a link measurement"), (impossible, "impossible values"),
+        ] {
             let r = try runCLI(["bench", "--scaling", "--models", "mlp", "--links", file])
             #expect(r.status == 2, "\(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(file) && r.stderr.contains(words), "\(r.stderr)")
@@ -162,6 +177,8 @@ import TestSupport
         }
         let alone = try runCLI(["bench", "--link-profile", "x", "--models", "mlp"])
         #expect(alone.status == 2 && alone.stderr.contains("under mpirun"), "\(alone.stderr)")
+        let none = try runCLI(["bench", "--scaling", "--models", ","])
+        #expect(none.status != 0 && none.stderr.contains("--models"), "\(none.stderr)")
     }
 
     /// `bench --link-profile` on 2 ranks writes a measurement that `bench --scaling` fits, checks and

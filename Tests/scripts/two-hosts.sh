@@ -3,9 +3,8 @@
 # the first and reaching the second through an rsh agent that runs `ip netns exec`. Trains a short job
 # across them and checks that the ranks really ran in different namespaces. The link is shaped like a
 # wire: each end sends at most 1 Gb/s (tc netem with 50 µs one-way delay; a kernel without sch_netem gets a
-# token bucket, rate only). With LINK_PROFILE it also writes `bench --link-profile` over that link there,
-# and checks the shaper really carried the traffic. Needs root, iproute2 (ip, tc) and python3 (the rate
-# arithmetic is in tc's units, nothing else).
+# token bucket, rate only), and the script checks that both shapers carried the traffic. With LINK_PROFILE
+# it also writes `bench --link-profile` over that link there. Needs root and iproute2 (ip, tc).
 # Usage: Tests/scripts/two-hosts.sh BAYESPRUNE_BINARY DATA_DIR OUT_DIR [LINK_PROFILE]
 set -euo pipefail
 bin="$1"; data="$2"; out="$3"; profile="${4:-}"
@@ -72,7 +71,7 @@ fi
 # Both ends' shapers carried the traffic (bytes counted by the qdisc).
 for end in "$nsA ${tag}va" "$nsB ${tag}vb"; do
     set -- $end
-    sent=$(ip netns exec "$1" tc -s qdisc show dev "$2" | awk '/Sent/ {print $2; exit}')
+    sent=$(ip netns exec "$1" tc -s qdisc show dev "$2" | awk '/Sent/ && !seen {print $2; seen = 1}')
     if [[ -z "$sent" || "$sent" -lt 100000 ]]; then
         echo "two-hosts: the shaper on $2 carried ${sent:-no} bytes" >&2
         exit 1
