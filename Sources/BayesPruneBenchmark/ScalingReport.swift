@@ -273,7 +273,7 @@ extension ScalingResult {
                 f.bytesPerSecond / 1e6, f.cpuShare, samples.count, 100 * f.worstRelativeError(samples))
         }
         s += "\n### Model against measurement\n\n"
-        s += "| link | ranks | model | batch/rank | overlap | measured step (ms) | predicted (ms) | error | measured exposed (ms) | predicted exposed (ms) | from the link fit (ms) | error |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        s += "| link | ranks | model | batch/rank | overlap | measured step (ms) | predicted (ms) | error | measured exposed (ms) | predicted exposed (ms) | from the link fit (ms) | error (fit) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         for c in checks {
             let m = c.measured
             s += String(
@@ -310,7 +310,10 @@ extension ScalingResult {
                 }
             }
         }
-        s += "\n\\* profile scaled linearly from the largest batch measured for this model.\n\n**Headline.** \(headline)\n"
+        if rows.contains(where: \.extrapolated) {
+            s += "\n\\* profile scaled linearly from the largest batch measured for this model.\n"
+        }
+        s += "\n**Headline.** \(headline)\n"
         return s
     }
 }

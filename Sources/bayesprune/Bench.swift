@@ -12,7 +12,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure training throughput on random data (JSON on stdout).")
 
-    @Option(help: "Models, comma-separated (default mlp,lenet,resnet20; with --scaling resnet20,resnet56,resnet50).")
+    @Option(help: "Models, comma-separated (default mlp,lenet,resnet20; with --scaling resnet20,resnet56,resnet50; with --link-profile resnet20).")
     var models: String?
     @Option(help: "BLAS thread counts to measure, comma-separated (default 1,2; with --scaling this machine's cores).")
     var threads: String?
@@ -72,17 +72,17 @@ struct Bench: ParsableCommand {
     @Option(parsing: .unconditional, help: "With --link-profile: the link's nominal rate in Gb/s (omit for shared memory).")
     var nominalGbps: Double?
     @Option(help: "With --scaling: link measurement files (from --link-profile), comma-separated.") var links: String?
-    @Option(parsing: .unconditional, help: "With --scaling: node counts to project (default 2,4,8,16,32,64).")
+    @Option(parsing: .unconditional, help: "With --scaling: node counts to project.")
     var nodes: String = "2,4,8,16,32,64"
-    @Option(parsing: .unconditional, help: "With --scaling: the fixed global batch (default 1024).")
+    @Option(parsing: .unconditional, help: "With --scaling: the fixed global batch (a multiple of every node count).")
     var globalBatch: Int = 1024
     @Option(
         parsing: .unconditional,
-        help: "With --scaling: latency (µs) a real link adds per allreduce round over the measured one (default 50).")
+        help: "With --scaling: latency (µs) a real link adds per allreduce round over the measured one.")
     var hopLatencyUs: Double = 50
     @Option(
         parsing: .unconditional,
-        help: "With --scaling and --link-profile: the allreduce bucket size in MB (default 0.25, as train).")
+        help: "With --scaling and --link-profile: the allreduce bucket size in MB (as train's).")
     var allreduceBucketMb: Double = 0.25
 
     func run() throws {
@@ -113,6 +113,14 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--allreduce-bucket-mb must be in (0, 1024], got \(allreduceBucketMb)")
             }
             let bucketBytes = max(4, Int(allreduceBucketMb * 1_048_576))
+            if let output {
+                // Checked before measuring: a run of minutes must not fail at its last step.
+                let dir = (output as NSString).deletingLastPathComponent
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDirectory),
+                    isDirectory.boolValue
+                else { throw ValidationError("--out: directory \(dir) does not exist") }
+            }
             if scaling {
                 try runScaling(o, bucketBytes: bucketBytes)
                 return
@@ -172,8 +180,15 @@ struct Bench: ParsableCommand {
             }
             return n
         }
-        guard globalBatch >= 1, hopLatencyUs >= 0 else {
-            throw ValidationError("--global-batch must be positive and --hop-latency-us non-negative")
+        guard globalBatch >= 1, o.nodes.allSatisfy({ globalBatch % $0 == 0 }) else {
+            throw ValidationError(
+                "--global-batch: \(globalBatch) is not a positive multiple of every --nodes count (\(nodes))")
+        }
+        guard hopLatencyUs >= 0, hopLatencyUs.isFinite else {
+            throw ValidationError("--hop-latency-us: expected a non-negative number of microseconds, got \(hopLatencyUs)")
+        }
+        guard let links, !links.isEmpty else {
+            throw ValidationError("--links: expected link measurement files (from bench --link-profile), comma-separated")
         }
         o.globalBatch = globalBatch
         o.nodeBatch = batchSize
@@ -181,7 +196,7 @@ struct Bench: ParsableCommand {
         o.bucketBytes = bucketBytes
         o.steps = min(steps, 10)
         o.warmup = min(warmup, 3)
-        o.links = try (links ?? "").split(separator: ",").map { try LinkMeasurementFile.load(String($0)) }
+        o.links = try links.split(separator: ",").map { try LinkMeasurementFile.load(String($0)) }
         let result = try Benchmark.scaling(o, log: { self.log($0) })
         if let output {
             let encoder = JSONEncoder()

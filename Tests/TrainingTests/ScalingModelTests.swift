@@ -179,6 +179,23 @@ import TestSupport
         #expect(alone.status == 2 && alone.stderr.contains("under mpirun"), "\(alone.stderr)")
         let none = try runCLI(["bench", "--scaling", "--models", ","])
         #expect(none.status != 0 && none.stderr.contains("--models"), "\(none.stderr)")
+        // Checked before anything is measured: each a single line naming its option.
+        let link = dir + "/link.json"
+        try JSONEncoder().encode(
+            LinkMeasurement(
+                link: "x", nominalBitsPerSecond: nil, ranks: 2, cores: 2,
+                allreduce: [AllreduceSample(bytes: 65536, ranks: 2, seconds: 1e-4)], steps: [])
+        ).write(to: URL(fileURLWithPath: link))
+        for (args, option) in [
+            (["--links", link, "--nodes", "64", "--global-batch", "1000"], "--global-batch"),
+            (["--links", link, "--hop-latency-us", "-5"], "--hop-latency-us"),
+            ([String](), "--links"),
+            (["--links", link, "--out", dir + "/no/such/dir/r.json"], "--out"),
+        ] {
+            let r = try runCLI(["bench", "--scaling", "--models", "mlp"] + args)
+            #expect(r.status != 0 && r.stdout.isEmpty, "\(args): \(r.stdout)")
+            #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(option), "\(args): \(r.stderr)")
+        }
     }
 
     /// `bench --link-profile` on 2 ranks writes a measurement that `bench --scaling` fits, checks and
