@@ -5,9 +5,27 @@ import BayesPruneKernels
 import CShims
 import Foundation
 
-/// A fresh directory under the system temp dir named after `tag`; left for the OS to clean up.
+/// This test process's scratch root, <temp>/bp-tests-PID, removed when the process exits. Runs leave
+/// gigabytes (ResNet-50 checkpoints, image folders), which /tmp does not clear while the machine is up,
+/// so creating the root first removes the roots of test processes no longer alive (killed or crashed
+/// before their exit handler ran).
+private let scratchRoot: String = {
+    let fm = FileManager.default
+    let base = fm.temporaryDirectory.path
+    for name in (try? fm.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix("bp-tests-") {
+        if let pid = Int32(name.dropFirst("bp-tests-".count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH {
+            try? fm.removeItem(atPath: base + "/" + name)
+        }
+    }
+    let root = base + "/bp-tests-\(getpid())"
+    try? fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+    atexit { try? FileManager.default.removeItem(atPath: FileManager.default.temporaryDirectory.path + "/bp-tests-\(getpid())") }
+    return root
+}()
+
+/// A fresh directory named after `tag` under this test process's scratch root (removed at exit).
 public func temporaryDirectory(_ tag: String) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bp-\(tag)-\(UUID())").path
+    let dir = scratchRoot + "/bp-\(tag)-\(UUID())"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir
 }

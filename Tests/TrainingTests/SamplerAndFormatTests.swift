@@ -86,8 +86,7 @@ import Testing
         #expect(Float(bitPattern: bits) == -0.5)
         #expect((header["__metadata__"] as? [String: String])?["model"] == "x")
 
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("st-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try temporaryDirectory("safetensors")
         try Safetensors.write([a, b], metadata: [:], to: dir + "/t.safetensors")
         let back = try Safetensors.read(path: dir + "/t.safetensors")
         #expect(back.tensors["a.weight"]?.values == a.values && back.tensors["a.weight"]?.shape == [2, 3])
