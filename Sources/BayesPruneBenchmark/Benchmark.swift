@@ -71,12 +71,8 @@ public enum Benchmark {
 
     static func benchModel(_ kind: ModelKind, threads: Int, _ o: BenchOptions) throws -> [String: Any] {
         let input = BenchOptions.input(for: kind)
-        let net = try ModelBuilder.build(ModelSpec(kind: kind, input: input, outputs: o.classes), seed: 1)
         let B = o.batch(for: kind)
-        var rng = Xoshiro256(seed: 99)
-        let x = FloatBuffer(count: B * input.size)
-        for i in 0..<x.count { x[i] = rng.nextGaussian() }
-        let labels = (0..<B).map { _ in Int32(rng.nextInt(below: o.classes)) }
+        let (net, x, labels) = try stepFixture(kind, input: input, batch: B, classes: o.classes)
         let store = net.store
         // Training steps use the paper's sampler (adavb), as the PyTorch peer uses preconditioned SGHMC.
         let adavb = SamplerConfig(kind: .adavb, weightDecay: 5e-4, momentum: 0.9, dataSize: 60_000, noiseSeed: 1)

@@ -6,8 +6,8 @@
 import BayesPruneDistributed
 import BayesPruneKernels
 import BayesPruneNN
-import BayesPruneSampling
 import BayesPruneRunIO
+import BayesPruneSampling
 import Foundation
 
 /// Measured distributed steps on one link: what the model's predictions are checked against.
@@ -77,15 +77,24 @@ extension Benchmark {
         }
     }
 
-    /// A model with random inputs and labels for steps at `batch`.
-    static func stepFixture(_ kind: ModelKind, batch: Int) throws -> (Network, FloatBuffer, [Int32]) {
-        let input = scalingInput(for: kind)
-        let net = try ModelBuilder.build(ModelSpec(kind: kind, input: input, outputs: 10), seed: 1)
+    /// A model on `input` (default: `scalingInput`) with random inputs and labels of `classes` for steps at
+    /// `batch` (the `bench` throughput runs use it too).
+    static func stepFixture(
+        _ kind: ModelKind, input: ActShape? = nil, batch: Int, classes: Int = 10
+    ) throws -> (Network, FloatBuffer, [Int32]) {
+        let input = input ?? scalingInput(for: kind)
+        let net = try ModelBuilder.build(ModelSpec(kind: kind, input: input, outputs: classes), seed: 1)
         var rng = Xoshiro256(seed: 99)
         let x = FloatBuffer(count: batch * input.size)
         for i in 0..<x.count { x[i] = rng.nextGaussian() }
-        let labels = (0..<batch).map { _ in Int32(rng.nextInt(below: 10)) }
+        let labels = (0..<batch).map { _ in Int32(rng.nextInt(below: classes)) }
         return (net, x, labels)
+    }
+
+    /// Lines the ranks up before a timed stretch.
+    static func barrier(_ comm: Communicator, _ what: String) throws {
+        var sync = [0.0]
+        try comm.allreduceSum(&sync, what: what)
     }
 
     static let scalingSampler = SamplerConfig(
@@ -144,15 +153,13 @@ extension Benchmark {
             try run(3)
             var times: [Double] = []
             for _ in 0..<repeats {
-                var sync = [0.0]
-                try comm.allreduceSum(&sync, what: "allreduce benchmark")
+                try barrier(comm, "allreduce benchmark")
                 let t0 = monotonicSeconds()
                 try run(calls)
                 times.append((monotonicSeconds() - t0) / Double(calls))
             }
             // The CPU the sums take: the same calls waited for by sleeping between polls (no spinning counted).
-            var sync = [0.0]
-            try comm.allreduceSum(&sync, what: "allreduce benchmark")
+            try barrier(comm, "allreduce benchmark")
             let c0 = processCPUSeconds()
             let t0 = monotonicSeconds()
             for _ in 0..<calls {
@@ -212,8 +219,7 @@ extension Benchmark {
         var exposedTimes: [Double] = []
         for _ in 0..<repeats {
             exposed = 0
-            var sync = [0.0]
-            try comm.allreduceSum(&sync, what: "step benchmark")
+            try barrier(comm, "step benchmark")
             let t0 = monotonicSeconds()
             for _ in 0..<steps { try step() }
             stepTimes.append((monotonicSeconds() - t0) / Double(steps))

@@ -113,10 +113,15 @@ public struct LinkModel: Codable, Equatable, Sendable {
     public static func fit(name: String, samples: [AllreduceSample]) -> LinkModel {
         precondition(!samples.isEmpty, "a link fit needs samples")
         // t ≈ α·a + γ·b with a = rounds, b = bytes sent, γ = 1/β.
-        var saa = 0.0, sab = 0.0, sbb = 0.0, sat = 0.0, sbt = 0.0
+        var saa = 0.0
+        var sab = 0.0
+        var sbb = 0.0
+        var sat = 0.0
+        var sbt = 0.0
         for s in samples {
             let alg = AllreduceAlgorithm.libnbcChoice(bytes: s.bytes, ranks: s.ranks)
-            let a = alg.rounds(ranks: s.ranks), b = alg.bytesSent(Double(s.bytes), ranks: s.ranks)
+            let a = alg.rounds(ranks: s.ranks)
+            let b = alg.bytesSent(Double(s.bytes), ranks: s.ranks)
             let w = 1.0
             saa += w * a * a
             sab += w * a * b
@@ -135,7 +140,8 @@ public struct LinkModel: Codable, Equatable, Sendable {
             alpha = sat / saa
         }
         // ρ: CPU seconds over wall seconds of the sleeping waits, summed over the samples.
-        let cpu = samples.reduce(0) { $0 + $1.cpuSeconds }, wall = samples.reduce(0) { $0 + $1.sleepingSeconds }
+        let cpu = samples.reduce(0) { $0 + $1.cpuSeconds }
+        let wall = samples.reduce(0) { $0 + $1.sleepingSeconds }
         return LinkModel(
             name: name, latencySeconds: alpha, bytesPerSecond: 1 / gamma, cpuShare: wall > 0 ? min(1, cpu / wall) : 0)
     }
@@ -263,7 +269,8 @@ public enum ScalingModel {
     ) -> StepPrediction {
         let compute = profile.computeSeconds
         guard ranks > 1 else {
-            return StepPrediction(computeSeconds: compute, communicationSeconds: 0, exposedSeconds: 0, overlapCPUSeconds: 0)
+            return StepPrediction(
+                computeSeconds: compute, communicationSeconds: 0, exposedSeconds: 0, overlapCPUSeconds: 0)
         }
         let perBucket = max(1, bucketBytes / 4)
         var end = profile.parameterCount

@@ -137,10 +137,12 @@ extension Benchmark {
                 let slowdown = max(1, Double(s.ranks * s.threads) / Double(m.cores))
                 // Fitted on allreduces measured with idle cores; the steps' allreduces share them with compute.
                 let own = LinkModel.fit(name: m.link, samples: fitSamples(m.link, [m])).sharingCores(slowdown: slowdown)
-                let p = predict(
-                    base.sharingCores(slowdown: slowdown), link: own, ranks: s.ranks, bucketBytes: s.bucketBytes, overlap: s.overlap)
-                let q = predict(
-                    base.sharingCores(slowdown: slowdown), link: fit(m.link).sharingCores(slowdown: slowdown), ranks: s.ranks,
+                let p = ScalingModel.predict(
+                    base.sharingCores(slowdown: slowdown), link: own, ranks: s.ranks, bucketBytes: s.bucketBytes,
+                    overlap: s.overlap)
+                let q = ScalingModel.predict(
+                    base.sharingCores(slowdown: slowdown), link: fit(m.link).sharingCores(slowdown: slowdown),
+                    ranks: s.ranks,
                     bucketBytes: s.bucketBytes, overlap: s.overlap)
                 checks.append(
                     ScalingCheck(
@@ -160,7 +162,8 @@ extension Benchmark {
                         let b = mode == "global" ? max(1, o.globalBatch / n) : o.nodeBatch(for: kind)
                         let (prof, extrapolated) = try profile(kind, batch: b, threads: o.threads)
                         for overlap in [false, true] {
-                            let p = predict(prof, link: link, ranks: n, bucketBytes: o.bucketBytes, overlap: overlap)
+                            let p = ScalingModel.predict(
+                                prof, link: link, ranks: n, bucketBytes: o.bucketBytes, overlap: overlap)
                             let rate = Double(n * b) / p.stepSeconds
                             rows.append(
                                 ScalingRow(
@@ -190,12 +193,6 @@ extension Benchmark {
         let samples = (ownCores.isEmpty ? mine : ownCores).flatMap(\.allreduce)
         let large = samples.filter { $0.bytes >= 65536 }
         return large.isEmpty ? samples : large
-    }
-
-    static func predict(
-        _ p: StepProfile, link: LinkModel, ranks: Int, bucketBytes: Int, overlap: Bool
-    ) -> StepPrediction {
-        ScalingModel.predict(p, link: link, ranks: ranks, bucketBytes: bucketBytes, overlap: overlap)
     }
 
     /// The link projected at `rate` bits/s: β is the rate times the efficiency the nearest shaped link
@@ -228,14 +225,16 @@ extension Benchmark {
         let kind: ModelKind = o.models.contains(.resnet20) ? .resnet20 : o.models[0]
         let b = max(1, o.globalBatch / n)
         let (prof, _) = try profile(kind, b, o.threads)
-        let at = predict(prof, link: link, ranks: n, bucketBytes: o.bucketBytes, overlap: true)
+        let at = ScalingModel.predict(prof, link: link, ranks: n, bucketBytes: o.bucketBytes, overlap: true)
         let ring = ScalingModel.predict(
             prof, link: link, ranks: n, bucketBytes: o.bucketBytes, overlap: true, algorithm: .ring)
         let binomial = ScalingModel.predict(
             prof, link: link, ranks: n, bucketBytes: o.bucketBytes, overlap: true, algorithm: .binomial)
         let buckets = [262_144, 1_048_576, 4_194_304, 4 * prof.parameterCount]
-        let best = buckets.map { ($0, predict(prof, link: link, ranks: n, bucketBytes: $0, overlap: true)) }
-            .max { $0.1.efficiency < $1.1.efficiency }!
+        let best = buckets.map {
+            ($0, ScalingModel.predict(prof, link: link, ranks: n, bucketBytes: $0, overlap: true))
+        }
+        .max { $0.1.efficiency < $1.1.efficiency }!
         let bucketBytes = min(o.bucketBytes, 4 * prof.parameterCount)
         let alg = AllreduceAlgorithm.libnbcChoice(bytes: bucketBytes, ranks: n)
         let latency = alg.rounds(ranks: n) * link.latencySeconds
@@ -251,7 +250,8 @@ extension Benchmark {
                 + "sums in place: %.1f %%.",
             kind.rawValue, n, o.globalBatch, b, link.name, Double(o.bucketBytes) / 1_048_576, 100 * at.efficiency,
             1e3 * at.stepSeconds, 1e3 * at.computeSeconds, 1e3 * backward, 1e3 * at.communicationSeconds,
-            1e3 * at.exposedSeconds, 1e3 * at.overlapCPUSeconds, alg.rawValue, alg.rounds(ranks: n), 1e6 * link.latencySeconds, 1e3 * latency,
+            1e3 * at.exposedSeconds, 1e3 * at.overlapCPUSeconds, alg.rawValue, alg.rounds(ranks: n),
+            1e6 * link.latencySeconds, 1e3 * latency,
             1e3 * bandwidth, Double(best.0) / 1_048_576, 100 * best.1.efficiency, 2 * (n - 1), 100 * ring.efficiency,
             100 * binomial.efficiency)
     }
@@ -265,7 +265,8 @@ extension Benchmark {
 extension ScalingResult {
     /// The tables as Markdown (docs/SCALING.md's generated part).
     public func markdown(_ o: ScalingOptions) -> String {
-        var s = "### Fitted links (T = rounds·α + bytes sent/β)\n\n| link | α (µs) | β (MB/s) | ρ (CPU share) | samples | worst fit error |\n|---|---|---|---|---|---|\n"
+        var s =
+            "### Fitted links (T = rounds·α + bytes sent/β)\n\n| link | α (µs) | β (MB/s) | ρ (CPU share) | samples | worst fit error |\n|---|---|---|---|---|---|\n"
         for f in fits {
             let samples = samplesByLink[f.name] ?? []
             s += String(
@@ -273,7 +274,8 @@ extension ScalingResult {
                 f.bytesPerSecond / 1e6, f.cpuShare, samples.count, 100 * f.worstRelativeError(samples))
         }
         s += "\n### Model against measurement\n\n"
-        s += "| link | ranks | model | batch/rank | overlap | measured step (ms) | predicted (ms) | error | measured exposed (ms) | predicted exposed (ms) | from the link fit (ms) | error (fit) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        s +=
+            "| link | ranks | model | batch/rank | overlap | measured step (ms) | predicted (ms) | error | measured exposed (ms) | predicted exposed (ms) | from the link fit (ms) | error (fit) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         for c in checks {
             let m = c.measured
             s += String(
@@ -296,10 +298,16 @@ extension ScalingResult {
                     mode == "global"
                     ? "\n### \(model), global batch \(o.globalBatch)\n\n"
                     : "\n### \(model), \(first.nodeBatch) per node\n\n"
-                s += "| link | nodes | batch/node | step off / on (ms) | allreduce (ms) | exposed on (ms) | efficiency off / on | images/s on |"
-                s += mode == "global" ? " vs 1 node at \(o.globalBatch) |\n|---|---|---|---|---|---|---|---|---|\n" : "\n|---|---|---|---|---|---|---|---|\n"
+                s +=
+                    "| link | nodes | batch/node | step off / on (ms) | allreduce (ms) | exposed on (ms) | efficiency off / on | images/s on |"
+                s +=
+                    mode == "global"
+                    ? " vs 1 node at \(o.globalBatch) |\n|---|---|---|---|---|---|---|---|---|\n"
+                    : "\n|---|---|---|---|---|---|---|---|\n"
                 for r in these where r.overlap {
-                    let off = these.first { !$0.overlap && $0.nodes == r.nodes && $0.linkBitsPerSecond == r.linkBitsPerSecond }!
+                    let off = these.first {
+                        !$0.overlap && $0.nodes == r.nodes && $0.linkBitsPerSecond == r.linkBitsPerSecond
+                    }!
                     s += String(
                         format: "| %g Gb/s | %d | %d%@ | %.1f / %.1f | %.1f | %.1f | %.1f %% / %.1f %% | %.0f |",
                         r.linkBitsPerSecond / 1e9, r.nodes, r.nodeBatch, r.extrapolated ? "*" : "",

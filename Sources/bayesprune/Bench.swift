@@ -12,13 +12,18 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure training throughput on random data (JSON on stdout).")
 
-    @Option(help: "Models, comma-separated (default mlp,lenet,resnet20; with --scaling resnet20,resnet56,resnet50; with --link-profile resnet20).")
+    @Option(
+        help:
+            "Models, comma-separated (default mlp,lenet,resnet20; with --scaling resnet20,resnet56,resnet50; with --link-profile resnet20)."
+    )
     var models: String?
     @Option(help: "BLAS thread counts to measure, comma-separated (default 1,2; with --scaling this machine's cores).")
     var threads: String?
     @Option(
         parsing: .unconditional,
-        help: "Batch size per rank (default 128, resnet50 32; with --link-profile 32; with --scaling the per-node batch).")
+        help:
+            "Batch size per rank (default 128, resnet50 32; with --link-profile 32; with --scaling the per-node batch)."
+    )
     var batchSize: Int?
     @Option(parsing: .unconditional, help: "Timed steps per repeat.") var steps: Int = 30
     @Option(parsing: .unconditional, help: "Untimed warm-up steps.") var warmup: Int = 5
@@ -69,7 +74,8 @@ struct Bench: ParsableCommand {
                     + "non-blocking allreduce times from 4 KB to 4 MB and distributed steps of --models with overlap "
                     + "off and on, as JSON for --scaling --links.")
     ) var linkProfile: String?
-    @Option(parsing: .unconditional, help: "With --link-profile: the link's nominal rate in Gb/s (omit for shared memory).")
+    @Option(
+        parsing: .unconditional, help: "With --link-profile: the link's nominal rate in Gb/s (omit for shared memory).")
     var nominalGbps: Double?
     @Option(help: "With --scaling: link measurement files (from --link-profile), comma-separated.") var links: String?
     @Option(parsing: .unconditional, help: "With --scaling: node counts to project.")
@@ -88,7 +94,8 @@ struct Bench: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var o = BenchOptions()
-            let defaultModels = scaling ? "resnet20,resnet56,resnet50" : (linkProfile != nil ? "resnet20" : "mlp,lenet,resnet20")
+            let defaultModels =
+                scaling ? "resnet20,resnet56,resnet50" : (linkProfile != nil ? "resnet20" : "mlp,lenet,resnet20")
             o.models = try (models ?? defaultModels).split(separator: ",").map {
                 guard let kind = ModelKind(rawValue: String($0)) else {
                     throw ValidationError("--models: unknown model \"\($0)\"; expected one of \(ModelKind.names)")
@@ -147,9 +154,7 @@ struct Bench: ParsableCommand {
                 setBLASThreads(o.threads.first ?? 1)
                 let r = try Benchmark.compareCompact(
                     exportDirectory: compact, batch: batchSize ?? 128, steps: steps, repeats: repeats)
-                let json = try JSONSerialization.data(withJSONObject: r, options: [.prettyPrinted, .sortedKeys])
-                if let output { try AtomicFile.write(json, to: output) }
-                print(String(decoding: json, as: UTF8.self))
+                try printJSON(r)
                 return
             }
             var mpi: MPICommunicator? = nil
@@ -163,9 +168,7 @@ struct Bench: ParsableCommand {
             var result = try Benchmark.run(o) { if root { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }
             guard root else { return }
             result["machine"] = try JSONSerialization.jsonObject(with: Data(MachineInfo.current().json().utf8))
-            let json = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
-            if let output { try AtomicFile.write(json, to: output) }
-            print(String(decoding: json, as: UTF8.self))
+            try printJSON(result)
         }
     }
 
@@ -185,10 +188,12 @@ struct Bench: ParsableCommand {
                 "--global-batch: \(globalBatch) is not a positive multiple of every --nodes count (\(nodes))")
         }
         guard hopLatencyUs >= 0, hopLatencyUs.isFinite else {
-            throw ValidationError("--hop-latency-us: expected a non-negative number of microseconds, got \(hopLatencyUs)")
+            throw ValidationError(
+                "--hop-latency-us: expected a non-negative number of microseconds, got \(hopLatencyUs)")
         }
         guard let links, !links.isEmpty else {
-            throw ValidationError("--links: expected link measurement files (from bench --link-profile), comma-separated")
+            throw ValidationError(
+                "--links: expected link measurement files (from bench --link-profile), comma-separated")
         }
         o.globalBatch = globalBatch
         o.nodeBatch = batchSize
@@ -198,11 +203,7 @@ struct Bench: ParsableCommand {
         o.warmup = min(warmup, 3)
         o.links = try links.split(separator: ",").map { try LinkMeasurementFile.load(String($0)) }
         let result = try Benchmark.scaling(o, log: { self.log($0) })
-        if let output {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try encoder.encode(result), to: output)
-        }
+        if let output { try AtomicFile.write(try encodedJSON(result), to: output) }
         print(result.markdown(o), terminator: "")
     }
 
@@ -237,17 +238,23 @@ struct Bench: ParsableCommand {
         let m = LinkMeasurement(
             link: name, nominalBitsPerSecond: nominalGbps.map { $0 * 1e9 }, ranks: comm.size,
             cores: ProcessInfo.processInfo.activeProcessorCount, allreduce: samples, steps: steps)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let json = try encoder.encode(m)
-        if let output { try AtomicFile.write(json, to: output) }
-        print(String(decoding: json, as: UTF8.self))
+        try emit(try encodedJSON(m))
     }
 
     func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
     func printJSON(_ value: Any) throws {
-        let json = try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys])
+        try emit(try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys]))
+    }
+
+    func encodedJSON<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(value)
+    }
+
+    /// The result on stdout, and atomically in --out when given.
+    func emit(_ json: Data) throws {
         if let output { try AtomicFile.write(json, to: output) }
         print(String(decoding: json, as: UTF8.self))
     }

@@ -5,8 +5,8 @@
 import BayesPruneBenchmark
 import BayesPruneNN
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct AllreduceAlgorithms {
     @Test func roundsAndBytesFollowTheClosedForms() {
@@ -45,7 +45,8 @@ import TestSupport
         for p in [2, 4, 8] {
             for bytes in [65536, 262_144, 1 << 20, 1 << 22] {
                 let t = truth.allreduceSeconds(bytes: bytes, ranks: p)
-                samples.append(AllreduceSample(bytes: bytes, ranks: p, seconds: t, cpuSeconds: 0.3 * t, sleepingSeconds: t))
+                samples.append(
+                    AllreduceSample(bytes: bytes, ranks: p, seconds: t, cpuSeconds: 0.3 * t, sleepingSeconds: t))
             }
         }
         let fit = LinkModel.fit(name: "t", samples: samples)
@@ -75,7 +76,8 @@ import TestSupport
                 seconds: backwardStart + (forwardBackward - backwardStart) * Double(k) / Double(layers))
         }
         return StepProfile(
-            model: "synthetic", batch: 16, threads: 1, parameterCount: parameters, forwardBackwardSeconds: forwardBackward,
+            model: "synthetic", batch: 16, threads: 1, parameterCount: parameters,
+            forwardBackwardSeconds: forwardBackward,
             samplerSeconds: 0.5e-3, readiness: points)
     }
 
@@ -86,7 +88,10 @@ import TestSupport
         var end = p.parameterCount
         while end > 0 {
             let start = max(0, end - bucketBytes / 4)
-            let ready = overlap ? (p.readiness.first { $0.offset <= start }?.seconds ?? p.forwardBackwardSeconds) : p.forwardBackwardSeconds
+            let ready =
+                overlap
+                ? (p.readiness.first { $0.offset <= start }?.seconds ?? p.forwardBackwardSeconds)
+                : p.forwardBackwardSeconds
             buckets.append((ready, link.allreduceSeconds(bytes: 4 * (end - start), ranks: ranks)))
             end = start
         }
@@ -138,7 +143,9 @@ import TestSupport
         #expect(abs(on.overlapCPUSeconds - 0.4 * hidden) < 1e-12)
         #expect(abs(on.stepSeconds - (p.computeSeconds + on.exposedSeconds + 0.4 * hidden)) < 1e-12)
         // One node: no communication at all.
-        #expect(ScalingModel.predict(p, link: link, ranks: 1, bucketBytes: 40_000, overlap: true).stepSeconds == p.computeSeconds)
+        #expect(
+            ScalingModel.predict(p, link: link, ranks: 1, bucketBytes: 40_000, overlap: true).stepSeconds
+                == p.computeSeconds)
     }
 
     @Test func measuredProfileHasTheBackwardShape() throws {
@@ -151,7 +158,8 @@ import TestSupport
         // The first point comes after forward (backward has begun), well inside the step.
         #expect(p.readiness.first!.seconds > 0.05 * p.forwardBackwardSeconds)
         // Offsets fall and times rise along backward; some gradients are final before the end.
-        #expect(zip(p.readiness, p.readiness.dropFirst()).allSatisfy { $0.offset >= $1.offset && $0.seconds <= $1.seconds })
+        #expect(
+            zip(p.readiness, p.readiness.dropFirst()).allSatisfy { $0.offset >= $1.offset && $0.seconds <= $1.seconds })
         #expect(p.readiness.contains { $0.offset > 0 && $0.offset < p.parameterCount })
         #expect(p.samplerSeconds > 0 && p.forwardBackwardSeconds > 0)
     }
@@ -172,7 +180,9 @@ import TestSupport
         ] {
             let r = try runCLI(["bench", "--scaling", "--models", "mlp", "--links", file])
             #expect(r.status == 2, "\(r.stderr)")
-            #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(file) && r.stderr.contains(words), "\(r.stderr)")
+            #expect(
+                r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(file) && r.stderr.contains(words),
+                "\(r.stderr)")
             #expect(r.stdout.isEmpty)
         }
         let alone = try runCLI(["bench", "--link-profile", "x", "--models", "mlp"])
@@ -219,7 +229,8 @@ import TestSupport
             "--batch-size", "16", "--steps", "2", "--warmup", "1", "--out", out,
         ])
         #expect(s.status == 0, "\(s.stderr)")
-        #expect(s.stdout.contains("### Model against measurement") && s.stdout.contains("| shared memory | 2 | mlp | 16 |"))
+        #expect(
+            s.stdout.contains("### Model against measurement") && s.stdout.contains("| shared memory | 2 | mlp | 16 |"))
         let result = try JSONDecoder().decode(ScalingResult.self, from: Data(contentsOf: URL(fileURLWithPath: out)))
         #expect(result.checks.count == 2)
         // 1 model × 3 links × 2 batch modes × 2 node counts × overlap off/on.
